@@ -1,0 +1,180 @@
+//! Agent configuration: every setting of design §9, layered file → environment → flags.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crony_common::settings::{
+    ConfigError, Setting, Sources, parse_bool, parse_endpoints, parse_in_range, parse_labels,
+    parse_prefix, parse_socket_addr,
+};
+use crony_common::telemetry::{LogFormat, parse_log_format};
+
+const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
+    Setting { key, env, help }
+}
+
+const ETCD_ENDPOINTS: Setting = s(
+    "etcd_endpoints",
+    "CRONY_ETCD_ENDPOINTS",
+    "etcd endpoints, comma-separated [default: http://127.0.0.1:2379]",
+);
+const ETCD_PREFIX: Setting = s(
+    "etcd_prefix",
+    "CRONY_ETCD_PREFIX",
+    "key prefix in etcd [default: /crony]",
+);
+const AGENT_ID: Setting = s(
+    "agent_id",
+    "CRONY_AGENT_ID",
+    "agent id [default: generated once and kept in the data dir]",
+);
+const GRPC_ADDR: Setting = s(
+    "agent_grpc_addr",
+    "CRONY_AGENT_GRPC_ADDR",
+    "listen address of AgentService [default: 0.0.0.0:9191]",
+);
+const ADVERTISE_ADDR: Setting = s(
+    "agent_advertise_addr",
+    "CRONY_AGENT_ADVERTISE_ADDR",
+    "host:port schedulers dial [default: the listen address, or hostname:port when it is 0.0.0.0]",
+);
+const CLUSTER_TOKEN: Setting = s(
+    "cluster_token",
+    "CRONY_CLUSTER_TOKEN",
+    "shared secret required on every gRPC call [default: none]",
+);
+const WEIGHT: Setting = s(
+    "agent_weight",
+    "CRONY_AGENT_WEIGHT",
+    "placement weight, 1-1000 [default: 1]",
+);
+const LABELS: Setting = s(
+    "agent_labels",
+    "CRONY_AGENT_LABELS",
+    "labels as k=v,k=v [default: none]",
+);
+const DATA_DIR: Setting = s(
+    "agent_data_dir",
+    "CRONY_AGENT_DATA_DIR",
+    "directory for the agent id and held jobs [default: ./crony-agent-data]",
+);
+const LEASE_TTL: Setting = s(
+    "lease_ttl_secs",
+    "CRONY_LEASE_TTL_SECS",
+    "etcd lease TTL in seconds, 2-300 [default: 10]",
+);
+const ALLOW_SHELL: Setting = s(
+    "allow_shell",
+    "CRONY_ALLOW_SHELL",
+    "accept shell jobs [default: true]",
+);
+const LOG_FORMAT: Setting = s(
+    "log_format",
+    "CRONY_LOG_FORMAT",
+    "plain or json [default: plain]",
+);
+
+static SETTINGS: &[Setting] = &[
+    ETCD_ENDPOINTS,
+    ETCD_PREFIX,
+    AGENT_ID,
+    GRPC_ADDR,
+    ADVERTISE_ADDR,
+    CLUSTER_TOKEN,
+    WEIGHT,
+    LABELS,
+    DATA_DIR,
+    LEASE_TTL,
+    ALLOW_SHELL,
+    LOG_FORMAT,
+];
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub etcd_endpoints: Vec<String>,
+    pub etcd_prefix: String,
+    pub agent_id: Option<String>,
+    pub grpc_addr: SocketAddr,
+    pub advertise_addr: Option<String>,
+    pub cluster_token: Option<String>,
+    pub weight: u32,
+    pub labels: BTreeMap<String, String>,
+    pub data_dir: PathBuf,
+    pub lease_ttl: Duration,
+    pub allow_shell: bool,
+    pub log_format: LogFormat,
+}
+
+impl AgentConfig {
+    /// Defaults for everything except where etcd is and where data lives.
+    pub fn new(etcd_endpoints: Vec<String>, data_dir: PathBuf) -> Self {
+        Self {
+            etcd_endpoints,
+            etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
+            agent_id: None,
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9191)),
+            advertise_addr: None,
+            cluster_token: None,
+            weight: 1,
+            labels: BTreeMap::new(),
+            data_dir,
+            lease_ttl: Duration::from_secs(10),
+            allow_shell: true,
+            log_format: LogFormat::Plain,
+        }
+    }
+
+    pub fn from_env_and_args(
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Result<Self, ConfigError> {
+        let src = Sources::load(
+            "crony-agent",
+            "Crony agent: registers in etcd and runs the jobs the scheduler gives it",
+            SETTINGS,
+            args,
+            |name| std::env::var(name).ok(),
+        )?;
+        let d = Self::new(
+            vec!["http://127.0.0.1:2379".into()],
+            PathBuf::from("crony-agent-data"),
+        );
+        Ok(Self {
+            etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
+            etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
+            agent_id: src.get(&AGENT_ID, crate::identity::validate_id)?,
+            grpc_addr: src.get_or(&GRPC_ADDR, d.grpc_addr, parse_socket_addr)?,
+            advertise_addr: src.get(&ADVERTISE_ADDR, parse_host_port)?,
+            cluster_token: src.get(&CLUSTER_TOKEN, non_empty)?,
+            weight: src.get_or(&WEIGHT, d.weight, |r| {
+                parse_in_range(r, 1, 1000).map(|w| w as u32)
+            })?,
+            labels: src.get_or(&LABELS, d.labels, parse_labels)?,
+            data_dir: src.get_or(&DATA_DIR, d.data_dir, |r| non_empty(r).map(PathBuf::from))?,
+            lease_ttl: src.get_or(&LEASE_TTL, d.lease_ttl, |r| {
+                parse_in_range(r, 2, 300).map(Duration::from_secs)
+            })?,
+            allow_shell: src.get_or(&ALLOW_SHELL, d.allow_shell, parse_bool)?,
+            log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
+        })
+    }
+}
+
+fn non_empty(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(raw.to_owned())
+    }
+}
+
+fn parse_host_port(raw: &str) -> Result<String, String> {
+    match raw.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(raw.to_owned())
+        }
+        _ => Err(format!("{raw:?} must be host:port")),
+    }
+}

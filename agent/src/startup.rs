@@ -1,0 +1,159 @@
+//! Starting and stopping an agent: id, listener, etcd registration, gRPC server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crony_common::registry::{AgentRecord, agent_key};
+use crony_proto::auth::ClusterTokenCheck;
+use crony_proto::v1::AgentInfo;
+use crony_proto::v1::agent_service_server::AgentServiceServer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::AgentConfig;
+use crate::registration::{Fence, Registrar};
+use crate::service::AgentServiceImpl;
+
+/// How long start-up waits for etcd before giving up with a clear error.
+const ETCD_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot use data dir {path} (CRONY_AGENT_DATA_DIR): {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} (CRONY_AGENT_GRPC_ADDR): {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot reach etcd at {endpoints} (CRONY_ETCD_ENDPOINTS): {message}")]
+    Etcd { endpoints: String, message: String },
+}
+
+/// A running agent. Dropping it does not stop it: cancel the token given to [`Agent::start`].
+pub struct Agent {
+    pub id: String,
+    /// Where `AgentService` actually listens (the real port when configured with port 0).
+    pub grpc_addr: SocketAddr,
+    /// What the agent published for schedulers to dial.
+    pub advertise_addr: String,
+    pub fence: Arc<Fence>,
+    tracker: TaskTracker,
+}
+
+impl Agent {
+    pub async fn start(
+        config: AgentConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, AgentError> {
+        let id = crate::identity::load_or_create(&config.data_dir, config.agent_id.as_deref())
+            .map_err(|source| AgentError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            })?;
+        let listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| AgentError::Bind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let grpc_addr = listener.local_addr().map_err(|source| AgentError::Bind {
+            addr: config.grpc_addr,
+            source,
+        })?;
+        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+        let advertise_addr = config.advertise_addr.clone().unwrap_or_else(|| {
+            if grpc_addr.ip().is_unspecified() {
+                format!("{hostname}:{}", grpc_addr.port())
+            } else {
+                grpc_addr.to_string()
+            }
+        });
+        let started_at = chrono::Utc::now();
+        let record = AgentRecord {
+            id: id.clone(),
+            grpc_addr: advertise_addr.clone(),
+            hostname,
+            weight: config.weight,
+            labels: config.labels.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            allow_shell: config.allow_shell,
+            started_at: started_at.to_rfc3339(),
+        };
+
+        let etcd_error = |message: String| AgentError::Etcd {
+            endpoints: config.etcd_endpoints.join(","),
+            message,
+        };
+        let client = crony_common::etcd::connect(&config.etcd_endpoints, ETCD_STARTUP_TIMEOUT)
+            .await
+            .map_err(etcd_error)?;
+        let fence = Arc::new(Fence::default());
+        let value = serde_json::to_string(&record).expect("agent record serialises");
+        let mut registrar = Registrar::new(
+            client,
+            agent_key(&config.etcd_prefix, &id),
+            value,
+            config.lease_ttl,
+            fence.clone(),
+        );
+        let lease = tokio::time::timeout(ETCD_STARTUP_TIMEOUT, registrar.register())
+            .await
+            .map_err(|_| etcd_error("timed out registering".into()))?
+            .map_err(|e| etcd_error(e.to_string()))?;
+
+        let info = AgentInfo {
+            id: id.clone(),
+            grpc_addr: advertise_addr.clone(),
+            hostname: record.hostname.clone(),
+            weight: record.weight,
+            labels: record.labels.clone().into_iter().collect(),
+            version: record.version.clone(),
+            allow_shell: record.allow_shell,
+            started_at_ms: started_at.timestamp_millis(),
+            ..AgentInfo::default()
+        };
+        let token = config.cluster_token.as_deref().map(Arc::<str>::from);
+        if token.is_none() {
+            tracing::warn!("no CRONY_CLUSTER_TOKEN: AgentService accepts calls from anyone");
+        }
+        let service = AgentServiceServer::with_interceptor(
+            AgentServiceImpl::new(info, fence.clone()),
+            ClusterTokenCheck(token),
+        );
+
+        let tracker = TaskTracker::new();
+        tracker.spawn(registrar.run(lease, shutdown.clone()));
+        let server_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, server_shutdown.clone().cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "AgentService stopped");
+                server_shutdown.cancel();
+            }
+        });
+        tracker.close();
+        tracing::info!(%id, %grpc_addr, %advertise_addr, "agent started");
+        Ok(Self {
+            id,
+            grpc_addr,
+            advertise_addr,
+            fence,
+            tracker,
+        })
+    }
+
+    /// Waits until every task has stopped (after the shutdown token is cancelled).
+    pub async fn wait(&self) {
+        self.tracker.wait().await;
+    }
+}

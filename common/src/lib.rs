@@ -1,0 +1,8 @@
+//! Pieces both Crony binaries need alike: the etcd layout contract, layered configuration
+//! (file, then `CRONY_*` environment, then flags), logging set-up and shutdown signals.
+
+pub mod etcd;
+pub mod registry;
+pub mod settings;
+pub mod shutdown;
+pub mod telemetry;

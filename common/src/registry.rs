@@ -1,0 +1,39 @@
+//! The etcd layout shared by agents (writers) and schedulers (readers): keys and the agent record.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Default key prefix for everything Crony keeps in etcd.
+pub const DEFAULT_PREFIX: &str = "/crony";
+
+/// `{prefix}/agents/`: the directory that live agents register under.
+pub fn agents_dir(prefix: &str) -> String {
+    format!("{prefix}/agents/")
+}
+
+/// `{prefix}/agents/{agent_id}`: one live agent, attached to that agent's lease.
+pub fn agent_key(prefix: &str, agent_id: &str) -> String {
+    format!("{prefix}/agents/{agent_id}")
+}
+
+/// `{prefix}/election/scheduler`: the election the leader scheduler wins.
+pub fn election_key(prefix: &str) -> String {
+    format!("{prefix}/election/scheduler")
+}
+
+/// What an agent publishes about itself under [`agent_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub id: String,
+    /// Address the scheduler dials for `AgentService` (`host:port`).
+    pub grpc_addr: String,
+    pub hostname: String,
+    pub weight: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub version: String,
+    pub allow_shell: bool,
+    /// RFC 3339 instant the agent process started.
+    pub started_at: String,
+}

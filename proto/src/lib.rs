@@ -1,0 +1,18 @@
+//! Generated types and gRPC stubs for Crony's wire contracts (package `crony.v1`).
+//!
+//! - `AgentService`: served by agents, called by the leader scheduler.
+//! - `ReportService`: served by schedulers, called by agents to deliver executions.
+//! - `JobCallback`: implemented by user services, called by agents to run a job.
+
+pub mod auth;
+
+#[allow(clippy::all)]
+pub mod v1 {
+    tonic::include_proto!("crony.v1");
+}
+
+/// gRPC metadata key that carries the shared cluster token between agents and schedulers.
+pub const CLUSTER_TOKEN_HEADER: &str = "x-crony-cluster-token";
+
+/// The default method path of a gRPC job target.
+pub const DEFAULT_CALLBACK_METHOD: &str = "/crony.v1.JobCallback/Execute";

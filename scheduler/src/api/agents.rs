@@ -1,0 +1,83 @@
+//! `GET /api/v1/agents` and `GET /api/v1/agents/{id}`: MySQL's history of agents, with the
+//! live set from etcd deciding who is online (it is fresher than any table).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::agent::{AgentState, AgentView};
+use crate::error::ErrorCode;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    state: Option<String>,
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = match query.state.as_deref() {
+        None | Some("") => None,
+        Some(raw) => Some(
+            AgentState::parse(raw)
+                .ok_or_else(|| ApiError::invalid("state", "state must be online or offline"))?,
+        ),
+    };
+    let mut agents = match app.store.list_agents().await {
+        Ok(rows) => rows,
+        // MySQL down: the live set still answers who is online.
+        Err(e) => {
+            tracing::warn!(error = %e, "agents listed from etcd only");
+            Vec::new()
+        }
+    };
+    for agent in &mut agents {
+        overlay_live(&app, agent);
+    }
+    for record in app.live.snapshot() {
+        if !agents.iter().any(|a| a.id == record.id) {
+            agents.push(AgentView::from_live(&record));
+        }
+    }
+    agents.retain(|a| wanted.is_none_or(|w| a.state == w));
+    agents.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(json!({ "agents": agents })))
+}
+
+pub async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AgentView>, ApiError> {
+    let stored = app.store.get_agent(&id).await;
+    let mut agent = match (stored, app.live.get(&id)) {
+        (Ok(Some(agent)), _) => agent,
+        (_, Some(record)) => AgentView::from_live(&record),
+        (Ok(None), None) => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no agent with id {id:?}"),
+            ));
+        }
+        (Err(e), None) => return Err(e.into()),
+    };
+    overlay_live(&app, &mut agent);
+    Ok(Json(agent))
+}
+
+fn overlay_live(app: &AppState, agent: &mut AgentView) {
+    match app.live.get(&agent.id) {
+        Some(record) => {
+            let (first_seen, last_seen) = (agent.first_seen, agent.last_seen);
+            *agent = AgentView {
+                first_seen,
+                last_seen,
+                ..AgentView::from_live(&record)
+            };
+        }
+        None => agent.state = AgentState::Offline,
+    }
+}

@@ -1,0 +1,140 @@
+//! Scheduler configuration (design §9), layered file → environment → flags.
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use crony_common::settings::{
+    ConfigError, Setting, Sources, parse_endpoints, parse_prefix, parse_socket_addr,
+};
+use crony_common::telemetry::{LogFormat, parse_log_format};
+use sqlx::mysql::MySqlConnectOptions;
+
+const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
+    Setting { key, env, help }
+}
+
+const DATABASE_URL: Setting = s(
+    "database_url",
+    "CRONY_DATABASE_URL",
+    "MySQL/MariaDB URL; the database is created if missing [default: mysql://root@127.0.0.1:3306/crony]",
+);
+const ETCD_ENDPOINTS: Setting = s(
+    "etcd_endpoints",
+    "CRONY_ETCD_ENDPOINTS",
+    "etcd endpoints, comma-separated [default: http://127.0.0.1:2379]",
+);
+const ETCD_PREFIX: Setting = s(
+    "etcd_prefix",
+    "CRONY_ETCD_PREFIX",
+    "key prefix in etcd [default: /crony]",
+);
+const HTTP_ADDR: Setting = s(
+    "http_addr",
+    "CRONY_HTTP_ADDR",
+    "listen address of the API and dashboard [default: 0.0.0.0:8080]",
+);
+const CLUSTER_TOKEN: Setting = s(
+    "cluster_token",
+    "CRONY_CLUSTER_TOKEN",
+    "shared secret sent on every gRPC call to agents [default: none]",
+);
+const LOG_FORMAT: Setting = s(
+    "log_format",
+    "CRONY_LOG_FORMAT",
+    "plain or json [default: plain]",
+);
+
+static SETTINGS: &[Setting] = &[
+    DATABASE_URL,
+    ETCD_ENDPOINTS,
+    ETCD_PREFIX,
+    HTTP_ADDR,
+    CLUSTER_TOKEN,
+    LOG_FORMAT,
+];
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub database: MySqlConnectOptions,
+    pub etcd_endpoints: Vec<String>,
+    pub etcd_prefix: String,
+    pub http_addr: SocketAddr,
+    pub cluster_token: Option<String>,
+    pub log_format: LogFormat,
+}
+
+impl SchedulerConfig {
+    /// Defaults for everything except where MySQL and etcd are.
+    pub fn new(database: MySqlConnectOptions, etcd_endpoints: Vec<String>) -> Self {
+        Self {
+            database,
+            etcd_endpoints,
+            etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            cluster_token: None,
+            log_format: LogFormat::Plain,
+        }
+    }
+
+    pub fn from_env_and_args(
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Result<Self, ConfigError> {
+        let src = Sources::load(
+            "crony-scheduler",
+            "Crony scheduler: agent registry, placement, API and dashboard",
+            SETTINGS,
+            args,
+            |name| std::env::var(name).ok(),
+        )?;
+        let database = src
+            .get(&DATABASE_URL, parse_database_url)?
+            .map_or_else(
+                || parse_database_url("mysql://root@127.0.0.1:3306/crony"),
+                Ok,
+            )
+            .expect("default database URL parses");
+        let d = Self::new(database, vec!["http://127.0.0.1:2379".into()]);
+        Ok(Self {
+            etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
+            etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
+            http_addr: src.get_or(&HTTP_ADDR, d.http_addr, parse_socket_addr)?,
+            cluster_token: src.get(&CLUSTER_TOKEN, |r| {
+                if r.is_empty() {
+                    Err("must not be empty".into())
+                } else {
+                    Ok(r.to_owned())
+                }
+            })?,
+            log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
+            database: d.database,
+        })
+    }
+}
+
+/// Parses `mysql://user:pass@host:port/db`; the database name is required because the
+/// scheduler creates and migrates it.
+pub fn parse_database_url(raw: &str) -> Result<MySqlConnectOptions, String> {
+    if !raw.starts_with("mysql://") && !raw.starts_with("mariadb://") {
+        return Err("must start with mysql:// (e.g. mysql://root@127.0.0.1:3306/crony)".into());
+    }
+    let options = MySqlConnectOptions::from_str(raw).map_err(|e| e.to_string())?;
+    if options.get_database().is_none_or(str::is_empty) {
+        return Err("must name a database (e.g. mysql://root@127.0.0.1:3306/crony)".into());
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_must_be_mysql_with_a_database() {
+        assert!(parse_database_url("postgres://x@h/db").is_err());
+        assert!(parse_database_url("mysql://root@127.0.0.1:3306").is_err());
+        assert!(parse_database_url("mysql://root@127.0.0.1:notaport/db").is_err());
+        let ok = parse_database_url("mysql://root@127.0.0.1:3306/crony").unwrap();
+        assert_eq!(ok.get_database(), Some("crony"));
+    }
+}

@@ -1,0 +1,84 @@
+//! Agents as the scheduler knows them: the live record from etcd plus what MySQL remembers.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use crony_common::registry::AgentRecord;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    Online,
+    Offline,
+}
+
+impl AgentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Online => "online",
+            AgentState::Offline => "offline",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "online" => Some(AgentState::Online),
+            "offline" => Some(AgentState::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// One agent as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentView {
+    pub id: String,
+    pub grpc_addr: String,
+    pub hostname: String,
+    pub weight: u32,
+    pub labels: BTreeMap<String, String>,
+    pub version: String,
+    pub allow_shell: bool,
+    pub started_at: String,
+    pub state: AgentState,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl AgentView {
+    /// A live agent not (yet) recorded in MySQL.
+    pub fn from_live(record: &AgentRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            grpc_addr: record.grpc_addr.clone(),
+            hostname: record.hostname.clone(),
+            weight: record.weight,
+            labels: record.labels.clone(),
+            version: record.version.clone(),
+            allow_shell: record.allow_shell,
+            started_at: record.started_at.clone(),
+            state: AgentState::Online,
+            first_seen: None,
+            last_seen: None,
+        }
+    }
+}
+
+/// Checks a record read from etcd: the id in the key and in the value must agree, and a
+/// weight of 0 would make the agent unplaceable, so it is refused rather than trusted.
+pub fn validate_record(key_id: &str, record: &AgentRecord) -> Result<(), String> {
+    if record.id != key_id {
+        return Err(format!(
+            "record id {:?} differs from key id {key_id:?}",
+            record.id
+        ));
+    }
+    if record.weight == 0 {
+        return Err("weight must be at least 1".into());
+    }
+    if record.grpc_addr.is_empty() {
+        return Err("grpc_addr is empty".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Domain types: parsed and validated at the edge, no I/O.
+
+pub mod agent;

@@ -1,0 +1,41 @@
+//! The Crony scheduler: watches the agent registry in etcd, records agents in MySQL and serves
+//! the HTTP API. Placement, failover, ingestion and alerts build on this in later modules.
+//!
+//! Everything lives here rather than in `main.rs` so tests can start schedulers in-process.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod registry;
+pub mod startup;
+pub mod store;
+
+pub use config::SchedulerConfig;
+pub use startup::{Scheduler, StartupError};
+
+/// Entry point of the `crony-scheduler` binary.
+pub fn main_entry() -> std::process::ExitCode {
+    match run_from_env() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line naming what is wrong, not a backtrace: operators read this first.
+            eprintln!("crony-scheduler: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_from_env() -> anyhow::Result<()> {
+    let config = SchedulerConfig::from_env_and_args(std::env::args_os())?;
+    crony_common::telemetry::init(config.log_format);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        crony_common::shutdown::cancel_on_signal(shutdown.clone());
+        let scheduler = Scheduler::start(config, shutdown).await?;
+        scheduler.wait().await;
+        Ok(())
+    })
+}

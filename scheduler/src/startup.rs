@@ -1,0 +1,122 @@
+//! Starting and stopping a scheduler: MySQL (created and migrated), etcd, discovery, recorder
+//! and the HTTP server, all stopped through one `CancellationToken`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{AppState, router};
+use crate::config::SchedulerConfig;
+use crate::metrics::Metrics;
+use crate::registry::etcd::EtcdAgentSource;
+use crate::registry::recorder::run_recorder;
+use crate::registry::{LiveAgents, run_discovery};
+use crate::store::Store;
+use crate::store::mysql::MySqlStore;
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot use MySQL at {target} (CRONY_DATABASE_URL): {message}")]
+    Database { target: String, message: String },
+    #[error("cannot reach etcd at {endpoints} (CRONY_ETCD_ENDPOINTS): {message}")]
+    Etcd { endpoints: String, message: String },
+    #[error("cannot listen on {addr} (CRONY_HTTP_ADDR): {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running scheduler. Stop it by cancelling the token given to [`Scheduler::start`].
+pub struct Scheduler {
+    /// Where the HTTP API really listens (the real port when configured with port 0).
+    pub http_addr: SocketAddr,
+    pub live: Arc<LiveAgents>,
+    tracker: TaskTracker,
+}
+
+impl Scheduler {
+    pub async fn start(
+        config: SchedulerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
+        let db = &config.database;
+        let database_error = |message: String| StartupError::Database {
+            // Host, port and database only: the URL may carry a password.
+            target: format!(
+                "{}:{}/{}",
+                db.get_host(),
+                db.get_port(),
+                db.get_database().unwrap_or_default()
+            ),
+            message,
+        };
+        let store = tokio::time::timeout(STARTUP_TIMEOUT, MySqlStore::connect(db))
+            .await
+            .map_err(|_| database_error("timed out connecting".into()))?
+            .map_err(|e| database_error(e.to_string()))?;
+        let store: Arc<dyn Store> = Arc::new(store);
+
+        let etcd = crony_common::etcd::connect(&config.etcd_endpoints, Duration::from_secs(5))
+            .await
+            .map_err(|message| StartupError::Etcd {
+                endpoints: config.etcd_endpoints.join(","),
+                message,
+            })?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.http_addr,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
+
+        let live = Arc::new(LiveAgents::default());
+        let metrics = Arc::new(Metrics::new());
+        let tracker = TaskTracker::new();
+        tracker.spawn(run_discovery(
+            EtcdAgentSource::new(etcd.clone(), &config.etcd_prefix),
+            live.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(run_recorder(live.clone(), store.clone(), shutdown.clone()));
+        let app = router(AppState {
+            live: live.clone(),
+            store,
+            etcd,
+            metrics,
+        });
+        let server_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(server_shutdown.clone().cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "HTTP server stopped");
+                server_shutdown.cancel();
+            }
+        });
+        tracker.close();
+        tracing::info!(%http_addr, "scheduler started");
+        Ok(Self {
+            http_addr,
+            live,
+            tracker,
+        })
+    }
+
+    /// Waits until every task has stopped (after the shutdown token is cancelled).
+    pub async fn wait(&self) {
+        self.tracker.wait().await;
+    }
+}

@@ -1,0 +1,56 @@
+//! Persistence behind a trait, so the API and loops do not care that it is MySQL.
+
+pub mod mysql;
+
+use chrono::{DateTime, Utc};
+use crony_common::registry::AgentRecord;
+
+use crate::domain::agent::AgentView;
+use crate::error::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            StoreError::Unavailable(_) => ErrorCode::Unavailable,
+            StoreError::Other(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            other => StoreError::Other(other.to_string()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Records that exactly `live` are online at `now`: upserts them (first seen kept) and marks
+    /// every other online agent offline.
+    async fn record_live_agents(
+        &self,
+        live: &[AgentRecord],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every agent ever seen, by id.
+    async fn list_agents(&self) -> Result<Vec<AgentView>, StoreError>;
+
+    async fn get_agent(&self, id: &str) -> Result<Option<AgentView>, StoreError>;
+
+    /// Cheap round trip for readiness.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
