@@ -4,7 +4,7 @@ CREATE TABLE IF NOT EXISTS agents (
     grpc_addr    VARCHAR(255) NOT NULL,
     hostname     VARCHAR(255) NOT NULL,
     weight       INT UNSIGNED NOT NULL,
-    labels       JSON         NOT NULL,
+    labels       TEXT         NOT NULL, -- JSON object
     version      VARCHAR(64)  NOT NULL,
     allow_shell  BOOLEAN      NOT NULL,
     started_at   VARCHAR(64)  NOT NULL,

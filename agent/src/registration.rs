@@ -159,14 +159,21 @@ impl Registrar {
     }
 
     async fn keep_alive(&mut self, lease: i64, cancel: &CancellationToken) -> Ended {
+        // Opening the stream sends a first keep-alive and waits for its answer.
+        let sent = Instant::now();
         let opened = tokio::select! {
             _ = cancel.cancelled() => return Ended::Cancelled,
             opened = self.client.lease_keep_alive(lease) => opened,
         };
         let (mut keeper, mut stream) = match opened {
             Ok(pair) => pair,
+            Err(etcd_client::Error::LeaseKeepAliveError(e)) if e.contains("not found") => {
+                return Ended::LeaseLost;
+            }
             Err(e) => return Ended::Broken(e.to_string()),
         };
+        // etcd renews a lease to its granted TTL, which is the one we asked for.
+        self.fence.confirm(sent, self.ttl);
         let mut tick = tokio::time::interval(self.ttl / 3);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Responses come back in request order; remember when each request left.

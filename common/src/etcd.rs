@@ -5,13 +5,13 @@ use std::time::Duration;
 use etcd_client::{Client, ConnectOptions};
 
 /// Connects and proves that etcd answers, so a wrong endpoint fails start-up with a clear
-/// message instead of a process that silently sees nothing. HTTP/2 keep-alives make a dead
-/// connection (etcd killed, network gone) surface within seconds on open watches and streams.
+/// message instead of a process that silently sees nothing.
+///
+/// No HTTP/2 keep-alive pings: etcd 3.4 answered them with "too many pings" and dropped the
+/// connection every few seconds, breaking every watch. Silent connection loss is detected by
+/// the callers instead (lease keep-alive answers, watch progress requests).
 pub async fn connect(endpoints: &[String], within: Duration) -> Result<Client, String> {
-    let options = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(3))
-        .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-        .with_keep_alive_while_idle(true);
+    let options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(3));
     let probe = async {
         let mut client = Client::connect(endpoints, Some(options)).await?;
         client.status().await?;

@@ -1,1 +1,58 @@
+//! Test harness: real etcd and MariaDB processes in temp dirs on free ports, schedulers
+//! in-process, agents as child processes, and condition waits with deadlines.
 
+pub mod cluster;
+pub mod etcd;
+pub mod mariadb;
+pub mod process;
+pub mod wait;
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use cluster::{AgentProcess, TestScheduler};
+pub use etcd::Etcd;
+pub use mariadb::MariaDb;
+pub use wait::wait_until;
+
+/// A name unique within this machine's test runs: `{tag}_{pid}_{n}`, usable as a database
+/// name and inside an etcd prefix.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{tag}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The etcd shared by the tests of one test binary (each test uses its own prefix).
+pub fn shared_etcd() -> &'static Etcd {
+    static ETCD: OnceLock<Etcd> = OnceLock::new();
+    ETCD.get_or_init(|| {
+        let etcd = Etcd::start().unwrap_or_else(|e| panic!("cannot start etcd: {e:#}"));
+        process::remove_at_exit(etcd.dir());
+        etcd
+    })
+}
+
+/// The MariaDB shared by the tests of one test binary (each test uses its own database).
+pub fn shared_mariadb() -> &'static MariaDb {
+    static DB: OnceLock<MariaDb> = OnceLock::new();
+    DB.get_or_init(|| {
+        let db = MariaDb::start().unwrap_or_else(|e| panic!("cannot start MariaDB: {e:#}"));
+        process::remove_at_exit(db.dir());
+        db
+    })
+}
+
+/// Logs of in-process schedulers go to the test output (shown for failing tests).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_test_writer()
+        .try_init();
+}

@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::domain::agent::{AgentState, AgentView};
 use crate::error::ErrorCode;
+use crate::store::StoreError;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
@@ -30,10 +31,11 @@ pub async fn list(
     let mut agents = match app.store.list_agents().await {
         Ok(rows) => rows,
         // MySQL down: the live set still answers who is online.
-        Err(e) => {
+        Err(e @ StoreError::Unavailable(_)) => {
             tracing::warn!(error = %e, "agents listed from etcd only");
             Vec::new()
         }
+        Err(e) => return Err(e.into()),
     };
     for agent in &mut agents {
         overlay_live(&app, agent);

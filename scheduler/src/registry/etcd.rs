@@ -1,7 +1,10 @@
 //! [`AgentSource`] over etcd: a prefix `get` for the listing, a prefix watch for the changes.
 
 use crony_common::registry::agents_dir;
+use std::time::Duration;
+
 use etcd_client::{Client, EventType, GetOptions, WatchOptions, WatchStream};
+use tokio::time::Instant;
 
 use super::keys::parse_agent;
 use super::{AgentSource, AgentWatch, Change, WatchError};
@@ -59,20 +62,41 @@ impl AgentSource for EtcdAgentSource {
         Ok(EtcdAgentWatch {
             stream,
             dir: self.dir.clone(),
+            last_heard: Instant::now(),
         })
     }
 }
 
+/// How often an idle watch asks etcd for a progress notification, and how long it waits for
+/// any answer before calling the connection dead (a partition shows no error by itself).
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+const SILENCE_LIMIT: Duration = Duration::from_secs(12);
+
 pub struct EtcdAgentWatch {
     stream: WatchStream,
     dir: String,
+    last_heard: Instant,
 }
 
 #[async_trait::async_trait]
 impl AgentWatch for EtcdAgentWatch {
     async fn next(&mut self) -> Result<Vec<Change>, WatchError> {
+        let mut probe = tokio::time::interval_at(Instant::now() + PROBE_EVERY, PROBE_EVERY);
         loop {
-            let response = match self.stream.message().await {
+            let message = tokio::select! {
+                message = self.stream.message() => message,
+                _ = probe.tick() => {
+                    if self.last_heard.elapsed() > SILENCE_LIMIT {
+                        return Err(WatchError::Broken("etcd silent for 12 s".into()));
+                    }
+                    if let Err(e) = self.stream.request_progress().await {
+                        return Err(WatchError::Broken(e.to_string()));
+                    }
+                    continue;
+                }
+            };
+            self.last_heard = Instant::now();
+            let response = match message {
                 Ok(Some(response)) => response,
                 Ok(None) => return Err(WatchError::Broken("watch stream closed".into())),
                 Err(e) => return Err(WatchError::Broken(e.to_string())),

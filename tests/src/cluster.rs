@@ -1,0 +1,166 @@
+//! Crony's own processes for tests: schedulers in-process on port 0, agents as child
+//! processes (so they can be SIGKILLed, stopped and restarted like the real thing).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use crony_scheduler::{Scheduler, SchedulerConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::process::{signal, spawn, workspace_binary};
+
+pub struct TestScheduler {
+    pub scheduler: Scheduler,
+    pub base_url: String,
+    shutdown: CancellationToken,
+}
+
+impl TestScheduler {
+    pub async fn start(etcd: &str, prefix: &str, database_url: &str) -> anyhow::Result<Self> {
+        crate::init_logging();
+        let database = crony_scheduler::config::parse_database_url(database_url)
+            .map_err(anyhow::Error::msg)?;
+        let mut config = SchedulerConfig::new(database, vec![etcd.to_owned()]);
+        config.etcd_prefix = prefix.to_owned();
+        config.http_addr = "127.0.0.1:0".parse()?;
+        let shutdown = CancellationToken::new();
+        let scheduler = Scheduler::start(config, shutdown.clone()).await?;
+        let base_url = format!("http://{}", scheduler.http_addr);
+        Ok(Self {
+            scheduler,
+            base_url,
+            shutdown,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.scheduler.wait().await;
+    }
+}
+
+/// How to start one agent process.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    pub etcd: String,
+    pub prefix: String,
+    pub lease_ttl_secs: u64,
+    pub data_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl AgentSpec {
+    pub fn new(etcd: &str, prefix: &str, data_dir: &Path) -> Self {
+        Self {
+            etcd: etcd.to_owned(),
+            prefix: prefix.to_owned(),
+            lease_ttl_secs: 10,
+            data_dir: data_dir.to_owned(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn ttl(mut self, secs: u64) -> Self {
+        self.lease_ttl_secs = secs;
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+pub struct AgentProcess {
+    child: Child,
+    pub spec: AgentSpec,
+    log: PathBuf,
+}
+
+impl AgentProcess {
+    pub fn spawn(spec: AgentSpec) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&spec.data_dir)?;
+        let log = spec.data_dir.join("agent.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut command = Command::new(workspace_binary("crony-test-agent"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
+            command.env_remove(key);
+        }
+        command
+            .env("CRONY_ETCD_ENDPOINTS", &spec.etcd)
+            .env("CRONY_ETCD_PREFIX", &spec.prefix)
+            .env("CRONY_AGENT_GRPC_ADDR", "127.0.0.1:0")
+            .env("CRONY_AGENT_DATA_DIR", &spec.data_dir)
+            .env("CRONY_LEASE_TTL_SECS", spec.lease_ttl_secs.to_string())
+            .env("RUST_LOG", "info")
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        let child = spawn(command).context("spawning crony-test-agent")?;
+        Ok(Self { child, spec, log })
+    }
+
+    /// The agent's persisted id, once it has written it.
+    pub async fn id(&mut self) -> anyhow::Result<String> {
+        let path = self.spec.data_dir.join("agent-id");
+        let log = self.log.clone();
+        crate::wait_until("agent wrote its id", Duration::from_secs(10), || {
+            let path = path.clone();
+            let log = log.clone();
+            async move {
+                match std::fs::read_to_string(&path) {
+                    Ok(id) if !id.is_empty() => Ok(Some(id)),
+                    _ => Err(format!(
+                        "no id yet; log: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )),
+                }
+            }
+        })
+        .await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn kill(&mut self) {
+        signal(&self.child, libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the process to exit (SIGKILL after 10 s).
+    pub async fn terminate(&mut self) -> anyhow::Result<ExitStatus> {
+        signal(&self.child, libc::SIGTERM);
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.kill();
+        anyhow::bail!("agent ignored SIGTERM for 10 s; log: {}", self.log())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}

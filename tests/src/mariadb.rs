@@ -1,0 +1,161 @@
+//! A real MariaDB server (Debian's `mariadb-server`) in a temp dir on a free loopback port.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::process::{find_program, free_port, spawn};
+
+pub struct MariaDb {
+    dir: tempfile::TempDir,
+    server: PathBuf,
+    port: u16,
+    child: Mutex<Option<Child>>,
+}
+
+impl MariaDb {
+    pub fn start() -> anyhow::Result<Self> {
+        let hint = "install the Debian package mariadb-server (./scripts/dev test does)";
+        let server =
+            find_program(&["mariadbd", "mysqld"]).context(format!("no mariadbd: {hint}"))?;
+        let install = find_program(&["mariadb-install-db", "mysql_install_db"])
+            .context(format!("no mariadb-install-db: {hint}"))?;
+        let db = Self {
+            dir: tempfile::Builder::new()
+                .prefix("crony-mariadb-")
+                .tempdir()?,
+            server,
+            port: free_port(),
+            child: Mutex::new(None),
+        };
+        let output = Command::new(&install)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", db.data_dir().display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db")
+            .arg("--user=root")
+            .output()
+            .context("running mariadb-install-db")?;
+        if !output.status.success() {
+            bail!(
+                "mariadb-install-db failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            );
+        }
+        db.launch()?;
+        Ok(db)
+    }
+
+    /// Where its data and log live.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `mysql://root@127.0.0.1:<port>/<database>`; the scheduler creates the database.
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&self) {
+        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&self) -> anyhow::Result<()> {
+        self.kill();
+        self.launch()
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn launch(&self) -> anyhow::Result<()> {
+        let log = self.dir.path().join("error.log");
+        let mut command = Command::new(&self.server);
+        command
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.data_dir().display()))
+            .arg(format!("--port={}", self.port))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!(
+                "--socket={}",
+                self.dir.path().join("mysqld.sock").display()
+            ))
+            .arg(format!(
+                "--pid-file={}",
+                self.dir.path().join("mysqld.pid").display()
+            ))
+            .arg(format!("--log-error={}", log.display()))
+            .arg("--user=root")
+            .arg("--innodb-buffer-pool-size=64M")
+            .arg("--innodb-log-file-size=16M")
+            .arg("--max-connections=500")
+            // Its own process group: a ctrl-c in the terminal reaches Crony's processes, which
+            // still need etcd and MariaDB to shut down cleanly; the harness stops these last.
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = spawn(command).context("spawning mariadbd")?;
+        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
+        self.wait_ready(Duration::from_secs(60))
+    }
+
+    /// Ready once the server sends its handshake greeting on the TCP port.
+    fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut greeting = [0u8; 8];
+                if stream.read(&mut greeting).is_ok_and(|n| n > 4) {
+                    return Ok(());
+                }
+            }
+            if let Some(child) = self
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                bail!("mariadbd exited with {status}; log: {}", self.log_tail());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "MariaDB not ready within {within:?}; log: {}",
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
+        log.lines().rev().take(10).collect::<Vec<_>>().join(" | ")
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

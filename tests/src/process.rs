@@ -1,0 +1,121 @@
+//! Child processes that die with the test process, and the binaries they run.
+
+#![allow(unsafe_code)] // prctl(PR_SET_PDEATHSIG) has no safe wrapper; see `spawn`.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+
+type Request = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// Spawns `command` so that it is SIGKILLed when the test process exits, even on a panic or
+/// an abort: a test run must never leave etcd, MariaDB or agents behind.
+///
+/// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, and test threads end
+/// with their test; so every spawn happens on one thread that lives as long as the process.
+pub fn spawn(command: Command) -> io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Request>();
+        std::thread::Builder::new()
+            .name("child-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(spawn_here(&mut command));
+                }
+            })
+            .expect("spawner thread starts");
+        Mutex::new(tx)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((command, reply))
+        .map_err(|_| io::Error::other("spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| io::Error::other("spawner thread is gone"))?
+}
+
+fn spawn_here(command: &mut Command) -> io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn()
+}
+
+/// Sends `signal` to a child (SIGKILL, SIGTERM, SIGSTOP, SIGCONT).
+pub fn signal(child: &Child, signal: i32) {
+    // SAFETY: kill(2) with a pid we own.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+}
+
+/// A binary of this workspace, next to the running test or tool (`target/<profile>/`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    // Integration tests run from target/<profile>/deps.
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the tests through cargo",
+        path.display()
+    );
+    path
+}
+
+/// The first of `names` found on PATH or in the sbin directories Debian installs servers to.
+pub fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from));
+    names
+        .iter()
+        .flat_map(|name| dirs.iter().map(move |d| d.join(name)))
+        .find(|p| p.is_file())
+}
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// Removes `path` when the process exits: shared servers live in statics, which are never
+/// dropped, and their temp dirs would otherwise pile up in /tmp run after run.
+pub fn remove_at_exit(path: &std::path::Path) {
+    static PATHS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    extern "C" fn remove_all() {
+        for path in PATHS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = std::fs::remove_dir_all(path);
+        }
+    }
+    PATHS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path.to_owned());
+    REGISTERED.get_or_init(|| {
+        // SAFETY: registers a plain function that only touches a static behind a mutex.
+        unsafe {
+            libc::atexit(remove_all);
+        }
+    });
+}

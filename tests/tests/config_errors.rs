@@ -1,0 +1,117 @@
+//! Bad configuration ends a binary with one line naming the setting — never a panic.
+
+use std::process::Command;
+
+use crony_tests::process::{free_port, workspace_binary};
+use crony_tests::{shared_mariadb, unique_name};
+
+/// Runs a binary with `env` (and no inherited CRONY_*), expecting failure; returns stderr.
+fn fails_with(binary: &str, env: &[(&str, &str)]) -> String {
+    let mut command = Command::new(workspace_binary(binary));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
+        command.env_remove(key);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    command
+        .env("CRONY_AGENT_DATA_DIR", dir.path())
+        .env("CRONY_HTTP_ADDR", "127.0.0.1:0");
+    command.envs(env.iter().copied());
+    let output = command.output().expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        !output.status.success(),
+        "{binary} with {env:?} should fail; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{binary} panicked: {stderr}");
+    stderr
+}
+
+fn assert_one_line_naming(stderr: &str, binary: &str, setting: &str) {
+    let prefix = binary.replace("crony-test-", "crony-");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("{prefix}: ")))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one error line from {prefix}; stderr: {stderr}"
+    );
+    assert!(
+        lines[0].contains(setting),
+        "error should name {setting}: {}",
+        lines[0]
+    );
+}
+
+#[test]
+fn agent_refuses_a_bad_lease_ttl() {
+    let stderr = fails_with("crony-test-agent", &[("CRONY_LEASE_TTL_SECS", "abc")]);
+    assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_LEASE_TTL_SECS");
+    let stderr = fails_with("crony-test-agent", &[("CRONY_LEASE_TTL_SECS", "0")]);
+    assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_LEASE_TTL_SECS");
+}
+
+#[test]
+fn agent_refuses_unparsable_labels() {
+    let stderr = fails_with("crony-test-agent", &[("CRONY_AGENT_LABELS", "zone")]);
+    assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_AGENT_LABELS");
+}
+
+#[test]
+fn agent_names_an_unreachable_etcd() {
+    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    let stderr = fails_with(
+        "crony-test-agent",
+        &[("CRONY_ETCD_ENDPOINTS", endpoint.as_str())],
+    );
+    assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_ETCD_ENDPOINTS");
+}
+
+#[test]
+fn scheduler_refuses_a_malformed_database_url() {
+    for url in [
+        "mysql//root@127.0.0.1/crony",
+        "postgres://root@127.0.0.1/crony",
+        "mysql://root@127.0.0.1:3306",
+    ] {
+        let stderr = fails_with("crony-test-scheduler", &[("CRONY_DATABASE_URL", url)]);
+        assert_one_line_naming(&stderr, "crony-test-scheduler", "CRONY_DATABASE_URL");
+    }
+}
+
+#[test]
+fn scheduler_names_an_unreachable_database_and_etcd() {
+    let nowhere = format!("mysql://root@127.0.0.1:{}/crony", free_port());
+    let stderr = fails_with(
+        "crony-test-scheduler",
+        &[("CRONY_DATABASE_URL", nowhere.as_str())],
+    );
+    assert_one_line_naming(&stderr, "crony-test-scheduler", "CRONY_DATABASE_URL");
+
+    let db = shared_mariadb().url(&unique_name("crony"));
+    let etcd = format!("http://127.0.0.1:{}", free_port());
+    let stderr = fails_with(
+        "crony-test-scheduler",
+        &[
+            ("CRONY_DATABASE_URL", db.as_str()),
+            ("CRONY_ETCD_ENDPOINTS", etcd.as_str()),
+        ],
+    );
+    assert_one_line_naming(&stderr, "crony-test-scheduler", "CRONY_ETCD_ENDPOINTS");
+}
+
+#[test]
+fn a_misspelt_config_file_key_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("agent.toml");
+    std::fs::write(&file, "lease_ttl = 5\n").expect("write config");
+    let output = Command::new(workspace_binary("crony-test-agent"))
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_one_line_naming(&stderr, "crony-test-agent", "unknown setting `lease_ttl`");
+}
