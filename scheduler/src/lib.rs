@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod placement;
 pub mod registry;
 pub mod startup;
 pub mod store;

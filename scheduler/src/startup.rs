@@ -90,7 +90,9 @@ impl Scheduler {
             shutdown.clone(),
         ));
         tracker.spawn(run_recorder(live.clone(), store.clone(), shutdown.clone()));
+        let jobs_changed = Arc::new(tokio::sync::Notify::new());
         let app = router(AppState {
+            jobs_changed,
             live: live.clone(),
             store,
             etcd,

@@ -11,7 +11,7 @@ use crate::store::StoreError;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -23,12 +23,18 @@ impl ApiError {
         }
     }
 
-    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: ErrorCode::InvalidArgument,
             message: message.into(),
-            field: Some(field),
+            field: Some(field.into()),
         }
+    }
+}
+
+impl From<crate::domain::job::FieldError> for ApiError {
+    fn from(e: crate::domain::job::FieldError) -> Self {
+        Self::invalid(e.field, e.message)
     }
 }
 

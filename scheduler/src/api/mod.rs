@@ -1,13 +1,17 @@
 //! The HTTP surface: `/api/v1/...` (JSON), `/healthz`, `/readyz`, `/metrics`.
 
 pub mod agents;
+pub mod cron;
 pub mod error;
 pub mod health;
+pub mod jobs;
+pub mod json;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 
 use crate::metrics::Metrics;
 use crate::registry::LiveAgents;
@@ -20,12 +24,24 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub etcd: etcd_client::Client,
     pub metrics: Arc<Metrics>,
+    /// Woken after every job change, so placement and pushes follow at once.
+    pub jobs_changed: Arc<tokio::sync::Notify>,
 }
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/agents", get(agents::list))
         .route("/agents/{id}", get(agents::get))
+        .route("/jobs", get(jobs::list).post(jobs::create))
+        .route(
+            "/jobs/{id}",
+            get(jobs::get).put(jobs::replace).delete(jobs::delete),
+        )
+        .route("/jobs/{id}/pause", post(jobs::pause))
+        .route("/jobs/{id}/resume", post(jobs::resume))
+        .route("/cron/preview", get(cron::preview))
+        // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
+        .layer(DefaultBodyLimit::max(1024 * 1024))
         .fallback(error::not_found);
     Router::new()
         .nest("/api/v1", api)

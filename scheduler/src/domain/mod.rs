@@ -1,3 +1,5 @@
 //! Domain types: parsed and validated at the edge, no I/O.
 
 pub mod agent;
+pub mod job;
+pub mod schedule;

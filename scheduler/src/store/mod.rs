@@ -1,5 +1,6 @@
 //! Persistence behind a trait, so the API and loops do not care that it is MySQL.
 
+pub mod jobs;
 pub mod mysql;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +13,8 @@ use crate::error::ErrorCode;
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Other(String),
 }
@@ -20,6 +23,7 @@ impl StoreError {
     pub fn code(&self) -> ErrorCode {
         match self {
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
+            StoreError::Conflict(_) => ErrorCode::Conflict,
             StoreError::Other(_) => ErrorCode::Internal,
         }
     }
@@ -37,7 +41,7 @@ impl From<sqlx::Error> for StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: jobs::JobStore + Send + Sync {
     /// Records that exactly `live` are online at `now`: upserts them (first seen kept) and marks
     /// every other online agent offline.
     async fn record_live_agents(

@@ -1,0 +1,45 @@
+//! A JSON body extractor whose errors are API errors naming the offending field
+//! (`target.url`, `retry.backoff`…) instead of axum's plain-text 422.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+pub struct ValidJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(&mut de) {
+            Ok(value) => Ok(Self(value)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let message = e.inner().to_string();
+                let parent = if path == "." || path.is_empty() {
+                    None
+                } else {
+                    Some(path)
+                };
+                // serde reports an unknown field at its parent's path; name the field itself.
+                let unknown = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|rest| rest.split('`').next())
+                    .map(str::to_owned);
+                let field = match (parent, unknown) {
+                    (Some(p), Some(u)) => format!("{p}.{u}"),
+                    (None, Some(u)) => u,
+                    (Some(p), None) => p,
+                    (None, None) => "body".to_owned(),
+                };
+                Err(ApiError::invalid(field, message))
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! The job model of design §4 as accepted by the API, and its validation: every rule names the
+//! field it guards, so a bad request gets a 400 that says exactly what to fix.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::schedule::Schedule;
+use crate::placement::Strategy;
+
+pub const MAX_NAME: usize = 128;
+pub const MAX_DESCRIPTION: usize = 2_000;
+pub const MAX_BLOB: usize = 64 * 1024;
+pub const MAX_TIMEOUT_SECS: u32 = 7 * 24 * 3600;
+pub const MAX_RETRIES: u32 = 100;
+
+/// A job definition as users write it (POST/PUT body) and as it is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub schedule: String,
+    #[serde(default = "utc")]
+    pub timezone: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub target: Target,
+    #[serde(default)]
+    pub payload: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u32,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    #[serde(default)]
+    pub overlap: Overlap,
+    #[serde(default)]
+    pub misfire: Misfire,
+    #[serde(default)]
+    pub placement: PlacementSpec,
+    #[serde(default = "default_async_timeout")]
+    pub async_timeout_secs: u32,
+    #[serde(default)]
+    pub alerts: AlertSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Target {
+    Http {
+        #[serde(default = "post")]
+        method: String,
+        url: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: String,
+        #[serde(default)]
+        success_status: Option<u16>,
+    },
+    Grpc {
+        endpoint: String,
+        #[serde(default = "default_grpc_method")]
+        method: String,
+        #[serde(default)]
+        metadata: BTreeMap<String, String>,
+    },
+    Shell {
+        command: String,
+        #[serde(default)]
+        workdir: Option<String>,
+        #[serde(default)]
+        env: BTreeMap<String, String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backoff {
+    Fixed,
+    #[default]
+    Exponential,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    #[serde(default)]
+    pub max_retries: u32,
+    #[serde(default)]
+    pub backoff: Backoff,
+    #[serde(default = "five")]
+    pub initial_secs: u32,
+    #[serde(default = "three_hundred")]
+    pub max_secs: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 0,
+            backoff: Backoff::Exponential,
+            initial_secs: 5,
+            max_secs: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    #[default]
+    Skip,
+    Allow,
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfire {
+    Skip,
+    #[default]
+    FireOnce,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementSpec {
+    /// `None`: the cluster default.
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertEvent {
+    Failed,
+    TimedOut,
+    Recovered,
+    Missed,
+    Lost,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSpec {
+    #[serde(default)]
+    pub on: Vec<AlertEvent>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub feishu_webhooks: Vec<FeishuWebhook>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeishuWebhook {
+    pub url: String,
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// A rule a field broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl JobSpec {
+    /// Checks every field; on success returns the parsed schedule and time zone.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<(Schedule, Tz), FieldError> {
+        let name = self.name.trim();
+        if name.is_empty() || name != self.name {
+            return Err(bad(
+                "name",
+                "must be non-empty without leading or trailing spaces",
+            ));
+        }
+        if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(bad(
+                "name",
+                format!("at most {MAX_NAME} characters, no control characters"),
+            ));
+        }
+        if self.description.chars().count() > MAX_DESCRIPTION {
+            return Err(bad(
+                "description",
+                format!("at most {MAX_DESCRIPTION} characters"),
+            ));
+        }
+        let tz: Tz = self.timezone.parse().map_err(|_| {
+            bad(
+                "timezone",
+                format!("{:?} is not an IANA time zone", self.timezone),
+            )
+        })?;
+        let schedule = Schedule::parse(&self.schedule, tz, now).map_err(|m| bad("schedule", m))?;
+        self.validate_target()?;
+        if self.payload.len() > MAX_BLOB {
+            return Err(bad("payload", format!("at most {MAX_BLOB} bytes")));
+        }
+        if !(1..=MAX_TIMEOUT_SECS).contains(&self.timeout_secs) {
+            return Err(bad(
+                "timeout_secs",
+                format!("must be 1 to {MAX_TIMEOUT_SECS}"),
+            ));
+        }
+        if !(1..=MAX_TIMEOUT_SECS).contains(&self.async_timeout_secs) {
+            return Err(bad(
+                "async_timeout_secs",
+                format!("must be 1 to {MAX_TIMEOUT_SECS}"),
+            ));
+        }
+        let r = &self.retry;
+        if r.max_retries > MAX_RETRIES {
+            return Err(bad("retry.max_retries", format!("at most {MAX_RETRIES}")));
+        }
+        if r.initial_secs > 86_400 {
+            return Err(bad("retry.initial_secs", "at most 86400"));
+        }
+        if r.max_secs < r.initial_secs || r.max_secs > 86_400 {
+            return Err(bad(
+                "retry.max_secs",
+                "must be at least initial_secs and at most 86400",
+            ));
+        }
+        for (k, v) in &self.placement.labels {
+            if crony_common::settings::parse_labels(&format!("{k}={v}")).is_err() {
+                return Err(bad(
+                    "placement.labels",
+                    format!("{k:?}={v:?}: letters, digits, . _ - / only"),
+                ));
+            }
+        }
+        if let Some(id) = &self.placement.agent_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        {
+            return Err(bad(
+                "placement.agent_id",
+                format!("{id:?} is not an agent id"),
+            ));
+        }
+        for email in &self.alerts.emails {
+            let ok = email
+                .split_once('@')
+                .is_some_and(|(u, d)| !u.is_empty() && d.contains('.'));
+            if !ok || email.len() > 254 || email.contains(char::is_whitespace) {
+                return Err(bad(
+                    "alerts.emails",
+                    format!("{email:?} is not an email address"),
+                ));
+            }
+        }
+        for hook in &self.alerts.feishu_webhooks {
+            http_url(&hook.url).map_err(|m| bad("alerts.feishu_webhooks.url", m))?;
+        }
+        Ok((schedule, tz))
+    }
+
+    fn validate_target(&self) -> Result<(), FieldError> {
+        match &self.target {
+            Target::Http {
+                method,
+                url,
+                headers,
+                body,
+                success_status,
+            } => {
+                const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+                if !METHODS.contains(&method.as_str()) {
+                    return Err(bad(
+                        "target.method",
+                        format!("{method:?} must be one of {METHODS:?}"),
+                    ));
+                }
+                http_url(url).map_err(|m| bad("target.url", m))?;
+                for (name, value) in headers {
+                    let valid_name = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+                    let valid_value = axum::http::HeaderValue::from_str(value).is_ok();
+                    if !valid_name
+                        || !valid_value
+                        || name.to_ascii_lowercase().starts_with("x-crony-")
+                    {
+                        return Err(bad(
+                            "target.headers",
+                            format!("{name:?} is not a header Crony can send"),
+                        ));
+                    }
+                }
+                if body.len() > MAX_BLOB {
+                    return Err(bad("target.body", format!("at most {MAX_BLOB} bytes")));
+                }
+                if success_status.is_some_and(|s| !(100..=599).contains(&s)) {
+                    return Err(bad(
+                        "target.success_status",
+                        "must be an HTTP status, 100 to 599",
+                    ));
+                }
+            }
+            Target::Grpc {
+                endpoint,
+                method,
+                metadata,
+            } => {
+                http_url(endpoint).map_err(|m| bad("target.endpoint", m))?;
+                let parts: Vec<&str> = method.split('/').collect();
+                let ident = |s: &str| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._".contains(c))
+                };
+                if parts.len() != 3 || !parts[0].is_empty() || !ident(parts[1]) || !ident(parts[2])
+                {
+                    return Err(bad(
+                        "target.method",
+                        format!("{method:?} must look like /package.Service/Method"),
+                    ));
+                }
+                for (key, value) in metadata {
+                    let valid = tonic::metadata::AsciiMetadataKey::from_bytes(key.as_bytes())
+                        .is_ok()
+                        && !key.ends_with("-bin")
+                        && value.parse::<tonic::metadata::AsciiMetadataValue>().is_ok();
+                    if !valid {
+                        return Err(bad(
+                            "target.metadata",
+                            format!("{key:?} is not valid gRPC metadata"),
+                        ));
+                    }
+                }
+            }
+            Target::Shell {
+                command,
+                workdir,
+                env,
+            } => {
+                if command.trim().is_empty() {
+                    return Err(bad("target.command", "must not be empty"));
+                }
+                if command.len() > MAX_BLOB {
+                    return Err(bad("target.command", format!("at most {MAX_BLOB} bytes")));
+                }
+                if workdir.as_ref().is_some_and(|w| !w.starts_with('/')) {
+                    return Err(bad("target.workdir", "must be an absolute path"));
+                }
+                for key in env.keys() {
+                    let mut chars = key.chars();
+                    let valid = chars
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        return Err(bad(
+                            "target.env",
+                            format!("{key:?} is not an environment variable name"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Shell jobs may only run on agents that allow them.
+    pub fn needs_shell(&self) -> bool {
+        matches!(self.target, Target::Shell { .. })
+    }
+}
+
+fn http_url(raw: &str) -> Result<(), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{raw:?} must be an http:// or https:// URL with a host"
+        ));
+    }
+    Ok(())
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+fn yes() -> bool {
+    true
+}
+fn post() -> String {
+    "POST".into()
+}
+fn default_grpc_method() -> String {
+    crony_proto::DEFAULT_CALLBACK_METHOD.into()
+}
+fn default_timeout() -> u32 {
+    60
+}
+fn default_async_timeout() -> u32 {
+    3600
+}
+fn five() -> u32 {
+    5
+}
+fn three_hundred() -> u32 {
+    300
+}
+
+/// A stored job: the spec plus what the scheduler owns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: String,
+    #[serde(flatten)]
+    pub spec: JobSpec,
+    pub agent_id: Option<String>,
+    pub assignment_epoch: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
