@@ -10,19 +10,34 @@ use crony_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::holdings::{HoldError, Holdings};
 use crate::registration::Fence;
 
 pub struct AgentServiceImpl {
     info: AgentInfo,
     fence: Arc<Fence>,
+    holdings: Arc<Holdings>,
 }
 
 impl AgentServiceImpl {
-    pub fn new(info: AgentInfo, fence: Arc<Fence>) -> Self {
-        Self { info, fence }
+    pub fn new(info: AgentInfo, fence: Arc<Fence>, holdings: Arc<Holdings>) -> Self {
+        Self {
+            info,
+            fence,
+            holdings,
+        }
     }
 }
 
+fn status(e: HoldError) -> Status {
+    match e {
+        HoldError::StaleTerm { .. } => Status::failed_precondition(e.to_string()),
+        HoldError::MissingId => Status::invalid_argument(e.to_string()),
+        HoldError::Save { .. } => Status::internal(e.to_string()),
+    }
+}
+
+/// Firing arrives with the agent's clock (issue 4); until then these say so plainly.
 fn not_yet(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not available in this agent version yet"))
 }
@@ -32,19 +47,42 @@ impl AgentService for AgentServiceImpl {
     async fn describe(&self, _: Request<DescribeRequest>) -> Result<Response<AgentInfo>, Status> {
         let mut info = self.info.clone();
         info.lease_alive = self.fence.is_alive();
+        info.generation = self.holdings.generation();
+        info.held_jobs = self.holdings.len() as u32;
         Ok(Response::new(info))
     }
 
-    async fn assign(&self, _: Request<AssignRequest>) -> Result<Response<AssignResponse>, Status> {
-        Err(not_yet("Assign"))
+    async fn assign(
+        &self,
+        request: Request<AssignRequest>,
+    ) -> Result<Response<AssignResponse>, Status> {
+        let request = request.into_inner();
+        let generation = self
+            .holdings
+            .assign(request.term, request.jobs)
+            .map_err(status)?;
+        Ok(Response::new(AssignResponse { generation }))
     }
 
-    async fn remove(&self, _: Request<RemoveRequest>) -> Result<Response<RemoveResponse>, Status> {
-        Err(not_yet("Remove"))
+    async fn remove(
+        &self,
+        request: Request<RemoveRequest>,
+    ) -> Result<Response<RemoveResponse>, Status> {
+        let request = request.into_inner();
+        let generation = self
+            .holdings
+            .remove(request.term, &request.job_ids)
+            .map_err(status)?;
+        Ok(Response::new(RemoveResponse { generation }))
     }
 
-    async fn sync(&self, _: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
-        Err(not_yet("Sync"))
+    async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
+        let request = request.into_inner();
+        let generation = self
+            .holdings
+            .sync(request.term, request.generation, request.jobs)
+            .map_err(status)?;
+        Ok(Response::new(SyncResponse { generation }))
     }
 
     async fn trigger(
@@ -63,8 +101,8 @@ impl AgentService for AgentServiceImpl {
         _: Request<ListHeldRequest>,
     ) -> Result<Response<ListHeldResponse>, Status> {
         Ok(Response::new(ListHeldResponse {
-            generation: 0,
-            jobs: Vec::new(),
+            generation: self.holdings.generation(),
+            jobs: self.holdings.held(),
         }))
     }
 }

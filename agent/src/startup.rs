@@ -122,8 +122,9 @@ impl Agent {
         if token.is_none() {
             tracing::warn!("no CRONY_CLUSTER_TOKEN: AgentService accepts calls from anyone");
         }
+        let holdings = Arc::new(crate::holdings::Holdings::load(&config.data_dir));
         let service = AgentServiceServer::with_interceptor(
-            AgentServiceImpl::new(info, fence.clone()),
+            AgentServiceImpl::new(info, fence.clone(), holdings),
             ClusterTokenCheck(token),
         );
 

@@ -2,6 +2,7 @@
 //! (file, then `CRONY_*` environment, then flags), logging set-up and shutdown signals.
 
 pub mod etcd;
+pub mod lease;
 pub mod registry;
 pub mod settings;
 pub mod shutdown;

@@ -3,12 +3,15 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crony_common::settings::{
-    ConfigError, Setting, Sources, parse_endpoints, parse_prefix, parse_socket_addr,
+    ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };
 use crony_common::telemetry::{LogFormat, parse_log_format};
 use sqlx::mysql::MySqlConnectOptions;
+
+use crate::placement::Strategy;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
     Setting { key, env, help }
@@ -39,6 +42,16 @@ const CLUSTER_TOKEN: Setting = s(
     "CRONY_CLUSTER_TOKEN",
     "shared secret sent on every gRPC call to agents [default: none]",
 );
+const ELECTION_TTL: Setting = s(
+    "election_ttl_secs",
+    "CRONY_ELECTION_TTL_SECS",
+    "lease TTL of the leader election; a dead leader is replaced within it, 2-300 [default: 10]",
+);
+const DEFAULT_STRATEGY: Setting = s(
+    "default_strategy",
+    "CRONY_DEFAULT_STRATEGY",
+    "placement for jobs that name none: weighted_round_robin or fewest_jobs [default: weighted_round_robin]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -51,6 +64,8 @@ static SETTINGS: &[Setting] = &[
     ETCD_PREFIX,
     HTTP_ADDR,
     CLUSTER_TOKEN,
+    ELECTION_TTL,
+    DEFAULT_STRATEGY,
     LOG_FORMAT,
 ];
 
@@ -61,6 +76,8 @@ pub struct SchedulerConfig {
     pub etcd_prefix: String,
     pub http_addr: SocketAddr,
     pub cluster_token: Option<String>,
+    pub election_ttl: Duration,
+    pub default_strategy: Strategy,
     pub log_format: LogFormat,
 }
 
@@ -73,6 +90,8 @@ impl SchedulerConfig {
             etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             cluster_token: None,
+            election_ttl: Duration::from_secs(10),
+            default_strategy: Strategy::WeightedRoundRobin,
             log_format: LogFormat::Plain,
         }
     }
@@ -105,6 +124,14 @@ impl SchedulerConfig {
                 } else {
                     Ok(r.to_owned())
                 }
+            })?,
+            election_ttl: src.get_or(&ELECTION_TTL, d.election_ttl, |r| {
+                parse_in_range(r, 2, 300).map(Duration::from_secs)
+            })?,
+            default_strategy: src.get_or(&DEFAULT_STRATEGY, d.default_strategy, |r| match r {
+                "weighted_round_robin" => Ok(Strategy::WeightedRoundRobin),
+                "fewest_jobs" => Ok(Strategy::FewestJobs),
+                _ => Err(format!("{r:?} must be weighted_round_robin or fewest_jobs")),
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             database: d.database,

@@ -6,9 +6,11 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod election;
 pub mod error;
 pub mod metrics;
 pub mod placement;
+pub mod reconcile;
 pub mod registry;
 pub mod startup;
 pub mod store;

@@ -11,12 +11,16 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{AppState, router};
 use crate::config::SchedulerConfig;
+use crate::election::etcd::EtcdElection;
 use crate::metrics::Metrics;
+use crate::reconcile::push::AgentClients;
+use crate::reconcile::{ReconcileDeps, run_leadership};
 use crate::registry::etcd::EtcdAgentSource;
 use crate::registry::recorder::run_recorder;
 use crate::registry::{LiveAgents, run_discovery};
 use crate::store::Store;
 use crate::store::mysql::MySqlStore;
+use crony_proto::auth::AttachClusterToken;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -26,6 +30,8 @@ pub enum StartupError {
     Database { target: String, message: String },
     #[error("cannot reach etcd at {endpoints} (CRONY_ETCD_ENDPOINTS): {message}")]
     Etcd { endpoints: String, message: String },
+    #[error("invalid CRONY_CLUSTER_TOKEN: {0}")]
+    Token(String),
     #[error("cannot listen on {addr} (CRONY_HTTP_ADDR): {source}")]
     Bind {
         addr: SocketAddr,
@@ -91,8 +97,28 @@ impl Scheduler {
         ));
         tracker.spawn(run_recorder(live.clone(), store.clone(), shutdown.clone()));
         let jobs_changed = Arc::new(tokio::sync::Notify::new());
+        let leading_term = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let token = AttachClusterToken::new(config.cluster_token.as_deref())
+            .map_err(StartupError::Token)?;
+        let me = format!(
+            "{}/{}/{http_addr}",
+            gethostname::gethostname().to_string_lossy(),
+            std::process::id()
+        );
+        let election =
+            EtcdElection::new(etcd.clone(), &config.etcd_prefix, me, config.election_ttl);
+        let deps = ReconcileDeps {
+            store: store.clone(),
+            live: live.clone(),
+            jobs_changed: jobs_changed.clone(),
+            default_strategy: config.default_strategy,
+            clients: AgentClients::new(token),
+            leading_term: leading_term.clone(),
+        };
+        tracker.spawn(run_leadership(election, deps, shutdown.clone()));
         let app = router(AppState {
             jobs_changed,
+            leading_term,
             live: live.clone(),
             store,
             etcd,

@@ -19,12 +19,24 @@ pub struct TestScheduler {
 
 impl TestScheduler {
     pub async fn start(etcd: &str, prefix: &str, database_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(etcd, prefix, database_url, |_| {}).await
+    }
+
+    /// Like [`TestScheduler::start`], with a chance to change the configuration first.
+    pub async fn start_with(
+        etcd: &str,
+        prefix: &str,
+        database_url: &str,
+        adjust: impl FnOnce(&mut SchedulerConfig),
+    ) -> anyhow::Result<Self> {
         crate::init_logging();
         let database = crony_scheduler::config::parse_database_url(database_url)
             .map_err(anyhow::Error::msg)?;
         let mut config = SchedulerConfig::new(database, vec![etcd.to_owned()]);
         config.etcd_prefix = prefix.to_owned();
         config.http_addr = "127.0.0.1:0".parse()?;
+        config.election_ttl = Duration::from_secs(2);
+        adjust(&mut config);
         let shutdown = CancellationToken::new();
         let scheduler = Scheduler::start(config, shutdown.clone()).await?;
         let base_url = format!("http://{}", scheduler.http_addr);
@@ -158,6 +170,71 @@ impl AgentProcess {
 }
 
 impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill();
+        }
+    }
+}
+
+/// A scheduler as a child process (so a test can SIGKILL it), with a 2 s election TTL.
+pub struct SchedulerProcess {
+    child: Child,
+    pub base_url: String,
+    log: PathBuf,
+}
+
+impl SchedulerProcess {
+    pub fn spawn(
+        etcd: &str,
+        prefix: &str,
+        database_url: &str,
+        log_dir: &Path,
+    ) -> anyhow::Result<Self> {
+        let port = crate::process::free_port();
+        std::fs::create_dir_all(log_dir)?;
+        let log = log_dir.join(format!("scheduler-{port}.log"));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut command = Command::new(workspace_binary("crony-test-scheduler"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
+            command.env_remove(key);
+        }
+        command
+            .env("CRONY_ETCD_ENDPOINTS", etcd)
+            .env("CRONY_ETCD_PREFIX", prefix)
+            .env("CRONY_DATABASE_URL", database_url)
+            .env("CRONY_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("CRONY_ELECTION_TTL_SECS", "2")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        let child = spawn(command).context("spawning crony-test-scheduler")?;
+        Ok(Self {
+            child,
+            base_url: format!("http://127.0.0.1:{port}"),
+            log,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn kill(&mut self) {
+        signal(&self.child, libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SchedulerProcess {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             self.kill();

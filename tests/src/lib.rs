@@ -10,7 +10,7 @@ pub mod wait;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub use cluster::{AgentProcess, TestScheduler};
+pub use cluster::{AgentProcess, SchedulerProcess, TestScheduler};
 pub use etcd::Etcd;
 pub use mariadb::MariaDb;
 pub use wait::wait_until;

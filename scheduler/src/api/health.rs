@@ -12,8 +12,10 @@ use super::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn healthz() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
+/// Up, and whether this instance is the leader (with its term).
+pub async fn healthz(State(app): State<AppState>) -> impl IntoResponse {
+    let term = app.leading_term.load(std::sync::atomic::Ordering::SeqCst);
+    Json(json!({ "status": "ok", "leader": term > 0, "term": term }))
 }
 
 /// 200 when etcd and MySQL both answer within a second; otherwise 503 naming what failed.

@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Woken after every job change, so placement and pushes follow at once.
     pub jobs_changed: Arc<tokio::sync::Notify>,
+    /// The election term while this instance leads, 0 while it follows.
+    pub leading_term: Arc<std::sync::atomic::AtomicU64>,
 }
 
 pub fn router(state: AppState) -> Router {

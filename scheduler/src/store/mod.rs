@@ -1,5 +1,6 @@
 //! Persistence behind a trait, so the API and loops do not care that it is MySQL.
 
+pub mod assignments;
 pub mod jobs;
 pub mod mysql;
 
@@ -15,6 +16,8 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("leader term {mine} was superseded by term {current}")]
+    Deposed { mine: u64, current: u64 },
     #[error("database error: {0}")]
     Other(String),
 }
@@ -24,6 +27,7 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
             StoreError::Conflict(_) => ErrorCode::Conflict,
+            StoreError::Deposed { .. } => ErrorCode::Unavailable,
             StoreError::Other(_) => ErrorCode::Internal,
         }
     }
@@ -41,7 +45,7 @@ impl From<sqlx::Error> for StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait Store: jobs::JobStore + Send + Sync {
+pub trait Store: jobs::JobStore + assignments::AssignmentStore + Send + Sync {
     /// Records that exactly `live` are online at `now`: upserts them (first seen kept) and marks
     /// every other online agent offline.
     async fn record_live_agents(

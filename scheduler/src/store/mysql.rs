@@ -36,10 +36,23 @@ impl MySqlStore {
             .acquire_timeout(Duration::from_secs(2))
             .connect_with(options.clone())
             .await?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
+        // Several schedulers may start at once on a new database; sqlx's own migration lock
+        // did not keep them apart on MariaDB (duplicate-key errors), so hold a named lock on
+        // the connection that migrates.
+        let mut conn = pool.acquire().await?;
+        let (locked,): (Option<i64>,) = sqlx::query_as("SELECT GET_LOCK('crony_migrations', 60)")
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked != Some(1) {
+            return Err(StoreError::Other(
+                "timed out waiting for another scheduler's migrations".into(),
+            ));
+        }
+        let migrated = MIGRATOR.run(&mut *conn).await;
+        sqlx::query("SELECT RELEASE_LOCK('crony_migrations')")
+            .execute(&mut *conn)
+            .await?;
+        migrated.map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
         Ok(Self { pool })
     }
 

@@ -71,3 +71,43 @@ pub fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
     ids
 }
+
+/// What an agent says it holds (job id → assignment epoch), asked over `AgentService`.
+pub async fn held_by_agent(
+    grpc_addr: &str,
+) -> Result<std::collections::BTreeMap<String, u64>, String> {
+    use crony_proto::v1::ListHeldRequest;
+    use crony_proto::v1::agent_service_client::AgentServiceClient;
+    let mut client = AgentServiceClient::connect(format!("http://{grpc_addr}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let held = client
+        .list_held(ListHeldRequest {})
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner();
+    Ok(held
+        .jobs
+        .into_iter()
+        .map(|j| (j.job_id, j.assignment_epoch))
+        .collect())
+}
+
+/// Assignments in MySQL: job id → (agent id, epoch), for enabled jobs.
+pub async fn assignments_in_mysql(
+    database_url: &str,
+) -> Result<std::collections::BTreeMap<String, (Option<String>, u64)>, String> {
+    let pool = sqlx::MySqlPool::connect(database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<(String, Option<String>, u64)> =
+        sqlx::query_as("SELECT id, agent_id, assignment_epoch FROM jobs WHERE enabled")
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    pool.close().await;
+    Ok(rows
+        .into_iter()
+        .map(|(id, agent, epoch)| (id, (agent, epoch)))
+        .collect())
+}

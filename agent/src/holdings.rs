@@ -1,0 +1,223 @@
+//! The jobs this agent holds: in memory and in `<data dir>/held-jobs.pb`, written atomically on
+//! every change, so a restarted agent keeps its jobs until the scheduler syncs it again.
+//! Pushes from an older leader term than one already seen are refused (a deposed leader must
+//! not undo its successor's assignments).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crony_proto::v1::{HeldJob, HeldState, JobSpec};
+use prost::Message;
+
+const FILE: &str = "held-jobs.pb";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("push from leader term {given}, but term {current} is already in force")]
+    StaleTerm { given: u64, current: u64 },
+    #[error("job without id")]
+    MissingId,
+    #[error("cannot save held jobs to {path}: {source}")]
+    Save {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug)]
+pub struct Holdings {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    term: u64,
+    generation: u64,
+    jobs: BTreeMap<String, JobSpec>,
+}
+
+impl Holdings {
+    /// Loads what was held before a restart (nothing if the file is missing or unreadable:
+    /// the scheduler's next sync restores the truth either way).
+    pub fn load(data_dir: &Path) -> Self {
+        let path = data_dir.join(FILE);
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => match HeldState::decode(bytes.as_slice()) {
+                Ok(held) => State {
+                    term: held.term,
+                    generation: held.generation,
+                    jobs: held.jobs.into_iter().map(|j| (j.id.clone(), j)).collect(),
+                },
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable held jobs");
+                    State::default()
+                }
+            },
+            Err(_) => State::default(),
+        };
+        if !state.jobs.is_empty() {
+            tracing::info!(
+                jobs = state.jobs.len(),
+                generation = state.generation,
+                "holding jobs from before the restart"
+            );
+        }
+        Self {
+            path,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Adds or replaces jobs (by id).
+    pub fn assign(&self, term: u64, jobs: Vec<JobSpec>) -> Result<u64, HoldError> {
+        if jobs.iter().any(|j| j.id.is_empty()) {
+            return Err(HoldError::MissingId);
+        }
+        self.change(term, |state| {
+            for job in jobs {
+                tracing::info!(job = %job.id, name = %job.name, epoch = job.assignment_epoch, "holding job");
+                state.jobs.insert(job.id.clone(), job);
+            }
+        })
+    }
+
+    pub fn remove(&self, term: u64, ids: &[String]) -> Result<u64, HoldError> {
+        self.change(term, |state| {
+            for id in ids {
+                if state.jobs.remove(id).is_some() {
+                    tracing::info!(job = %id, "released job");
+                }
+            }
+        })
+    }
+
+    /// Replaces the whole set; the agent then reports `generation` as acknowledged.
+    pub fn sync(&self, term: u64, generation: u64, jobs: Vec<JobSpec>) -> Result<u64, HoldError> {
+        if jobs.iter().any(|j| j.id.is_empty()) {
+            return Err(HoldError::MissingId);
+        }
+        self.change(term, |state| {
+            state.jobs = jobs.into_iter().map(|j| (j.id.clone(), j)).collect();
+            state.generation = generation;
+            tracing::info!(jobs = state.jobs.len(), generation, "synced job set");
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn held(&self) -> Vec<HeldJob> {
+        self.lock()
+            .jobs
+            .values()
+            .map(|j| HeldJob {
+                job_id: j.id.clone(),
+                assignment_epoch: j.assignment_epoch,
+            })
+            .collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<JobSpec> {
+        self.lock().jobs.get(id).cloned()
+    }
+
+    fn change(&self, term: u64, apply: impl FnOnce(&mut State)) -> Result<u64, HoldError> {
+        let mut state = self.lock();
+        if term < state.term {
+            return Err(HoldError::StaleTerm {
+                given: term,
+                current: state.term,
+            });
+        }
+        state.term = term;
+        apply(&mut state);
+        self.save(&state)?;
+        Ok(state.generation)
+    }
+
+    /// Write to a temp file and rename: a crash leaves the old file or the new one, never half.
+    fn save(&self, state: &State) -> Result<(), HoldError> {
+        let held = HeldState {
+            term: state.term,
+            generation: state.generation,
+            jobs: state.jobs.values().cloned().collect(),
+        };
+        let tmp = self.path.with_extension("pb.tmp");
+        let fail = |source| HoldError::Save {
+            path: self.path.display().to_string(),
+            source,
+        };
+        std::fs::write(&tmp, held.encode_to_vec()).map_err(fail)?;
+        std::fs::rename(&tmp, &self.path).map_err(fail)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: &str, epoch: u64) -> JobSpec {
+        JobSpec {
+            id: id.into(),
+            name: id.into(),
+            assignment_epoch: epoch,
+            ..JobSpec::default()
+        }
+    }
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "crony-hold-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn jobs_survive_a_restart() {
+        let d = dir();
+        let h = Holdings::load(&d);
+        h.sync(1, 7, vec![job("a", 1), job("b", 1)]).unwrap();
+        h.assign(1, vec![job("c", 2)]).unwrap();
+        h.remove(1, &["a".into()]).unwrap();
+        let again = Holdings::load(&d);
+        assert_eq!(again.generation(), 7);
+        let ids: Vec<String> = again.held().into_iter().map(|j| j.job_id).collect();
+        assert_eq!(ids, ["b", "c"]);
+    }
+
+    #[test]
+    fn an_older_term_is_refused_and_changes_nothing() {
+        let h = Holdings::load(&dir());
+        h.sync(5, 1, vec![job("a", 1)]).unwrap();
+        assert!(matches!(
+            h.sync(4, 2, vec![]),
+            Err(HoldError::StaleTerm {
+                given: 4,
+                current: 5
+            })
+        ));
+        assert!(h.remove(4, &["a".into()]).is_err());
+        assert_eq!(h.len(), 1);
+        assert_eq!(h.sync(6, 2, vec![]).unwrap(), 2);
+        assert!(h.is_empty());
+    }
+}

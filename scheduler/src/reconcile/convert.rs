@@ -1,0 +1,73 @@
+//! The job as stored (domain) → the job as an agent receives it (proto).
+
+use crony_proto::v1 as pb;
+
+use crate::domain::job::{Backoff, Job, Misfire, Overlap, Target};
+
+pub fn to_proto(job: &Job) -> pb::JobSpec {
+    let spec = &job.spec;
+    let target = match &spec.target {
+        Target::Http {
+            method,
+            url,
+            headers,
+            body,
+            success_status,
+        } => pb::target::Kind::Http(pb::HttpTarget {
+            method: method.clone(),
+            url: url.clone(),
+            headers: headers.clone().into_iter().collect(),
+            body: body.clone(),
+            success_status: success_status.map(u32::from).unwrap_or(0),
+        }),
+        Target::Grpc {
+            endpoint,
+            method,
+            metadata,
+        } => pb::target::Kind::Grpc(pb::GrpcTarget {
+            endpoint: endpoint.clone(),
+            method: method.clone(),
+            metadata: metadata.clone().into_iter().collect(),
+        }),
+        Target::Shell {
+            command,
+            workdir,
+            env,
+        } => pb::target::Kind::Shell(pb::ShellTarget {
+            command: command.clone(),
+            workdir: workdir.clone().unwrap_or_default(),
+            env: env.clone().into_iter().collect(),
+        }),
+    };
+    pb::JobSpec {
+        id: job.id.clone(),
+        name: spec.name.clone(),
+        schedule: spec.schedule.clone(),
+        timezone: spec.timezone.clone(),
+        enabled: spec.enabled,
+        target: Some(pb::Target { kind: Some(target) }),
+        payload: spec.payload.clone(),
+        timeout_secs: spec.timeout_secs,
+        retry: Some(pb::RetryPolicy {
+            max_retries: spec.retry.max_retries,
+            backoff: match spec.retry.backoff {
+                Backoff::Fixed => pb::Backoff::Fixed,
+                Backoff::Exponential => pb::Backoff::Exponential,
+            } as i32,
+            initial_secs: spec.retry.initial_secs,
+            max_secs: spec.retry.max_secs,
+        }),
+        overlap: match spec.overlap {
+            Overlap::Skip => pb::Overlap::Skip,
+            Overlap::Allow => pb::Overlap::Allow,
+            Overlap::Replace => pb::Overlap::Replace,
+        } as i32,
+        misfire: match spec.misfire {
+            Misfire::Skip => pb::Misfire::Skip,
+            Misfire::FireOnce => pb::Misfire::FireOnce,
+        } as i32,
+        async_timeout_secs: spec.async_timeout_secs,
+        assignment_epoch: job.assignment_epoch,
+        updated_at_ms: job.updated_at.timestamp_millis(),
+    }
+}

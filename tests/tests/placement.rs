@@ -1,0 +1,451 @@
+//! Issue 3 scenarios on real etcd and MariaDB: weighted round-robin and fewest-jobs placement,
+//! pushes that make agents hold exactly what MySQL says, failover of a SIGKILLed agent's jobs,
+//! pause/delete, and leader election with a killed leader.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use common::{agent_ids, assignments_in_mysql, held_by_agent};
+use crony_tests::cluster::AgentSpec;
+use crony_tests::{
+    AgentProcess, SchedulerProcess, TestScheduler, shared_etcd, shared_mariadb, unique_name,
+    wait_until,
+};
+use reqwest::Client;
+use serde_json::{Value, json};
+
+struct Env {
+    etcd: String,
+    prefix: String,
+    db_url: String,
+    dir: tempfile::TempDir,
+}
+
+fn env() -> Env {
+    Env {
+        etcd: shared_etcd().endpoint(),
+        prefix: format!("/{}", unique_name("crony")),
+        db_url: shared_mariadb().url(&unique_name("crony")),
+        dir: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+impl Env {
+    fn agent(&self, name: &str, weight: u32) -> anyhow::Result<AgentProcess> {
+        let spec = AgentSpec::new(&self.etcd, &self.prefix, &self.dir.path().join(name))
+            .ttl(2)
+            .env("CRONY_AGENT_WEIGHT", &weight.to_string())
+            .env("CRONY_AGENT_LABELS", &format!("name={name}"));
+        AgentProcess::spawn(spec)
+    }
+}
+
+fn job(name: &str, strategy: &str) -> Value {
+    json!({
+        "name": name,
+        "schedule": "0 0 3 * * *",
+        "target": {"kind": "http", "url": "http://127.0.0.1:9/run"},
+        "placement": {"strategy": strategy},
+    })
+}
+
+async fn create(base: &str, body: &Value) -> anyhow::Result<String> {
+    let response = Client::new()
+        .post(format!("{base}/api/v1/jobs"))
+        .json(body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 201,
+        "create failed: {}",
+        response.text().await?
+    );
+    let job: Value = response.json().await?;
+    Ok(job["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Agent id → its gRPC address, from the API.
+async fn agent_addrs(base: &str) -> Result<HashMap<String, String>, String> {
+    let (_, body) = common::get_json(&format!("{base}/api/v1/agents?state=online")).await?;
+    Ok(body["agents"]
+        .as_array()
+        .ok_or("no agents")?
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or_default().to_owned(),
+                a["grpc_addr"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect())
+}
+
+/// Waits until every enabled job is assigned in MySQL to one of `agents` and each agent holds
+/// exactly its jobs with the epochs MySQL has; returns the per-agent job counts.
+async fn converged(
+    base: &str,
+    db_url: &str,
+    agents: &[String],
+    jobs: usize,
+    within: Duration,
+) -> anyhow::Result<BTreeMap<String, usize>> {
+    wait_until(
+        "MySQL and agents agree on every assignment",
+        within,
+        || async {
+            let mysql = assignments_in_mysql(db_url).await?;
+            if mysql.len() != jobs {
+                return Err(format!("{} enabled jobs in MySQL", mysql.len()));
+            }
+            let addrs = agent_addrs(base).await?;
+            let mut counts = BTreeMap::new();
+            for agent in agents {
+                let addr = addrs.get(agent).ok_or(format!("{agent} not online"))?;
+                let held = held_by_agent(addr).await?;
+                let expected: BTreeMap<String, u64> = mysql
+                    .iter()
+                    .filter(|(_, (a, _))| a.as_deref() == Some(agent.as_str()))
+                    .map(|(id, (_, epoch))| (id.clone(), *epoch))
+                    .collect();
+                if held != expected {
+                    return Err(format!(
+                        "{agent} holds {} jobs, MySQL says {}",
+                        held.len(),
+                        expected.len()
+                    ));
+                }
+                counts.insert(agent.clone(), expected.len());
+            }
+            let assigned: usize = counts.values().sum();
+            if assigned != jobs {
+                return Err(format!("{assigned} of {jobs} jobs held by {agents:?}"));
+            }
+            Ok(Some(counts))
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_round_robin_places_300_jobs_by_weight_and_agents_hold_them() -> anyhow::Result<()>
+{
+    let env = env();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut agents = Vec::new();
+    for (name, weight) in [("w1", 1), ("w2", 2), ("w3", 3)] {
+        agents.push(env.agent(name, weight)?);
+    }
+    let mut ids = Vec::new();
+    for a in &mut agents {
+        ids.push(a.id().await?);
+    }
+    wait_until("three agents online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 3).then_some(()))
+    })
+    .await?;
+    for n in 0..300 {
+        create(
+            &s.base_url,
+            &job(&format!("job-{n:03}"), "weighted_round_robin"),
+        )
+        .await?;
+    }
+    let counts = converged(&s.base_url, &env.db_url, &ids, 300, Duration::from_secs(30)).await?;
+    for (id, want) in ids.iter().zip([50usize, 100, 150]) {
+        let got = counts[id];
+        assert!(
+            got.abs_diff(want) <= 1,
+            "agent {id}: {got} jobs, want {want}±1 ({counts:?})"
+        );
+    }
+    s.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fewest_jobs_fills_the_least_loaded_agent() -> anyhow::Result<()> {
+    let env = env();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut a = env.agent("a", 1)?;
+    let mut b = env.agent("b", 1)?;
+    let (a_id, b_id) = (a.id().await?, b.id().await?);
+    wait_until("two agents online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 2).then_some(()))
+    })
+    .await?;
+    for n in 0..20 {
+        create(&s.base_url, &job(&format!("first-{n}"), "fewest_jobs")).await?;
+    }
+    let counts = converged(
+        &s.base_url,
+        &env.db_url,
+        &[a_id.clone(), b_id.clone()],
+        20,
+        Duration::from_secs(20),
+    )
+    .await?;
+    assert_eq!((counts[&a_id], counts[&b_id]), (10, 10), "{counts:?}");
+
+    // A new, empty agent: existing jobs stay put, new ones go to it until it catches up.
+    let mut c = env.agent("c", 1)?;
+    let c_id = c.id().await?;
+    wait_until("third agent online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 3).then_some(()))
+    })
+    .await?;
+    for n in 0..10 {
+        create(&s.base_url, &job(&format!("second-{n}"), "fewest_jobs")).await?;
+    }
+    let all = [a_id.clone(), b_id.clone(), c_id.clone()];
+    let counts = converged(&s.base_url, &env.db_url, &all, 30, Duration::from_secs(20)).await?;
+    assert_eq!(
+        (counts[&a_id], counts[&b_id], counts[&c_id]),
+        (10, 10, 10),
+        "{counts:?}"
+    );
+    s.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_agents_jobs_are_held_by_survivors_within_ttl_plus_one_second()
+-> anyhow::Result<()> {
+    let env = env();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut agents = vec![env.agent("a", 1)?, env.agent("b", 1)?, env.agent("c", 1)?];
+    let mut ids = Vec::new();
+    for a in &mut agents {
+        ids.push(a.id().await?);
+    }
+    wait_until("three agents online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 3).then_some(()))
+    })
+    .await?;
+    for n in 0..90 {
+        create(
+            &s.base_url,
+            &job(&format!("job-{n}"), "weighted_round_robin"),
+        )
+        .await?;
+    }
+    converged(&s.base_url, &env.db_url, &ids, 90, Duration::from_secs(20)).await?;
+    let before = assignments_in_mysql(&env.db_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+
+    agents[0].kill();
+    let killed = Instant::now();
+    let survivors = [ids[1].clone(), ids[2].clone()];
+    let counts = converged(
+        &s.base_url,
+        &env.db_url,
+        &survivors,
+        90,
+        Duration::from_secs(3),
+    )
+    .await?;
+    eprintln!(
+        "failover of 30 jobs held by survivors {:?} after kill: {counts:?}",
+        killed.elapsed()
+    );
+    // Every moved job got a new epoch; the others kept theirs.
+    let after = assignments_in_mysql(&env.db_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    for (job, (agent, epoch)) in &before {
+        let (new_agent, new_epoch) = &after[job];
+        if agent.as_deref() == Some(ids[0].as_str()) {
+            assert_eq!(*new_epoch, epoch + 1, "{job} moved from the dead agent");
+            assert_ne!(new_agent, agent);
+        } else {
+            assert_eq!(
+                (new_agent, new_epoch),
+                (agent, epoch),
+                "{job} should not move"
+            );
+        }
+    }
+    s.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_and_delete_take_the_job_off_its_agent() -> anyhow::Result<()> {
+    let env = env();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut a = env.agent("a", 1)?;
+    let a_id = a.id().await?;
+    wait_until("agent online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 1).then_some(()))
+    })
+    .await?;
+    let paused = create(&s.base_url, &job("to-pause", "fewest_jobs")).await?;
+    let deleted = create(&s.base_url, &job("to-delete", "fewest_jobs")).await?;
+    converged(
+        &s.base_url,
+        &env.db_url,
+        std::slice::from_ref(&a_id),
+        2,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let addr = agent_addrs(&s.base_url).await.map_err(anyhow::Error::msg)?[&a_id].clone();
+
+    let c = Client::new();
+    assert!(
+        c.post(s.url(&format!("/api/v1/jobs/{paused}/pause")))
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
+    assert!(
+        c.delete(s.url(&format!("/api/v1/jobs/{deleted}")))
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
+    wait_until(
+        "agent holds neither job",
+        Duration::from_secs(5),
+        || async {
+            let held = held_by_agent(&addr).await?;
+            if held.is_empty() {
+                Ok(Some(()))
+            } else {
+                Err(format!("holds {held:?}"))
+            }
+        },
+    )
+    .await?;
+    // Resumed: held again, with a new epoch.
+    assert!(
+        c.post(s.url(&format!("/api/v1/jobs/{paused}/resume")))
+            .send()
+            .await?
+            .status()
+            .is_success()
+    );
+    wait_until("resumed job held again", Duration::from_secs(5), || async {
+        let held = held_by_agent(&addr).await?;
+        if held.get(&paused) == Some(&2) {
+            Ok(Some(()))
+        } else {
+            Err(format!("holds {held:?}"))
+        }
+    })
+    .await?;
+    s.stop().await;
+    Ok(())
+}
+
+async fn is_leader(base: &str) -> Result<(bool, u64), String> {
+    let (_, health) = common::get_json(&format!("{base}/healthz")).await?;
+    Ok((
+        health["leader"] == true,
+        health["term"].as_u64().unwrap_or(0),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_and_placement_continues() -> anyhow::Result<()> {
+    let env = env();
+    let logs = env.dir.path().join("logs");
+    let mut first = SchedulerProcess::spawn(&env.etcd, &env.prefix, &env.db_url, &logs)?;
+    let mut second = SchedulerProcess::spawn(&env.etcd, &env.prefix, &env.db_url, &logs)?;
+    let mut a = env.agent("a", 1)?;
+    let a_id = a.id().await?;
+
+    // Exactly one leader.
+    let elected = wait_until("one leader elected", Duration::from_secs(20), || async {
+        let (one, t1) = is_leader(&first.base_url).await?;
+        let (two, t2) = is_leader(&second.base_url).await?;
+        match (one, two) {
+            (true, false) => Ok(Some((true, t1))),
+            (false, true) => Ok(Some((false, t2))),
+            (true, true) => Err("both claim to lead".into()),
+            _ => Err("no leader yet".into()),
+        }
+    })
+    .await;
+    let (leader_is_first, term) =
+        elected.map_err(|e| e.context(format!("logs: {} | {}", first.log(), second.log())))?;
+    let (leader, follower) = if leader_is_first {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    let follower_url = follower.base_url.clone();
+    // Jobs created through the follower's API are placed by the leader.
+    create(&follower_url, &job("before", "fewest_jobs")).await?;
+    converged(
+        &follower_url,
+        &env.db_url,
+        std::slice::from_ref(&a_id),
+        1,
+        Duration::from_secs(10),
+    )
+    .await?;
+
+    leader.kill();
+    let killed = Instant::now();
+    let new_term = wait_until(
+        "the follower takes over within election TTL + 1 s",
+        Duration::from_secs(3),
+        || async {
+            let (leads, t) = is_leader(&follower_url).await?;
+            Ok(leads.then_some(t))
+        },
+    )
+    .await?;
+    eprintln!(
+        "takeover {:?} after the leader was killed",
+        killed.elapsed()
+    );
+    assert!(new_term > term, "terms increase: {term} then {new_term}");
+    create(&follower_url, &job("after", "fewest_jobs")).await?;
+    converged(
+        &follower_url,
+        &env.db_url,
+        std::slice::from_ref(&a_id),
+        2,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let _ = follower.log();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leader_cannot_write_assignments() -> anyhow::Result<()> {
+    use crony_scheduler::store::StoreError;
+    use crony_scheduler::store::assignments::{Assignment, AssignmentStore};
+    use crony_scheduler::store::mysql::MySqlStore;
+    let url = shared_mariadb().url(&unique_name("crony"));
+    let store = MySqlStore::connect(
+        &crony_scheduler::config::parse_database_url(&url).map_err(anyhow::Error::msg)?,
+    )
+    .await?;
+    assert!(store.claim_term(7).await?);
+    assert!(
+        !store.claim_term(5).await?,
+        "an older term cannot take over"
+    );
+    let change = [Assignment {
+        job_id: "j".into(),
+        agent_id: Some("a".into()),
+        epoch: 1,
+    }];
+    match store.apply_assignments(5, &change).await {
+        Err(StoreError::Deposed {
+            mine: 5,
+            current: 7,
+        }) => {}
+        other => panic!("old term wrote assignments: {other:?}"),
+    }
+    store.apply_assignments(7, &change).await?;
+    Ok(())
+}
