@@ -449,3 +449,75 @@ async fn a_deposed_leader_cannot_write_assignments() -> anyhow::Result<()> {
     store.apply_assignments(7, &change).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() -> anyhow::Result<()>
+{
+    let env = env();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut a = env.agent("a", 1)?;
+    let mut b = env.agent("b", 1)?;
+    let (a_id, b_id) = (a.id().await?, b.id().await?);
+    wait_until("two agents online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 2).then_some(()))
+    })
+    .await?;
+    for n in 0..10 {
+        create(
+            &s.base_url,
+            &job(&format!("job-{n}"), "weighted_round_robin"),
+        )
+        .await?;
+    }
+    let both = [a_id.clone(), b_id.clone()];
+    converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
+
+    let c = Client::new();
+    let patch = |body: Value, id: &str| {
+        c.patch(s.url(&format!("/api/v1/agents/{id}")))
+            .json(&body)
+            .send()
+    };
+    let drained: Value = patch(json!({"drained": true}), &a_id).await?.json().await?;
+    assert_eq!(drained["drained"], true, "{drained}");
+    let counts = converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(5)).await?;
+    assert_eq!(
+        (counts[&a_id], counts[&b_id]),
+        (0, 10),
+        "a drained agent holds nothing"
+    );
+
+    let back: Value = patch(json!({"drained": false, "weight": 3}), &a_id)
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        (back["drained"].clone(), back["weight_override"].clone()),
+        (json!(false), json!(3))
+    );
+    for n in 0..8 {
+        create(
+            &s.base_url,
+            &job(&format!("new-{n}"), "weighted_round_robin"),
+        )
+        .await?;
+    }
+    let counts = converged(&s.base_url, &env.db_url, &both, 18, Duration::from_secs(10)).await?;
+    assert!(
+        counts[&a_id] >= 5,
+        "weight 3 against 1 should take most new jobs: {counts:?}"
+    );
+
+    // Bad patches name the problem; unknown agents are a 404.
+    let response = patch(json!({"weight": 0}), &a_id).await?;
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.json::<Value>().await?["error"]["field"], "weight");
+    let response = patch(json!({"colour": "red"}), &a_id).await?;
+    assert_eq!(response.json::<Value>().await?["error"]["field"], "colour");
+    assert_eq!(
+        patch(json!({"drained": true}), "nobody").await?.status(),
+        404
+    );
+    s.stop().await;
+    Ok(())
+}

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::agent::{AgentState, AgentView};
+use super::json::ValidJson;
+use crate::domain::agent::{AgentPatch, AgentState, AgentView};
 use crate::error::ErrorCode;
 use crate::store::StoreError;
 
@@ -70,13 +71,35 @@ pub async fn get(
     Ok(Json(agent))
 }
 
+pub async fn patch(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    ValidJson(patch): ValidJson<AgentPatch>,
+) -> Result<Json<AgentView>, ApiError> {
+    patch
+        .validate()
+        .map_err(|m| ApiError::invalid("weight", m))?;
+    if !app.store.patch_agent(&id, &patch).await? {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no agent with id {id:?}"),
+        ));
+    }
+    // Placement follows at once (a drained agent's jobs move away).
+    app.jobs_changed.notify_one();
+    get(State(app), Path(id)).await
+}
+
+/// Live fields come from etcd; history and operator settings from MySQL.
 fn overlay_live(app: &AppState, agent: &mut AgentView) {
     match app.live.get(&agent.id) {
         Some(record) => {
-            let (first_seen, last_seen) = (agent.first_seen, agent.last_seen);
+            let kept = agent.clone();
             *agent = AgentView {
-                first_seen,
-                last_seen,
+                first_seen: kept.first_seen,
+                last_seen: kept.last_seen,
+                weight_override: kept.weight_override,
+                drained: kept.drained,
                 ..AgentView::from_live(&record)
             };
         }

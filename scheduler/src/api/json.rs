@@ -33,6 +33,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
                     .and_then(|rest| rest.split('`').next())
                     .map(str::to_owned);
                 let field = match (parent, unknown) {
+                    (Some(p), Some(u)) if p == u || p.ends_with(&format!(".{u}")) => p,
                     (Some(p), Some(u)) => format!("{p}.{u}"),
                     (None, Some(u)) => u,
                     (Some(p), None) => p,

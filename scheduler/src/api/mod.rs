@@ -33,7 +33,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/agents", get(agents::list))
-        .route("/agents/{id}", get(agents::get))
+        .route("/agents/{id}", get(agents::get).patch(agents::patch))
         .route("/jobs", get(jobs::list).post(jobs::create))
         .route(
             "/jobs/{id}",

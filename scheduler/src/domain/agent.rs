@@ -44,6 +44,43 @@ pub struct AgentView {
     pub state: AgentState,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// Operator settings: placement uses `weight_override` instead of the published weight,
+    /// and a drained agent gets no jobs (its jobs move away).
+    pub weight_override: Option<u32>,
+    pub drained: bool,
+}
+
+/// What an operator may change on an agent (`PATCH /api/v1/agents/{id}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentPatch {
+    /// `Some(None)` (JSON null) goes back to the agent's own weight.
+    #[serde(default, deserialize_with = "some_or_null")]
+    pub weight: Option<Option<u32>>,
+    #[serde(default)]
+    pub drained: Option<bool>,
+}
+
+fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Ok(Some(serde::Deserialize::deserialize(d)?))
+}
+
+impl AgentPatch {
+    pub fn validate(&self) -> Result<(), String> {
+        match self.weight {
+            Some(Some(w)) if !(1..=1000).contains(&w) => {
+                Err("weight must be 1 to 1000 (or null)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Operator settings of one agent, as placement needs them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentAdmin {
+    pub weight_override: Option<u32>,
+    pub drained: bool,
 }
 
 impl AgentView {
@@ -61,6 +98,8 @@ impl AgentView {
             state: AgentState::Online,
             first_seen: None,
             last_seen: None,
+            weight_override: None,
+            drained: false,
         }
     }
 }

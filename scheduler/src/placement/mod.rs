@@ -245,18 +245,23 @@ mod tests {
     }
 
     #[test]
-    fn hundred_thousand_jobs_over_ten_agents_is_fast() {
+    fn hundred_thousand_jobs_over_ten_agents_all_placed_by_weight() {
+        // How long this takes is measured by `crony-bench placement`, not asserted here.
         let any = Requirements::default();
         for strategy in STRATEGIES {
             let mut cands: Vec<_> = (1..=10).map(|w| cand(&format!("agent-{w}"), w)).collect();
             let mut placer = Placer::new();
-            let start = std::time::Instant::now();
-            let placed = (0..100_000)
+            let placed = (0..110_000)
                 .filter(|_| placer.place(strategy, &mut cands, &any).is_some())
                 .count();
-            let took = start.elapsed();
-            assert_eq!(placed, 100_000);
-            assert!(took.as_secs_f64() < 2.0, "{strategy:?} took {took:?}");
+            assert_eq!(placed, 110_000);
+            // Weights 1..=10 sum to 55: 110,000 jobs are 2,000 per unit of weight.
+            for c in &cands {
+                assert!(
+                    c.assigned.abs_diff(2_000 * u64::from(c.weight)) <= 1,
+                    "{strategy:?}: {c:?}"
+                );
+            }
         }
     }
 

@@ -24,6 +24,7 @@ use crony_proto::v1::SyncRequest;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::agent::AgentAdmin;
 use crate::domain::job::Job;
 use crate::election::{Election, Leadership};
 use crate::placement::{Candidate, Placer, Requirements, Strategy, is_eligible};
@@ -117,8 +118,9 @@ impl LeaderState {
             return Ok(());
         }
         let mut jobs = deps.store.all_jobs().await?;
+        let admin = deps.store.agent_admin().await?;
         let live = deps.live.snapshot();
-        let changes = self.place(&jobs, &live, deps.default_strategy);
+        let changes = self.place(&jobs, &live, &admin, deps.default_strategy);
         if !changes.is_empty() {
             deps.store.apply_assignments(term, &changes).await?;
             let by_id: HashMap<&str, &Assignment> =
@@ -142,16 +144,25 @@ impl LeaderState {
     }
 
     /// Keeps jobs on live eligible agents; places the rest. Pure apart from the WRR credit.
-    fn place(&mut self, jobs: &[Job], live: &[AgentRecord], default: Strategy) -> Vec<Assignment> {
+    fn place(
+        &mut self,
+        jobs: &[Job],
+        live: &[AgentRecord],
+        admin: &HashMap<String, AgentAdmin>,
+        default: Strategy,
+    ) -> Vec<Assignment> {
         let mut candidates: Vec<Candidate> = live
             .iter()
-            .map(|a| Candidate {
-                id: a.id.clone(),
-                weight: a.weight.max(1),
-                labels: a.labels.clone(),
-                allow_shell: a.allow_shell,
-                drained: false,
-                assigned: 0,
+            .map(|a| {
+                let settings = admin.get(&a.id).copied().unwrap_or_default();
+                Candidate {
+                    id: a.id.clone(),
+                    weight: settings.weight_override.unwrap_or(a.weight).max(1),
+                    labels: a.labels.clone(),
+                    allow_shell: a.allow_shell,
+                    drained: settings.drained,
+                    assigned: 0,
+                }
             })
             .collect();
         let index: HashMap<String, usize> = candidates

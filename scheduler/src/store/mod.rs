@@ -7,7 +7,9 @@ pub mod mysql;
 use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
 
-use crate::domain::agent::AgentView;
+use std::collections::HashMap;
+
+use crate::domain::agent::{AgentAdmin, AgentPatch, AgentView};
 use crate::error::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,12 @@ pub trait Store: jobs::JobStore + assignments::AssignmentStore + Send + Sync {
     async fn list_agents(&self) -> Result<Vec<AgentView>, StoreError>;
 
     async fn get_agent(&self, id: &str) -> Result<Option<AgentView>, StoreError>;
+
+    /// Applies operator settings; false when the agent was never seen.
+    async fn patch_agent(&self, id: &str, patch: &AgentPatch) -> Result<bool, StoreError>;
+
+    /// Operator settings of the agents that have any.
+    async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError>;
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -8,7 +8,9 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{ConnectOptions, Connection, QueryBuilder};
 
 use super::{Store, StoreError};
-use crate::domain::agent::{AgentState, AgentView};
+use std::collections::HashMap;
+
+use crate::domain::agent::{AgentAdmin, AgentPatch, AgentState, AgentView};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -74,6 +76,8 @@ struct AgentRow {
     state: String,
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
+    weight_override: Option<u32>,
+    drained: bool,
 }
 
 impl From<AgentRow> for AgentView {
@@ -90,12 +94,14 @@ impl From<AgentRow> for AgentView {
             state: AgentState::parse(&row.state).unwrap_or(AgentState::Offline),
             first_seen: Some(row.first_seen),
             last_seen: Some(row.last_seen),
+            weight_override: row.weight_override,
+            drained: row.drained,
         }
     }
 }
 
 const AGENT_COLUMNS: &str = "id, grpc_addr, hostname, weight, labels, version, allow_shell, \
-                             started_at, state, first_seen, last_seen";
+                             started_at, state, first_seen, last_seen, weight_override, drained";
 
 #[async_trait::async_trait]
 impl Store for MySqlStore {
@@ -166,6 +172,47 @@ impl Store for MySqlStore {
             .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(AgentView::from))
+    }
+
+    async fn patch_agent(&self, id: &str, patch: &AgentPatch) -> Result<bool, StoreError> {
+        let mut update = QueryBuilder::new("UPDATE agents SET id = id");
+        if let Some(weight) = patch.weight {
+            update.push(", weight_override = ").push_bind(weight);
+        }
+        if let Some(drained) = patch.drained {
+            update.push(", drained = ").push_bind(drained);
+        }
+        update.push(" WHERE id = ").push_bind(id);
+        let done = update.build().execute(&self.pool).await?;
+        // rows_affected counts changed rows only: ask whether the agent exists at all.
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM agents WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(exists.is_some())
+    }
+
+    async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError> {
+        let rows: Vec<(String, Option<u32>, bool)> = sqlx::query_as(
+            "SELECT id, weight_override, drained FROM agents WHERE weight_override IS NOT NULL OR drained",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, weight_override, drained)| {
+                (
+                    id,
+                    AgentAdmin {
+                        weight_override,
+                        drained,
+                    },
+                )
+            })
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

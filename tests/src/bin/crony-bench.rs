@@ -1,0 +1,216 @@
+//! `crony-bench`: prints figures, never passes or fails.
+//!
+//! - `crony-bench placement`: placing 100,000 jobs across 10 agents (pure placement).
+//! - `crony-bench failover [JOBS]`: the whole system (etcd, MariaDB, scheduler, agents as
+//!   processes); one agent holds JOBS jobs (default 10,000) and is SIGKILLed; reports the time
+//!   from the kill to the scheduler seeing the lease expire, and from that to every job being
+//!   acknowledged by a new owner.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crony_proto::v1::ListHeldRequest;
+use crony_proto::v1::agent_service_client::AgentServiceClient;
+use crony_scheduler::placement::{Candidate, Placer, Requirements, Strategy};
+use crony_tests::cluster::AgentSpec;
+use crony_tests::{AgentProcess, Etcd, MariaDb, TestScheduler, wait_until};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("placement") => placement(),
+        Some("failover") => {
+            let jobs = args
+                .get(1)
+                .map(|n| n.parse())
+                .transpose()?
+                .unwrap_or(10_000);
+            failover(jobs).await
+        }
+        _ => {
+            eprintln!("usage: crony-bench placement | failover [JOBS]");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn placement() -> anyhow::Result<()> {
+    println!("| strategy | jobs | agents | time (ms) | jobs/s |");
+    println!("|---|---|---|---|---|");
+    let mut results = Vec::new();
+    for strategy in [Strategy::WeightedRoundRobin, Strategy::FewestJobs] {
+        let mut candidates: Vec<Candidate> = (1..=10)
+            .map(|w| Candidate {
+                id: format!("agent-{w}"),
+                weight: w,
+                labels: Default::default(),
+                allow_shell: true,
+                drained: false,
+                assigned: 0,
+            })
+            .collect();
+        let mut placer = Placer::new();
+        let any = Requirements::default();
+        let start = Instant::now();
+        for _ in 0..100_000 {
+            placer
+                .place(strategy, &mut candidates, &any)
+                .context("no candidate")?;
+        }
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        println!(
+            "| {strategy:?} | 100000 | 10 | {ms:.1} | {:.0} |",
+            100_000.0 / (ms / 1000.0)
+        );
+        results.push(
+            json!({ "strategy": format!("{strategy:?}"), "jobs": 100_000, "agents": 10, "ms": ms }),
+        );
+    }
+    println!("{}", json!({ "placement": results }));
+    Ok(())
+}
+
+async fn failover(jobs: usize) -> anyhow::Result<()> {
+    let ttl = 5;
+    eprintln!("starting etcd, MariaDB and a scheduler…");
+    let etcd = Etcd::start()?;
+    let db = MariaDb::start()?;
+    let dir = tempfile::tempdir()?;
+    let scheduler = TestScheduler::start(&etcd.endpoint(), "/bench", &db.url("bench")).await?;
+    let agent = |name: &str| {
+        AgentProcess::spawn(
+            AgentSpec::new(&etcd.endpoint(), "/bench", &dir.path().join(name)).ttl(ttl),
+        )
+    };
+    let mut victim = agent("victim")?;
+    let victim_id = victim.id().await?;
+    online(&scheduler.base_url, 1).await?;
+
+    eprintln!("creating {jobs} jobs (all placed on one agent)…");
+    let client = reqwest::Client::new();
+    let created = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in (0..jobs)
+        .collect::<Vec<_>>()
+        .chunks(jobs.div_ceil(16).max(1))
+    {
+        let (client, base, chunk) = (client.clone(), scheduler.base_url.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            for n in chunk {
+                let body = json!({"name": format!("bench-{n}"), "schedule": "0 0 3 * * *",
+                                  "target": {"kind": "http", "url": "http://127.0.0.1:9/"}});
+                let response = client
+                    .post(format!("{base}/api/v1/jobs"))
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 201,
+                    "create failed: {}",
+                    response.status()
+                );
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    eprintln!(
+        "created in {:?}; waiting for the agent to hold them…",
+        created.elapsed()
+    );
+    let victim_addr = addr_of(&scheduler.base_url, &victim_id).await?;
+    wait_until("victim holds every job", Duration::from_secs(300), || {
+        let addr = victim_addr.clone();
+        async move { Ok((held(&addr).await?.len() == jobs).then_some(())) }
+    })
+    .await?;
+    let mut survivors = Vec::new();
+    for n in 0..3 {
+        survivors.push(agent(&format!("survivor-{n}"))?);
+    }
+    online(&scheduler.base_url, 4).await?;
+    let mut addrs = Vec::new();
+    for s in &mut survivors {
+        let id = s.id().await?;
+        addrs.push(addr_of(&scheduler.base_url, &id).await?);
+    }
+
+    eprintln!("SIGKILL the agent holding {jobs} jobs…");
+    victim.kill();
+    let killed = Instant::now();
+    online(&scheduler.base_url, 3).await?;
+    let expired = killed.elapsed();
+    let seen = Instant::now();
+    wait_until("survivors hold every job", Duration::from_secs(120), || {
+        let addrs = addrs.clone();
+        async move {
+            let mut all = HashSet::new();
+            for addr in &addrs {
+                all.extend(held(addr).await?);
+            }
+            Ok((all.len() == jobs).then_some(()))
+        }
+    })
+    .await?;
+    let moved = seen.elapsed();
+    println!(
+        "| jobs on the killed agent | lease TTL (s) | kill → expiry seen (ms) | expiry → all held elsewhere (ms) | kill → all held (ms) |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {jobs} | {ttl} | {:.0} | {:.0} | {:.0} |",
+        expired.as_secs_f64() * 1000.0,
+        moved.as_secs_f64() * 1000.0,
+        killed.elapsed().as_secs_f64() * 1000.0
+    );
+    println!(
+        "{}",
+        json!({ "failover": { "jobs": jobs, "ttl_secs": ttl, "expiry_seen_ms": expired.as_millis() as u64,
+                "expiry_to_all_held_ms": moved.as_millis() as u64 } })
+    );
+    scheduler.stop().await;
+    Ok(())
+}
+
+async fn online(base: &str, n: usize) -> anyhow::Result<()> {
+    wait_until(
+        &format!("{n} agents online"),
+        Duration::from_secs(60),
+        || async move {
+            let body: Value = reqwest::get(format!("{base}/api/v1/agents?state=online"))
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((body["agents"].as_array().map_or(0, Vec::len) == n).then_some(()))
+        },
+    )
+    .await
+}
+
+async fn addr_of(base: &str, id: &str) -> anyhow::Result<String> {
+    let body: Value = reqwest::get(format!("{base}/api/v1/agents/{id}"))
+        .await?
+        .json()
+        .await?;
+    Ok(body["grpc_addr"].as_str().context("grpc_addr")?.to_owned())
+}
+
+async fn held(addr: &str) -> Result<Vec<String>, String> {
+    let mut client = AgentServiceClient::connect(format!("http://{addr}"))
+        .await
+        .map_err(|e| e.to_string())?
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let held = client
+        .list_held(ListHeldRequest {})
+        .await
+        .map_err(|e| e.to_string())?
+        .into_inner();
+    Ok(held.jobs.into_iter().map(|j| j.job_id).collect())
+}
