@@ -521,3 +521,118 @@ async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() 
     s.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_agent_is_synced_to_what_it_should_hold_now() -> anyhow::Result<()> {
+    let env = env();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut a = env.agent("a", 1)?;
+    let mut b = env.agent("b", 1)?;
+    let (a_id, b_id) = (a.id().await?, b.id().await?);
+    wait_until("two agents online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&s.base_url, "online").await?.len() == 2).then_some(()))
+    })
+    .await?;
+    for n in 0..10 {
+        create(
+            &s.base_url,
+            &job(&format!("job-{n}"), "weighted_round_robin"),
+        )
+        .await?;
+    }
+    let both = [a_id.clone(), b_id.clone()];
+    converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
+
+    // `a` leaves; its jobs move to `b`. Its data dir still lists the five it held.
+    a.terminate().await?;
+    converged(
+        &s.base_url,
+        &env.db_url,
+        std::slice::from_ref(&b_id),
+        10,
+        Duration::from_secs(5),
+    )
+    .await?;
+    // Back with the same id: it must be told it now holds nothing, not keep firing stale jobs.
+    let mut again = env.agent("a", 1)?;
+    assert_eq!(again.id().await?, a_id);
+    let counts = converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
+    assert_eq!((counts[&a_id], counts[&b_id]), (0, 10), "{counts:?}");
+    s.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_resyncs_every_agent_without_moving_jobs() -> anyhow::Result<()> {
+    let env = env();
+    let first = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut a = env.agent("a", 1)?;
+    let a_id = a.id().await?;
+    wait_until("agent online", Duration::from_secs(15), || async {
+        Ok((agent_ids(&first.base_url, "online").await?.len() == 1).then_some(()))
+    })
+    .await?;
+    for n in 0..5 {
+        create(&first.base_url, &job(&format!("job-{n}"), "fewest_jobs")).await?;
+    }
+    converged(
+        &first.base_url,
+        &env.db_url,
+        std::slice::from_ref(&a_id),
+        5,
+        Duration::from_secs(10),
+    )
+    .await?;
+    let before = assignments_in_mysql(&env.db_url)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let addr = agent_addrs(&first.base_url)
+        .await
+        .map_err(anyhow::Error::msg)?[&a_id]
+        .clone();
+    let generation = |addr: String| async move {
+        use crony_proto::v1::ListHeldRequest;
+        use crony_proto::v1::agent_service_client::AgentServiceClient;
+        let mut client = AgentServiceClient::connect(format!("http://{addr}")).await?;
+        anyhow::Ok(
+            client
+                .list_held(ListHeldRequest {})
+                .await?
+                .into_inner()
+                .generation,
+        )
+    };
+    let old_generation = generation(addr.clone()).await?;
+
+    first.stop().await;
+    let second = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    wait_until(
+        "the new leader synced the agent",
+        Duration::from_secs(10),
+        || {
+            let addr = addr.clone();
+            async move {
+                let now = generation(addr).await.map_err(|e| e.to_string())?;
+                Ok((now != old_generation).then_some(()))
+            }
+        },
+    )
+    .await?;
+    converged(
+        &second.base_url,
+        &env.db_url,
+        std::slice::from_ref(&a_id),
+        5,
+        Duration::from_secs(5),
+    )
+    .await?;
+    assert_eq!(
+        assignments_in_mysql(&env.db_url)
+            .await
+            .map_err(anyhow::Error::msg)?,
+        before,
+        "nothing moved"
+    );
+    second.stop().await;
+    Ok(())
+}
