@@ -180,25 +180,18 @@ mod tests {
         }
     }
 
-    fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "crony-hold-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
     }
 
     #[test]
     fn jobs_survive_a_restart() {
         let d = dir();
-        let h = Holdings::load(&d);
+        let h = Holdings::load(d.path());
         h.sync(1, 7, vec![job("a", 1), job("b", 1)]).unwrap();
         h.assign(1, vec![job("c", 2)]).unwrap();
         h.remove(1, &["a".into()]).unwrap();
-        let again = Holdings::load(&d);
+        let again = Holdings::load(d.path());
         assert_eq!(again.generation(), 7);
         let ids: Vec<String> = again.held().into_iter().map(|j| j.job_id).collect();
         assert_eq!(ids, ["b", "c"]);
@@ -206,7 +199,8 @@ mod tests {
 
     #[test]
     fn an_older_term_is_refused_and_changes_nothing() {
-        let h = Holdings::load(&dir());
+        let d = dir();
+        let h = Holdings::load(d.path());
         h.sync(5, 1, vec![job("a", 1)]).unwrap();
         assert!(matches!(
             h.sync(4, 2, vec![]),

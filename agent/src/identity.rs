@@ -54,13 +54,12 @@ mod tests {
 
     #[test]
     fn id_is_generated_once_and_reused() {
-        let dir = std::env::temp_dir().join(format!("crony-id-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
         let first = load_or_create(&dir, None).unwrap();
         assert!(first.starts_with("agent-"));
         assert_eq!(load_or_create(&dir, None).unwrap(), first);
         assert_eq!(load_or_create(&dir, Some("fixed")).unwrap(), "fixed");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

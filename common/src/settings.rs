@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn flag_beats_env_beats_file() {
         let dir = tempfile_dir();
-        let file = dir.join("c.toml");
+        let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
             "lease_ttl_secs = 7\nagent_labels = { zone = \"a\" }\n",
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn unknown_file_key_is_refused() {
         let dir = tempfile_dir();
-        let file = dir.join("c.toml");
+        let file = dir.path().join("c.toml");
         std::fs::write(&file, "lease_ttl = 7\n").unwrap();
         let err = sources(&["--config", file.to_str().unwrap()], &[])
             .unwrap_err()
@@ -371,13 +371,7 @@ mod tests {
         assert!(parse_in_range("1", 2, 3).is_err());
     }
 
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "crony-settings-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    fn tempfile_dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
     }
 }

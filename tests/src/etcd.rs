@@ -4,20 +4,19 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use crate::process::{find_program, free_port, spawn};
+use crate::process::{Supervised, find_program, free_port};
 
 pub struct Etcd {
     dir: tempfile::TempDir,
     binary: PathBuf,
     client_port: u16,
     peer_port: u16,
-    child: Mutex<Option<Child>>,
+    server: Supervised,
 }
 
 impl Etcd {
@@ -25,12 +24,14 @@ impl Etcd {
         let binary = find_program(&["etcd"]).context(
             "no etcd binary: install the Debian package etcd-server (./scripts/dev test does)",
         )?;
+        let dir = tempfile::Builder::new().prefix("crony-etcd-").tempdir()?;
+        let server = Supervised::new("etcd", dir.path().join("etcd.log"));
         let etcd = Self {
-            dir: tempfile::Builder::new().prefix("crony-etcd-").tempdir()?,
+            dir,
             binary,
             client_port: free_port(),
             peer_port: free_port(),
-            child: Mutex::new(None),
+            server,
         };
         etcd.launch()?;
         Ok(etcd)
@@ -52,10 +53,7 @@ impl Etcd {
 
     /// SIGKILL, as a crash would.
     pub fn kill(&self) {
-        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.kill();
     }
 
     /// Starts again on the same ports; with `wipe`, as a brand-new cluster with no data.
@@ -77,7 +75,7 @@ impl Etcd {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("etcd.log"))?;
+            .open(self.server.log_path())?;
         let mut command = Command::new(&self.binary);
         command
             .arg("--name=crony-test")
@@ -97,34 +95,8 @@ impl Etcd {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = spawn(command).context("spawning etcd")?;
-        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-        self.wait_healthy(Duration::from_secs(30))
-    }
-
-    fn wait_healthy(&self, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            if self.health_says_true() {
-                return Ok(());
-            }
-            if let Some(child) = self
-                .child
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                bail!("etcd exited with {status}; log: {}", self.log_tail());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "etcd not healthy within {within:?}; log: {}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.server
+            .launch(command, Duration::from_secs(30), || self.health_says_true())
     }
 
     fn health_says_true(&self) -> bool {
@@ -137,16 +109,5 @@ impl Etcd {
         stream.write_all(request.as_bytes()).is_ok()
             && stream.read_to_string(&mut body).is_ok()
             && body.contains("\"health\":\"true\"")
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
-        log.lines().rev().take(10).collect::<Vec<_>>().join(" | ")
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

@@ -4,35 +4,36 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::process::{find_program, free_port, spawn};
+use crate::process::{Supervised, find_program, free_port};
 
 pub struct MariaDb {
     dir: tempfile::TempDir,
-    server: PathBuf,
+    binary: PathBuf,
     port: u16,
-    child: Mutex<Option<Child>>,
+    server: Supervised,
 }
 
 impl MariaDb {
     pub fn start() -> anyhow::Result<Self> {
         let hint = "install the Debian package mariadb-server (./scripts/dev test does)";
-        let server =
+        let binary =
             find_program(&["mariadbd", "mysqld"]).context(format!("no mariadbd: {hint}"))?;
         let install = find_program(&["mariadb-install-db", "mysql_install_db"])
             .context(format!("no mariadb-install-db: {hint}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("crony-mariadb-")
+            .tempdir()?;
+        let server = Supervised::new("mariadbd", dir.path().join("error.log"));
         let db = Self {
-            dir: tempfile::Builder::new()
-                .prefix("crony-mariadb-")
-                .tempdir()?,
-            server,
+            dir,
+            binary,
             port: free_port(),
-            child: Mutex::new(None),
+            server,
         };
         let output = Command::new(&install)
             .arg("--no-defaults")
@@ -71,10 +72,7 @@ impl MariaDb {
 
     /// SIGKILL, as a crash would.
     pub fn kill(&self) {
-        if let Some(mut child) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.kill();
     }
 
     pub fn restart(&self) -> anyhow::Result<()> {
@@ -87,8 +85,8 @@ impl MariaDb {
     }
 
     fn launch(&self) -> anyhow::Result<()> {
-        let log = self.dir.path().join("error.log");
-        let mut command = Command::new(&self.server);
+        let log = self.server.log_path().to_owned();
+        let mut command = Command::new(&self.binary);
         command
             .arg("--no-defaults")
             .arg(format!("--datadir={}", self.data_dir().display()))
@@ -113,49 +111,13 @@ impl MariaDb {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = spawn(command).context("spawning mariadbd")?;
-        *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
-        self.wait_ready(Duration::from_secs(60))
-    }
-
-    /// Ready once the server sends its handshake greeting on the TCP port.
-    fn wait_ready(&self, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+        // Ready once the server sends its handshake greeting on the TCP port.
+        self.server.launch(command, Duration::from_secs(60), || {
+            TcpStream::connect(("127.0.0.1", self.port)).is_ok_and(|mut stream| {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                 let mut greeting = [0u8; 8];
-                if stream.read(&mut greeting).is_ok_and(|n| n > 4) {
-                    return Ok(());
-                }
-            }
-            if let Some(child) = self
-                .child
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                bail!("mariadbd exited with {status}; log: {}", self.log_tail());
-            }
-            if Instant::now() >= deadline {
-                bail!(
-                    "MariaDB not ready within {within:?}; log: {}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default();
-        log.lines().rev().take(10).collect::<Vec<_>>().join(" | ")
-    }
-}
-
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        self.kill();
+                stream.read(&mut greeting).is_ok_and(|n| n > 4)
+            })
+        })
     }
 }

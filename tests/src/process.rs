@@ -119,3 +119,81 @@ pub fn remove_at_exit(path: &std::path::Path) {
         }
     });
 }
+
+/// A server child process (etcd, MariaDB) that can be killed and relaunched, with its log.
+pub struct Supervised {
+    name: &'static str,
+    log: PathBuf,
+    child: Mutex<Option<Child>>,
+}
+
+impl Supervised {
+    pub fn new(name: &'static str, log: PathBuf) -> Self {
+        Self {
+            name,
+            log,
+            child: Mutex::new(None),
+        }
+    }
+
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log
+    }
+
+    /// Spawns `command` and waits until `ready` says so, the child exits, or `within` passes.
+    pub fn launch(
+        &self,
+        command: Command,
+        within: std::time::Duration,
+        ready: impl Fn() -> bool,
+    ) -> anyhow::Result<()> {
+        let child = spawn(command).map_err(|e| anyhow::anyhow!("spawning {}: {e}", self.name))?;
+        *self.lock() = Some(child);
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            if let Some(child) = self.lock().as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                anyhow::bail!(
+                    "{} exited with {status}; log: {}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "{} not ready within {within:?}; log: {}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&self) {
+        if let Some(mut child) = self.lock().take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines().rev().take(10).collect::<Vec<_>>().join(" | ")
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -66,6 +66,16 @@ async fn create(base: &str, body: &Value) -> anyhow::Result<String> {
     Ok(job["id"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Waits until the API lists exactly `n` agents online.
+async fn online(base: &str, n: usize) -> anyhow::Result<()> {
+    wait_until(
+        &format!("{n} agents online"),
+        Duration::from_secs(15),
+        || async move { Ok((agent_ids(base, "online").await?.len() == n).then_some(())) },
+    )
+    .await
+}
+
 /// Agent id → its gRPC address, from the API.
 async fn agent_addrs(base: &str) -> Result<HashMap<String, String>, String> {
     let (_, body) = common::get_json(&format!("{base}/api/v1/agents?state=online")).await?;
@@ -141,10 +151,7 @@ async fn weighted_round_robin_places_300_jobs_by_weight_and_agents_hold_them() -
     for a in &mut agents {
         ids.push(a.id().await?);
     }
-    wait_until("three agents online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 3).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 3).await?;
     for n in 0..300 {
         create(
             &s.base_url,
@@ -171,10 +178,7 @@ async fn fewest_jobs_fills_the_least_loaded_agent() -> anyhow::Result<()> {
     let mut a = env.agent("a", 1)?;
     let mut b = env.agent("b", 1)?;
     let (a_id, b_id) = (a.id().await?, b.id().await?);
-    wait_until("two agents online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 2).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 2).await?;
     for n in 0..20 {
         create(&s.base_url, &job(&format!("first-{n}"), "fewest_jobs")).await?;
     }
@@ -191,10 +195,7 @@ async fn fewest_jobs_fills_the_least_loaded_agent() -> anyhow::Result<()> {
     // A new, empty agent: existing jobs stay put, new ones go to it until it catches up.
     let mut c = env.agent("c", 1)?;
     let c_id = c.id().await?;
-    wait_until("third agent online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 3).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 3).await?;
     for n in 0..10 {
         create(&s.base_url, &job(&format!("second-{n}"), "fewest_jobs")).await?;
     }
@@ -219,10 +220,7 @@ async fn a_sigkilled_agents_jobs_are_held_by_survivors_within_ttl_plus_one_secon
     for a in &mut agents {
         ids.push(a.id().await?);
     }
-    wait_until("three agents online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 3).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 3).await?;
     for n in 0..90 {
         create(
             &s.base_url,
@@ -277,10 +275,7 @@ async fn pause_and_delete_take_the_job_off_its_agent() -> anyhow::Result<()> {
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
     let mut a = env.agent("a", 1)?;
     let a_id = a.id().await?;
-    wait_until("agent online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 1).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 1).await?;
     let paused = create(&s.base_url, &job("to-pause", "fewest_jobs")).await?;
     let deleted = create(&s.base_url, &job("to-delete", "fewest_jobs")).await?;
     converged(
@@ -458,10 +453,7 @@ async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() 
     let mut a = env.agent("a", 1)?;
     let mut b = env.agent("b", 1)?;
     let (a_id, b_id) = (a.id().await?, b.id().await?);
-    wait_until("two agents online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 2).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 2).await?;
     for n in 0..10 {
         create(
             &s.base_url,
@@ -529,10 +521,7 @@ async fn a_restarted_agent_is_synced_to_what_it_should_hold_now() -> anyhow::Res
     let mut a = env.agent("a", 1)?;
     let mut b = env.agent("b", 1)?;
     let (a_id, b_id) = (a.id().await?, b.id().await?);
-    wait_until("two agents online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&s.base_url, "online").await?.len() == 2).then_some(()))
-    })
-    .await?;
+    online(&s.base_url, 2).await?;
     for n in 0..10 {
         create(
             &s.base_url,
@@ -568,10 +557,7 @@ async fn a_new_leader_resyncs_every_agent_without_moving_jobs() -> anyhow::Resul
     let first = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
     let mut a = env.agent("a", 1)?;
     let a_id = a.id().await?;
-    wait_until("agent online", Duration::from_secs(15), || async {
-        Ok((agent_ids(&first.base_url, "online").await?.len() == 1).then_some(()))
-    })
-    .await?;
+    online(&first.base_url, 1).await?;
     for n in 0..5 {
         create(&first.base_url, &job(&format!("job-{n}"), "fewest_jobs")).await?;
     }
