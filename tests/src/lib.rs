@@ -2,6 +2,7 @@
 //! in-process, agents as child processes, and condition waits with deadlines.
 
 pub mod cluster;
+pub mod env;
 pub mod etcd;
 pub mod mariadb;
 pub mod process;
@@ -11,6 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub use cluster::{AgentProcess, SchedulerProcess, TestScheduler};
+pub use env::TestEnv;
 pub use etcd::Etcd;
 pub use mariadb::MariaDb;
 pub use wait::wait_until;

@@ -8,38 +8,47 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use common::{agent_ids, assignments_in_mysql, held_by_agent};
-use crony_tests::cluster::AgentSpec;
 use crony_tests::{
-    AgentProcess, SchedulerProcess, TestScheduler, shared_etcd, shared_mariadb, unique_name,
-    wait_until,
+    AgentProcess, SchedulerProcess, TestEnv, TestScheduler, shared_mariadb, unique_name, wait_until,
 };
 use reqwest::Client;
 use serde_json::{Value, json};
 
-struct Env {
-    etcd: String,
-    prefix: String,
-    db_url: String,
-    dir: tempfile::TempDir,
+/// An agent with a 2 s lease, a weight, and its name as a label.
+fn agent(env: &TestEnv, name: &str, weight: u32) -> anyhow::Result<AgentProcess> {
+    let spec = env
+        .agent_spec(name)
+        .ttl(2)
+        .env("CRONY_AGENT_WEIGHT", &weight.to_string())
+        .env("CRONY_AGENT_LABELS", &format!("name={name}"));
+    AgentProcess::spawn(spec)
 }
 
-fn env() -> Env {
-    Env {
-        etcd: shared_etcd().endpoint(),
-        prefix: format!("/{}", unique_name("crony")),
-        db_url: shared_mariadb().url(&unique_name("crony")),
-        dir: tempfile::tempdir().expect("temp dir"),
+/// Starts one agent per (name, weight); returns them with their ids once `online_total`
+/// agents are online.
+async fn start_agents(
+    env: &TestEnv,
+    base: &str,
+    specs: &[(&str, u32)],
+    online_total: usize,
+) -> anyhow::Result<(Vec<AgentProcess>, Vec<String>)> {
+    let mut agents = Vec::new();
+    let mut ids = Vec::new();
+    for (name, weight) in specs {
+        let mut a = agent(env, name, *weight)?;
+        ids.push(a.id().await?);
+        agents.push(a);
     }
+    online(base, online_total).await?;
+    Ok((agents, ids))
 }
 
-impl Env {
-    fn agent(&self, name: &str, weight: u32) -> anyhow::Result<AgentProcess> {
-        let spec = AgentSpec::new(&self.etcd, &self.prefix, &self.dir.path().join(name))
-            .ttl(2)
-            .env("CRONY_AGENT_WEIGHT", &weight.to_string())
-            .env("CRONY_AGENT_LABELS", &format!("name={name}"));
-        AgentProcess::spawn(spec)
+/// Creates `n` jobs named `{prefix}-{i}` placed by `strategy`.
+async fn create_jobs(base: &str, prefix: &str, n: usize, strategy: &str) -> anyhow::Result<()> {
+    for i in 0..n {
+        create(base, &job(&format!("{prefix}-{i}"), strategy)).await?;
     }
+    Ok(())
 }
 
 fn job(name: &str, strategy: &str) -> Value {
@@ -141,24 +150,11 @@ async fn converged(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_round_robin_places_300_jobs_by_weight_and_agents_hold_them() -> anyhow::Result<()>
 {
-    let env = env();
+    let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut agents = Vec::new();
-    for (name, weight) in [("w1", 1), ("w2", 2), ("w3", 3)] {
-        agents.push(env.agent(name, weight)?);
-    }
-    let mut ids = Vec::new();
-    for a in &mut agents {
-        ids.push(a.id().await?);
-    }
-    online(&s.base_url, 3).await?;
-    for n in 0..300 {
-        create(
-            &s.base_url,
-            &job(&format!("job-{n:03}"), "weighted_round_robin"),
-        )
-        .await?;
-    }
+    let (_agents, ids) =
+        start_agents(&env, &s.base_url, &[("w1", 1), ("w2", 2), ("w3", 3)], 3).await?;
+    create_jobs(&s.base_url, "job", 300, "weighted_round_robin").await?;
     let counts = converged(&s.base_url, &env.db_url, &ids, 300, Duration::from_secs(30)).await?;
     for (id, want) in ids.iter().zip([50usize, 100, 150]) {
         let got = counts[id];
@@ -173,15 +169,11 @@ async fn weighted_round_robin_places_300_jobs_by_weight_and_agents_hold_them() -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fewest_jobs_fills_the_least_loaded_agent() -> anyhow::Result<()> {
-    let env = env();
+    let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = env.agent("a", 1)?;
-    let mut b = env.agent("b", 1)?;
-    let (a_id, b_id) = (a.id().await?, b.id().await?);
-    online(&s.base_url, 2).await?;
-    for n in 0..20 {
-        create(&s.base_url, &job(&format!("first-{n}"), "fewest_jobs")).await?;
-    }
+    let (_agents, ids) = start_agents(&env, &s.base_url, &[("a", 1), ("b", 1)], 2).await?;
+    let (a_id, b_id) = (ids[0].clone(), ids[1].clone());
+    create_jobs(&s.base_url, "first", 20, "fewest_jobs").await?;
     let counts = converged(
         &s.base_url,
         &env.db_url,
@@ -193,12 +185,9 @@ async fn fewest_jobs_fills_the_least_loaded_agent() -> anyhow::Result<()> {
     assert_eq!((counts[&a_id], counts[&b_id]), (10, 10), "{counts:?}");
 
     // A new, empty agent: existing jobs stay put, new ones go to it until it catches up.
-    let mut c = env.agent("c", 1)?;
-    let c_id = c.id().await?;
-    online(&s.base_url, 3).await?;
-    for n in 0..10 {
-        create(&s.base_url, &job(&format!("second-{n}"), "fewest_jobs")).await?;
-    }
+    let (_c, c_ids) = start_agents(&env, &s.base_url, &[("c", 1)], 3).await?;
+    let c_id = c_ids[0].clone();
+    create_jobs(&s.base_url, "second", 10, "fewest_jobs").await?;
     let all = [a_id.clone(), b_id.clone(), c_id.clone()];
     let counts = converged(&s.base_url, &env.db_url, &all, 30, Duration::from_secs(20)).await?;
     assert_eq!(
@@ -213,21 +202,11 @@ async fn fewest_jobs_fills_the_least_loaded_agent() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_agents_jobs_are_held_by_survivors_within_ttl_plus_one_second()
 -> anyhow::Result<()> {
-    let env = env();
+    let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut agents = vec![env.agent("a", 1)?, env.agent("b", 1)?, env.agent("c", 1)?];
-    let mut ids = Vec::new();
-    for a in &mut agents {
-        ids.push(a.id().await?);
-    }
-    online(&s.base_url, 3).await?;
-    for n in 0..90 {
-        create(
-            &s.base_url,
-            &job(&format!("job-{n}"), "weighted_round_robin"),
-        )
-        .await?;
-    }
+    let (mut agents, ids) =
+        start_agents(&env, &s.base_url, &[("a", 1), ("b", 1), ("c", 1)], 3).await?;
+    create_jobs(&s.base_url, "job", 90, "weighted_round_robin").await?;
     converged(&s.base_url, &env.db_url, &ids, 90, Duration::from_secs(20)).await?;
     let before = assignments_in_mysql(&env.db_url)
         .await
@@ -271,11 +250,10 @@ async fn a_sigkilled_agents_jobs_are_held_by_survivors_within_ttl_plus_one_secon
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_and_delete_take_the_job_off_its_agent() -> anyhow::Result<()> {
-    let env = env();
+    let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = env.agent("a", 1)?;
-    let a_id = a.id().await?;
-    online(&s.base_url, 1).await?;
+    let (_agents, ids) = start_agents(&env, &s.base_url, &[("a", 1)], 1).await?;
+    let a_id = ids[0].clone();
     let paused = create(&s.base_url, &job("to-pause", "fewest_jobs")).await?;
     let deleted = create(&s.base_url, &job("to-delete", "fewest_jobs")).await?;
     converged(
@@ -347,11 +325,11 @@ async fn is_leader(base: &str) -> Result<(bool, u64), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_and_placement_continues() -> anyhow::Result<()> {
-    let env = env();
+    let env = TestEnv::shared();
     let logs = env.dir.path().join("logs");
     let mut first = SchedulerProcess::spawn(&env.etcd, &env.prefix, &env.db_url, &logs)?;
     let mut second = SchedulerProcess::spawn(&env.etcd, &env.prefix, &env.db_url, &logs)?;
-    let mut a = env.agent("a", 1)?;
+    let mut a = agent(&env, "a", 1)?;
     let a_id = a.id().await?;
 
     // Exactly one leader.
@@ -448,19 +426,11 @@ async fn a_deposed_leader_cannot_write_assignments() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() -> anyhow::Result<()>
 {
-    let env = env();
+    let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = env.agent("a", 1)?;
-    let mut b = env.agent("b", 1)?;
-    let (a_id, b_id) = (a.id().await?, b.id().await?);
-    online(&s.base_url, 2).await?;
-    for n in 0..10 {
-        create(
-            &s.base_url,
-            &job(&format!("job-{n}"), "weighted_round_robin"),
-        )
-        .await?;
-    }
+    let (_agents, ids) = start_agents(&env, &s.base_url, &[("a", 1), ("b", 1)], 2).await?;
+    let (a_id, b_id) = (ids[0].clone(), ids[1].clone());
+    create_jobs(&s.base_url, "job", 10, "weighted_round_robin").await?;
     let both = [a_id.clone(), b_id.clone()];
     converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
 
@@ -487,13 +457,7 @@ async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() 
         (back["drained"].clone(), back["weight_override"].clone()),
         (json!(false), json!(3))
     );
-    for n in 0..8 {
-        create(
-            &s.base_url,
-            &job(&format!("new-{n}"), "weighted_round_robin"),
-        )
-        .await?;
-    }
+    create_jobs(&s.base_url, "new", 8, "weighted_round_robin").await?;
     let counts = converged(&s.base_url, &env.db_url, &both, 18, Duration::from_secs(10)).await?;
     assert!(
         counts[&a_id] >= 5,
@@ -516,24 +480,16 @@ async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_agent_is_synced_to_what_it_should_hold_now() -> anyhow::Result<()> {
-    let env = env();
+    let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = env.agent("a", 1)?;
-    let mut b = env.agent("b", 1)?;
-    let (a_id, b_id) = (a.id().await?, b.id().await?);
-    online(&s.base_url, 2).await?;
-    for n in 0..10 {
-        create(
-            &s.base_url,
-            &job(&format!("job-{n}"), "weighted_round_robin"),
-        )
-        .await?;
-    }
+    let (mut agents, ids) = start_agents(&env, &s.base_url, &[("a", 1), ("b", 1)], 2).await?;
+    let (a_id, b_id) = (ids[0].clone(), ids[1].clone());
+    create_jobs(&s.base_url, "job", 10, "weighted_round_robin").await?;
     let both = [a_id.clone(), b_id.clone()];
     converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
 
     // `a` leaves; its jobs move to `b`. Its data dir still lists the five it held.
-    a.terminate().await?;
+    agents[0].terminate().await?;
     converged(
         &s.base_url,
         &env.db_url,
@@ -543,7 +499,7 @@ async fn a_restarted_agent_is_synced_to_what_it_should_hold_now() -> anyhow::Res
     )
     .await?;
     // Back with the same id: it must be told it now holds nothing, not keep firing stale jobs.
-    let mut again = env.agent("a", 1)?;
+    let mut again = agent(&env, "a", 1)?;
     assert_eq!(again.id().await?, a_id);
     let counts = converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
     assert_eq!((counts[&a_id], counts[&b_id]), (0, 10), "{counts:?}");
@@ -553,14 +509,11 @@ async fn a_restarted_agent_is_synced_to_what_it_should_hold_now() -> anyhow::Res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_leader_resyncs_every_agent_without_moving_jobs() -> anyhow::Result<()> {
-    let env = env();
+    let env = TestEnv::shared();
     let first = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = env.agent("a", 1)?;
-    let a_id = a.id().await?;
-    online(&first.base_url, 1).await?;
-    for n in 0..5 {
-        create(&first.base_url, &job(&format!("job-{n}"), "fewest_jobs")).await?;
-    }
+    let (_agents, ids) = start_agents(&env, &first.base_url, &[("a", 1)], 1).await?;
+    let a_id = ids[0].clone();
+    create_jobs(&first.base_url, "job", 5, "fewest_jobs").await?;
     converged(
         &first.base_url,
         &env.db_url,

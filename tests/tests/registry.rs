@@ -6,33 +6,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{agent_ids, agent_keys_in_etcd, agent_state_in_mysql, get_json, sorted};
-use crony_tests::cluster::AgentSpec;
 use crony_tests::{
-    AgentProcess, Etcd, MariaDb, TestScheduler, shared_etcd, shared_mariadb, unique_name,
-    wait_until,
+    AgentProcess, Etcd, MariaDb, TestEnv, TestScheduler, shared_etcd, shared_mariadb, wait_until,
 };
-
-struct Env {
-    etcd: String,
-    prefix: String,
-    db_url: String,
-    dir: tempfile::TempDir,
-}
-
-fn env_on(etcd: &Etcd, db: &MariaDb) -> Env {
-    Env {
-        etcd: etcd.endpoint(),
-        prefix: format!("/{}", unique_name("crony")),
-        db_url: db.url(&unique_name("crony")),
-        dir: tempfile::tempdir().expect("temp dir"),
-    }
-}
-
-impl Env {
-    fn agent(&self, name: &str) -> AgentSpec {
-        AgentSpec::new(&self.etcd, &self.prefix, &self.dir.path().join(name))
-    }
-}
 
 async fn wait_online(s: &TestScheduler, want: &[String], within: Duration) -> anyhow::Result<()> {
     let want = sorted(want.to_vec());
@@ -56,11 +32,11 @@ async fn wait_online(s: &TestScheduler, want: &[String], within: Duration) -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_register_and_appear_in_the_api_within_a_second() -> anyhow::Result<()> {
-    let env = env_on(shared_etcd(), shared_mariadb());
+    let env = TestEnv::shared();
     let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = AgentProcess::spawn(env.agent("a").env("CRONY_AGENT_WEIGHT", "3"))?;
+    let mut a = AgentProcess::spawn(env.agent_spec("a").env("CRONY_AGENT_WEIGHT", "3"))?;
     let mut b = AgentProcess::spawn(
-        env.agent("b")
+        env.agent_spec("b")
             .env("CRONY_AGENT_LABELS", "zone=b,tier=batch"),
     )?;
     let ids = sorted(vec![a.id().await?, b.id().await?]);
@@ -143,11 +119,11 @@ async fn two_agents_register_and_appear_in_the_api_within_a_second() -> anyhow::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_agent_is_offline_within_ttl_plus_one_second() -> anyhow::Result<()> {
-    let env = env_on(shared_etcd(), shared_mariadb());
+    let env = TestEnv::shared();
     let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
     let ttl = 2;
-    let mut victim = AgentProcess::spawn(env.agent("victim").ttl(ttl))?;
-    let mut survivor = AgentProcess::spawn(env.agent("survivor").ttl(ttl))?;
+    let mut victim = AgentProcess::spawn(env.agent_spec("victim").ttl(ttl))?;
+    let mut survivor = AgentProcess::spawn(env.agent_spec("survivor").ttl(ttl))?;
     let (victim_id, survivor_id) = (victim.id().await?, survivor.id().await?);
     wait_online(
         &scheduler,
@@ -191,10 +167,10 @@ async fn a_sigkilled_agent_is_offline_within_ttl_plus_one_second() -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gracefully_stopped_agent_disappears_at_once() -> anyhow::Result<()> {
-    let env = env_on(shared_etcd(), shared_mariadb());
+    let env = TestEnv::shared();
     let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
     // A long TTL: only the revoked lease can explain a quick disappearance.
-    let mut agent = AgentProcess::spawn(env.agent("a").ttl(30))?;
+    let mut agent = AgentProcess::spawn(env.agent_spec("a").ttl(30))?;
     let id = agent.id().await?;
     wait_online(
         &scheduler,
@@ -234,10 +210,10 @@ async fn a_gracefully_stopped_agent_disappears_at_once() -> anyhow::Result<()> {
 async fn agents_and_scheduler_recover_from_an_etcd_restart() -> anyhow::Result<()> {
     // Its own etcd: this test kills it.
     let etcd = Etcd::start()?;
-    let env = env_on(&etcd, shared_mariadb());
+    let env = TestEnv::on(&etcd, shared_mariadb());
     let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut a = AgentProcess::spawn(env.agent("a").ttl(2))?;
-    let mut b = AgentProcess::spawn(env.agent("b").ttl(2))?;
+    let mut a = AgentProcess::spawn(env.agent_spec("a").ttl(2))?;
+    let mut b = AgentProcess::spawn(env.agent_spec("b").ttl(2))?;
     let a_id = a.id().await?;
     let ids = sorted(vec![a_id.clone(), b.id().await?]);
     wait_online(&scheduler, &ids, Duration::from_secs(15)).await?;
@@ -257,7 +233,7 @@ async fn agents_and_scheduler_recover_from_an_etcd_restart() -> anyhow::Result<(
     wait_online(&scheduler, &ids, Duration::from_secs(10)).await?;
 
     // The scheduler is watching the new etcd, not a stale view: joins and leaves still show.
-    let mut c = AgentProcess::spawn(env.agent("c").ttl(2))?;
+    let mut c = AgentProcess::spawn(env.agent_spec("c").ttl(2))?;
     let c_id = c.id().await?;
     let mut all = ids.clone();
     all.push(c_id);
@@ -276,9 +252,9 @@ async fn agents_and_scheduler_recover_from_an_etcd_restart() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_agent_keeps_its_id() -> anyhow::Result<()> {
-    let env = env_on(shared_etcd(), shared_mariadb());
+    let env = TestEnv::shared();
     let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut first = AgentProcess::spawn(env.agent("a"))?;
+    let mut first = AgentProcess::spawn(env.agent_spec("a"))?;
     let id = first.id().await?;
     wait_online(
         &scheduler,
@@ -289,7 +265,7 @@ async fn a_restarted_agent_keeps_its_id() -> anyhow::Result<()> {
     first.terminate().await?;
     wait_online(&scheduler, &[], Duration::from_secs(5)).await?;
 
-    let mut second = AgentProcess::spawn(env.agent("a"))?;
+    let mut second = AgentProcess::spawn(env.agent_spec("a"))?;
     assert_eq!(second.id().await?, id);
     wait_online(
         &scheduler,
@@ -312,7 +288,7 @@ async fn a_restarted_agent_keeps_its_id() -> anyhow::Result<()> {
 async fn readyz_names_mysql_while_mariadb_is_down() -> anyhow::Result<()> {
     // Its own MariaDB: this test kills it.
     let db = MariaDb::start()?;
-    let env = env_on(shared_etcd(), &db);
+    let env = TestEnv::on(shared_etcd(), &db);
     let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
     let readyz = scheduler.url("/readyz");
     let (status, body) = get_json(&readyz).await.map_err(anyhow::Error::msg)?;

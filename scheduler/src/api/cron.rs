@@ -46,11 +46,7 @@ pub async fn preview(Query(query): Query<PreviewQuery>) -> Result<Json<Value>, A
     };
     let schedule =
         Schedule::parse(&raw, tz, after).map_err(|m| ApiError::invalid("schedule", m))?;
-    let fires: Vec<Value> = schedule
-        .next_fires(tz, after, count)
-        .into_iter()
-        .map(|t| json!({ "utc": t.to_rfc3339(), "local": t.with_timezone(&tz).to_rfc3339() }))
-        .collect();
+    let fires = super::jobs::fires(&schedule, tz, after, count);
     Ok(Json(
         json!({ "schedule": raw, "timezone": tz_name, "after": after.to_rfc3339(), "fires": fires }),
     ))

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -12,6 +13,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::ValidJson;
 use crate::domain::job::{Job, JobSpec};
+use crate::domain::schedule::Schedule;
 use crate::error::ErrorCode;
 use crate::store::jobs::JobFilter;
 
@@ -19,17 +21,14 @@ use crate::store::jobs::JobFilter;
 const NEXT_FIRES: usize = 5;
 const ACTOR: &str = "api";
 
-#[derive(Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Fire {
     pub utc: String,
     pub local: String,
 }
 
-/// The next `count` fires of a (valid) spec, as UTC and local wall time.
-pub fn fires_of(spec: &JobSpec, after: chrono::DateTime<Utc>, count: usize) -> Vec<Fire> {
-    let Ok((schedule, tz)) = spec.validate(after) else {
-        return Vec::new();
-    };
+/// The next `count` fires of a schedule, as UTC and local wall time.
+pub fn fires(schedule: &Schedule, tz: Tz, after: DateTime<Utc>, count: usize) -> Vec<Fire> {
     schedule
         .next_fires(tz, after, count)
         .into_iter()
@@ -38,6 +37,23 @@ pub fn fires_of(spec: &JobSpec, after: chrono::DateTime<Utc>, count: usize) -> V
             local: t.with_timezone(&tz).to_rfc3339(),
         })
         .collect()
+}
+
+/// The next fires of a stored job. Only the schedule and zone are parsed: the rest of the
+/// spec was validated when it was written.
+fn fires_of(spec: &JobSpec, after: DateTime<Utc>, count: usize) -> Vec<Fire> {
+    let Ok(tz) = spec.timezone.parse::<Tz>() else {
+        return Vec::new();
+    };
+    match Schedule::parse(&spec.schedule, tz, after) {
+        Ok(schedule) => fires(&schedule, tz, after, count),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A stored job, or the API's 404.
+async fn load(app: &AppState, id: &str) -> Result<Job, ApiError> {
+    app.store.get_job(id).await?.ok_or_else(|| not_found(id))
 }
 
 fn render(job: &Job) -> Value {
@@ -125,12 +141,7 @@ pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = app
-        .store
-        .get_job(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    Ok(Json(render(&job)))
+    Ok(Json(render(&load(&app, &id).await?)))
 }
 
 pub async fn replace(
@@ -174,11 +185,7 @@ async fn set_enabled(
     Path(id): Path<String>,
     enabled: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let job = app
-        .store
-        .get_job(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let job = load(&app, &id).await?;
     if job.spec.enabled == enabled {
         return Ok(Json(render(&job)));
     }
