@@ -2,14 +2,14 @@
 //! processes (so they can be SIGKILLed, stopped and restarted like the real thing).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
 use crony_scheduler::{Scheduler, SchedulerConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{signal, spawn, workspace_binary};
+use crate::process::{crony_command, signal, spawn};
 
 pub struct TestScheduler {
     pub scheduler: Scheduler,
@@ -103,10 +103,7 @@ impl AgentProcess {
             .create(true)
             .append(true)
             .open(&log)?;
-        let mut command = Command::new(workspace_binary("crony-test-agent"));
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
-            command.env_remove(key);
-        }
+        let mut command = crony_command("crony-test-agent");
         command
             .env("CRONY_ETCD_ENDPOINTS", &spec.etcd)
             .env("CRONY_ETCD_PREFIX", &spec.prefix)
@@ -198,10 +195,7 @@ impl SchedulerProcess {
             .create(true)
             .append(true)
             .open(&log)?;
-        let mut command = Command::new(workspace_binary("crony-test-scheduler"));
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
-            command.env_remove(key);
-        }
+        let mut command = crony_command("crony-test-scheduler");
         command
             .env("CRONY_ETCD_ENDPOINTS", etcd)
             .env("CRONY_ETCD_PREFIX", prefix)

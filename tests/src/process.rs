@@ -79,6 +79,16 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
+/// A command for one of this workspace's binaries that ignores any `CRONY_*` variables of the
+/// environment the tests run in, so only what the test sets applies.
+pub fn crony_command(binary: &str) -> Command {
+    let mut command = Command::new(workspace_binary(binary));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
+        command.env_remove(key);
+    }
+    command
+}
+
 /// The first of `names` found on PATH or in the sbin directories Debian installs servers to.
 pub fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();

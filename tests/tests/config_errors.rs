@@ -2,15 +2,12 @@
 
 use std::process::Command;
 
-use crony_tests::process::{free_port, workspace_binary};
+use crony_tests::process::{crony_command, free_port, workspace_binary};
 use crony_tests::{shared_mariadb, unique_name};
 
 /// Runs a binary with `env` (and no inherited CRONY_*), expecting failure; returns stderr.
 fn fails_with(binary: &str, env: &[(&str, &str)]) -> String {
-    let mut command = Command::new(workspace_binary(binary));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
-        command.env_remove(key);
-    }
+    let mut command = crony_command(binary);
     let dir = tempfile::tempdir().expect("temp dir");
     command
         .env("CRONY_AGENT_DATA_DIR", dir.path())
