@@ -4,6 +4,7 @@
 //! Everything lives here rather than in `main.rs` so tests can start agents in-process.
 
 pub mod config;
+pub mod executor;
 pub mod holdings;
 pub mod identity;
 pub mod registration;

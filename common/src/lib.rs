@@ -4,6 +4,7 @@
 pub mod etcd;
 pub mod lease;
 pub mod registry;
+pub mod report_token;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -37,3 +37,24 @@ pub struct AgentRecord {
     /// RFC 3339 instant the agent process started.
     pub started_at: String,
 }
+
+/// `{prefix}/schedulers/`: where running schedulers announce themselves, so agents find
+/// somewhere to report executions and users' services somewhere to post async results.
+pub fn schedulers_dir(prefix: &str) -> String {
+    format!("{prefix}/schedulers/")
+}
+
+/// `{prefix}/schedulers/{scheduler_id}`, attached to that scheduler's lease.
+pub fn scheduler_key(prefix: &str, scheduler_id: &str) -> String {
+    format!("{prefix}/schedulers/{scheduler_id}")
+}
+
+/// What a scheduler publishes about itself under [`scheduler_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerRecord {
+    pub id: String,
+    /// `http://host:port` where `ReportService` is served.
+    pub grpc_url: String,
+    /// Base URL of the HTTP API (`http://host:port`), used to build async report URLs.
+    pub http_url: String,
+}

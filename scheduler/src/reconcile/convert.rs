@@ -40,6 +40,8 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         }),
     };
     pb::JobSpec {
+        // Filled from the job's fire watermark once executions are ingested.
+        misfire_since_ms: 0,
         id: job.id.clone(),
         name: spec.name.clone(),
         schedule: spec.schedule.clone(),
