@@ -71,6 +71,16 @@ const ALLOW_SHELL: Setting = s(
     "CRONY_ALLOW_SHELL",
     "accept shell jobs [default: true]",
 );
+const METRICS_ADDR: Setting = s(
+    "agent_metrics_addr",
+    "CRONY_AGENT_METRICS_ADDR",
+    "listen address of the agent's /metrics and /healthz [default: 0.0.0.0:9192]",
+);
+const SHUTDOWN_GRACE: Setting = s(
+    "shutdown_grace_secs",
+    "CRONY_SHUTDOWN_GRACE_SECS",
+    "on SIGTERM, how long running executions may finish before they are killed, 0-3600 [default: 30]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -89,6 +99,8 @@ static SETTINGS: &[Setting] = &[
     DATA_DIR,
     LEASE_TTL,
     ALLOW_SHELL,
+    METRICS_ADDR,
+    SHUTDOWN_GRACE,
     LOG_FORMAT,
 ];
 
@@ -105,6 +117,8 @@ pub struct AgentConfig {
     pub data_dir: PathBuf,
     pub lease_ttl: Duration,
     pub allow_shell: bool,
+    pub metrics_addr: SocketAddr,
+    pub shutdown_grace: Duration,
     pub log_format: LogFormat,
 }
 
@@ -123,6 +137,8 @@ impl AgentConfig {
             data_dir,
             lease_ttl: Duration::from_secs(10),
             allow_shell: true,
+            metrics_addr: SocketAddr::from(([0, 0, 0, 0], 9192)),
+            shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Plain,
         }
     }
@@ -157,6 +173,10 @@ impl AgentConfig {
                 parse_in_range(r, 2, 300).map(Duration::from_secs)
             })?,
             allow_shell: src.get_or(&ALLOW_SHELL, d.allow_shell, parse_bool)?,
+            metrics_addr: src.get_or(&METRICS_ADDR, d.metrics_addr, parse_socket_addr)?,
+            shutdown_grace: src.get_or(&SHUTDOWN_GRACE, d.shutdown_grace, |r| {
+                parse_in_range(r, 0, 3600).map(Duration::from_secs)
+            })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
         })
     }

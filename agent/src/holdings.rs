@@ -128,6 +128,10 @@ impl Holdings {
             .collect()
     }
 
+    pub fn all(&self) -> Vec<JobSpec> {
+        self.lock().jobs.values().cloned().collect()
+    }
+
     pub fn get(&self, id: &str) -> Option<JobSpec> {
         self.lock().jobs.get(id).cloned()
     }

@@ -1,15 +1,23 @@
 //! The Crony agent: registers itself in etcd under a lease, serves `AgentService` to the leader
-//! scheduler, and (from later issues) fires the jobs it holds on its own clock.
+//! scheduler, fires the jobs it holds on its own clock and reports every execution.
 //!
 //! Everything lives here rather than in `main.rs` so tests can start agents in-process.
 
+pub mod clock;
 pub mod config;
 pub mod executor;
 pub mod holdings;
 pub mod identity;
+pub mod metrics;
 pub mod registration;
+pub mod reporter;
+pub mod retry;
+pub mod runner;
+pub mod schedulers;
 pub mod service;
+pub mod spool;
 pub mod startup;
+pub mod status;
 
 pub use config::AgentConfig;
 pub use startup::{Agent, AgentError};

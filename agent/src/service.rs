@@ -6,25 +6,41 @@ use crony_proto::v1::agent_service_server::AgentService;
 use crony_proto::v1::{
     AgentInfo, AssignRequest, AssignResponse, DescribeRequest, KillRequest, KillResponse,
     ListHeldRequest, ListHeldResponse, RemoveRequest, RemoveResponse, SyncRequest, SyncResponse,
-    TriggerRequest, TriggerResponse,
+    TriggerKind, TriggerRequest, TriggerResponse,
 };
 use tonic::{Request, Response, Status};
 
+use crate::clock::{ClockHandle, Command};
 use crate::holdings::{HoldError, Holdings};
 use crate::registration::Fence;
+use crate::runner::{Fire, Runner};
 
 pub struct AgentServiceImpl {
     info: AgentInfo,
     fence: Arc<Fence>,
     holdings: Arc<Holdings>,
+    clock: ClockHandle,
+    runner: Arc<Runner>,
+    /// Held across "change holdings, tell the clock", so concurrent pushes reach both in the
+    /// same order.
+    pushes: std::sync::Mutex<()>,
 }
 
 impl AgentServiceImpl {
-    pub fn new(info: AgentInfo, fence: Arc<Fence>, holdings: Arc<Holdings>) -> Self {
+    pub fn new(
+        info: AgentInfo,
+        fence: Arc<Fence>,
+        holdings: Arc<Holdings>,
+        clock: ClockHandle,
+        runner: Arc<Runner>,
+    ) -> Self {
         Self {
             info,
             fence,
             holdings,
+            clock,
+            runner,
+            pushes: std::sync::Mutex::new(()),
         }
     }
 }
@@ -35,11 +51,6 @@ fn status(e: HoldError) -> Status {
         HoldError::MissingId => Status::invalid_argument(e.to_string()),
         HoldError::Save { .. } => Status::internal(e.to_string()),
     }
-}
-
-/// Firing arrives with the agent's clock (issue 4); until then these say so plainly.
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not available in this agent version yet"))
 }
 
 #[tonic::async_trait]
@@ -57,10 +68,13 @@ impl AgentService for AgentServiceImpl {
         request: Request<AssignRequest>,
     ) -> Result<Response<AssignResponse>, Status> {
         let request = request.into_inner();
+        let jobs = request.jobs.clone();
+        let _order = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
         let generation = self
             .holdings
             .assign(request.term, request.jobs)
             .map_err(status)?;
+        self.clock.send(Command::Upsert(jobs));
         Ok(Response::new(AssignResponse { generation }))
     }
 
@@ -69,31 +83,73 @@ impl AgentService for AgentServiceImpl {
         request: Request<RemoveRequest>,
     ) -> Result<Response<RemoveResponse>, Status> {
         let request = request.into_inner();
+        let _order = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
         let generation = self
             .holdings
             .remove(request.term, &request.job_ids)
             .map_err(status)?;
+        self.clock.send(Command::Remove(request.job_ids));
         Ok(Response::new(RemoveResponse { generation }))
     }
 
     async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
         let request = request.into_inner();
+        let jobs = request.jobs.clone();
+        let _order = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
         let generation = self
             .holdings
             .sync(request.term, request.generation, request.jobs)
             .map_err(status)?;
+        self.clock.send(Command::Replace(jobs));
         Ok(Response::new(SyncResponse { generation }))
     }
 
     async fn trigger(
         &self,
-        _: Request<TriggerRequest>,
+        request: Request<TriggerRequest>,
     ) -> Result<Response<TriggerResponse>, Status> {
-        Err(not_yet("Trigger"))
+        let request = request.into_inner();
+        let Some(job) = self.holdings.get(&request.job_id) else {
+            return Err(Status::not_found(format!(
+                "this agent does not hold job {}",
+                request.job_id
+            )));
+        };
+        if request.assignment_epoch != 0 && request.assignment_epoch != job.assignment_epoch {
+            return Err(Status::failed_precondition(format!(
+                "this agent holds job {} at epoch {}, not {}",
+                job.id, job.assignment_epoch, request.assignment_epoch
+            )));
+        }
+        if !self.fence.is_alive() {
+            return Err(Status::unavailable(
+                "this agent's lease is not certainly alive; it runs nothing until it is",
+            ));
+        }
+        let kind = match TriggerKind::try_from(request.kind) {
+            Ok(TriggerKind::Retry) => TriggerKind::Retry,
+            _ => TriggerKind::Manual,
+        };
+        let scheduled_at = match kind {
+            TriggerKind::Retry if request.scheduled_at_ms > 0 => {
+                chrono::DateTime::from_timestamp_millis(request.scheduled_at_ms)
+                    .unwrap_or_else(chrono::Utc::now)
+            }
+            _ => chrono::Utc::now(),
+        };
+        let execution_id = self.runner.start(Fire {
+            job: Arc::new(job),
+            scheduled_at,
+            kind,
+            retry_of: request.retry_of,
+            attempts_used: request.attempts_used,
+        });
+        Ok(Response::new(TriggerResponse { execution_id }))
     }
 
-    async fn kill(&self, _: Request<KillRequest>) -> Result<Response<KillResponse>, Status> {
-        Err(not_yet("Kill"))
+    async fn kill(&self, request: Request<KillRequest>) -> Result<Response<KillResponse>, Status> {
+        let killed = self.runner.kill(&request.into_inner().execution_id);
+        Ok(Response::new(KillResponse { killed }))
     }
 
     async fn list_held(

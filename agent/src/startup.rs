@@ -12,9 +12,19 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crony_common::report_token::ReportKey;
+use crony_proto::auth::AttachClusterToken;
+
+use crate::clock::{Clock, Command};
 use crate::config::AgentConfig;
+use crate::executor::Executors;
+use crate::metrics::Metrics;
 use crate::registration::{Fence, Registrar};
+use crate::reporter::Reporter;
+use crate::runner::Runner;
+use crate::schedulers::SchedulerDirectory;
 use crate::service::AgentServiceImpl;
+use crate::spool::Spool;
 
 /// How long start-up waits for etcd before giving up with a clear error.
 const ETCD_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -33,6 +43,15 @@ pub enum AgentError {
     },
     #[error("cannot reach etcd at {endpoints} (CRONY_ETCD_ENDPOINTS): {message}")]
     Etcd { endpoints: String, message: String },
+    #[error("cannot listen on {addr} (CRONY_AGENT_METRICS_ADDR): {source}")]
+    MetricsBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0} (CRONY_AGENT_DATA_DIR)")]
+    Spool(#[from] crate::spool::SpoolError),
+    #[error("{0} (CRONY_CLUSTER_TOKEN)")]
+    Token(String),
 }
 
 /// A running agent. Dropping it does not stop it: cancel the token given to [`Agent::start`].
@@ -42,6 +61,8 @@ pub struct Agent {
     pub grpc_addr: SocketAddr,
     /// What the agent published for schedulers to dial.
     pub advertise_addr: String,
+    /// Where `/metrics` and `/healthz` are served.
+    pub metrics_addr: SocketAddr,
     pub fence: Arc<Fence>,
     tracker: TaskTracker,
 }
@@ -96,7 +117,7 @@ impl Agent {
         let fence = Arc::new(Fence::default());
         let value = serde_json::to_string(&record).expect("agent record serialises");
         let mut registrar = Registrar::new(
-            client,
+            client.clone(),
             agent_key(&config.etcd_prefix, &id),
             value,
             config.lease_ttl,
@@ -118,13 +139,71 @@ impl Agent {
             started_at_ms: started_at.timestamp_millis(),
             ..AgentInfo::default()
         };
-        let token = config.cluster_token.as_deref().map(Arc::<str>::from);
-        if token.is_none() {
+        if config.cluster_token.is_none() {
             tracing::warn!("no CRONY_CLUSTER_TOKEN: AgentService accepts calls from anyone");
         }
+        let attach =
+            AttachClusterToken::new(config.cluster_token.as_deref()).map_err(AgentError::Token)?;
+        let token = config.cluster_token.as_deref().map(Arc::<str>::from);
+        let metrics_listener = TcpListener::bind(config.metrics_addr)
+            .await
+            .map_err(|source| AgentError::MetricsBind {
+                addr: config.metrics_addr,
+                source,
+            })?;
+        let metrics_addr =
+            metrics_listener
+                .local_addr()
+                .map_err(|source| AgentError::MetricsBind {
+                    addr: config.metrics_addr,
+                    source,
+                })?;
+
+        // What a previous run of this agent left: unfinished runs are lost, the rest is resent.
+        let (spool, recovered) = Spool::open(&config.data_dir)?;
+        let metrics = Arc::new(Metrics::new());
+        let fired: Vec<(String, chrono::DateTime<chrono::Utc>)> = recovered
+            .iter()
+            .filter_map(|r| {
+                chrono::DateTime::from_timestamp_millis(r.scheduled_at_ms)
+                    .map(|at| (r.job_id.clone(), at))
+            })
+            .collect();
+        let lost = crate::runner::settle_interrupted(recovered);
+        if !lost.is_empty() {
+            tracing::warn!(
+                executions = lost.len(),
+                "runs interrupted by the last stop are reported as lost"
+            );
+            metrics.lost.inc_by(lost.len() as u64);
+            spool.push(lost).await?;
+        }
+
+        let directory = Arc::new(SchedulerDirectory::new(
+            client.clone(),
+            config.etcd_prefix.clone(),
+        ));
+        let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
+        let runner = Arc::new(Runner::new(
+            id.clone(),
+            Executors::new(config.allow_shell),
+            spool.clone(),
+            ReportKey::from_cluster_token(config.cluster_token.as_deref()),
+            directory.clone(),
+            fence.clone(),
+            metrics.clone(),
+            finished_tx,
+        ));
+        let mut clock = Clock::new(runner.clone(), fence.clone());
+        for (job, at) in fired {
+            clock.remember_fired(&job, at);
+        }
+        let clock_stop = CancellationToken::new();
+        let (clock, clock_task) = clock.spawn(finished_rx, clock_stop.clone());
         let holdings = Arc::new(crate::holdings::Holdings::load(&config.data_dir));
+        clock.send(Command::Load(holdings.all()));
         let service = AgentServiceServer::with_interceptor(
-            AgentServiceImpl::new(info, fence.clone(), holdings),
+            AgentServiceImpl::new(info, fence.clone(), holdings, clock, runner.clone()),
             ClusterTokenCheck(token),
         );
 
@@ -142,12 +221,53 @@ impl Agent {
                 server_shutdown.cancel();
             }
         });
+        let reporter_stop = CancellationToken::new();
+        let reporter = Reporter {
+            agent_id: id.clone(),
+            spool,
+            directory,
+            token: attach,
+            metrics: metrics.clone(),
+        };
+        tracker.spawn(reporter.run(reporter_stop.clone(), Duration::from_secs(5)));
+        tracker.spawn(crate::status::serve(
+            metrics_listener,
+            metrics,
+            fence.clone(),
+            shutdown.clone(),
+        ));
+        // Shutdown: stop firing, let running work finish within the grace period (then kill
+        // it), and only then stop the reporter so the outcomes are flushed too.
+        let grace = config.shutdown_grace;
+        let drain_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            drain_shutdown.cancelled().await;
+            clock_stop.cancel();
+            let _ = clock_task.await;
+            if runner.running() > 0 {
+                tracing::info!(
+                    running = runner.running(),
+                    grace_secs = grace.as_secs(),
+                    "waiting for running executions"
+                );
+            }
+            if tokio::time::timeout(grace, runner.wait()).await.is_err() {
+                tracing::warn!(
+                    running = runner.running(),
+                    "grace period over; killing running executions"
+                );
+                runner.kill_all();
+                runner.wait().await;
+            }
+            reporter_stop.cancel();
+        });
         tracker.close();
         tracing::info!(%id, %grpc_addr, %advertise_addr, "agent started");
         Ok(Self {
             id,
             grpc_addr,
             advertise_addr,
+            metrics_addr,
             fence,
             tracker,
         })

@@ -5,6 +5,7 @@ pub mod etcd;
 pub mod lease;
 pub mod registry;
 pub mod report_token;
+pub mod schedule;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

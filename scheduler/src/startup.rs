@@ -112,11 +112,12 @@ impl Scheduler {
             live: live.clone(),
             jobs_changed: jobs_changed.clone(),
             default_strategy: config.default_strategy,
-            clients: AgentClients::new(token),
+            clients: AgentClients::new(token.clone()),
             leading_term: leading_term.clone(),
         };
         tracker.spawn(run_leadership(election, deps, shutdown.clone()));
         let app = router(AppState {
+            cluster_token: token,
             jobs_changed,
             leading_term,
             live: live.clone(),

@@ -108,6 +108,7 @@ impl AgentProcess {
             .env("CRONY_ETCD_ENDPOINTS", &spec.etcd)
             .env("CRONY_ETCD_PREFIX", &spec.prefix)
             .env("CRONY_AGENT_GRPC_ADDR", "127.0.0.1:0")
+            .env("CRONY_AGENT_METRICS_ADDR", "127.0.0.1:0")
             .env("CRONY_AGENT_DATA_DIR", &spec.data_dir)
             .env("CRONY_LEASE_TTL_SECS", spec.lease_ttl_secs.to_string())
             .env("RUST_LOG", "info")

@@ -1,20 +1,24 @@
 //! Test harness: real etcd and MariaDB processes in temp dirs on free ports, schedulers
 //! in-process, agents as child processes, and condition waits with deadlines.
 
+pub mod callback;
 pub mod cluster;
 pub mod env;
 pub mod etcd;
 pub mod mariadb;
 pub mod process;
+pub mod sink;
 pub mod wait;
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub use callback::CallbackServer;
 pub use cluster::{AgentProcess, SchedulerProcess, TestScheduler};
 pub use env::TestEnv;
 pub use etcd::Etcd;
 pub use mariadb::MariaDb;
+pub use sink::HttpSink;
 pub use wait::wait_until;
 
 /// A name unique within this machine's test runs: `{tag}_{pid}_{n}`, usable as a database

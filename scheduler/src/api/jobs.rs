@@ -52,7 +52,7 @@ fn fires_of(spec: &JobSpec, after: DateTime<Utc>, count: usize) -> Vec<Fire> {
 }
 
 /// A stored job, or the API's 404.
-async fn load(app: &AppState, id: &str) -> Result<Job, ApiError> {
+pub(crate) async fn load(app: &AppState, id: &str) -> Result<Job, ApiError> {
     app.store.get_job(id).await?.ok_or_else(|| not_found(id))
 }
 

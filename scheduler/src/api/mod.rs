@@ -1,6 +1,7 @@
 //! The HTTP surface: `/api/v1/...` (JSON), `/healthz`, `/readyz`, `/metrics`.
 
 pub mod agents;
+pub mod control;
 pub mod cron;
 pub mod error;
 pub mod health;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// The election term while this instance leads, 0 while it follows.
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
+    /// Presented to agents when the API calls them (trigger, kill).
+    pub cluster_token: crony_proto::auth::AttachClusterToken,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jobs/{id}/pause", post(jobs::pause))
         .route("/jobs/{id}/resume", post(jobs::resume))
+        .route("/jobs/{id}/trigger", post(control::trigger))
         .route("/cron/preview", get(cron::preview))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))

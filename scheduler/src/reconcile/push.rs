@@ -10,7 +10,20 @@ use crony_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-type Client = AgentServiceClient<InterceptedService<Channel, AttachClusterToken>>;
+pub type Client = AgentServiceClient<InterceptedService<Channel, AttachClusterToken>>;
+
+/// A lazily connecting client for the agent at `addr` (`host:port`).
+pub fn agent_client(addr: &str, token: &AttachClusterToken) -> Result<Client, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| format!("bad agent address {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(10));
+    Ok(
+        AgentServiceClient::with_interceptor(endpoint.connect_lazy(), token.clone())
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(256 * 1024 * 1024),
+    )
+}
 
 pub struct AgentClients {
     token: AttachClusterToken,
@@ -29,14 +42,7 @@ impl AgentClients {
         if let Some(client) = self.clients.get(addr) {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| format!("bad agent address {addr:?}: {e}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(10));
-        let client =
-            AgentServiceClient::with_interceptor(endpoint.connect_lazy(), self.token.clone())
-                .max_decoding_message_size(64 * 1024 * 1024)
-                .max_encoding_message_size(256 * 1024 * 1024);
+        let client = agent_client(addr, &self.token)?;
         self.clients.insert(addr.to_owned(), client.clone());
         Ok(client)
     }

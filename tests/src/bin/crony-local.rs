@@ -40,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
                 format!("127.0.0.1:{}", free_port()),
             )
             .env(
+                "CRONY_AGENT_METRICS_ADDR",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .env(
                 "CRONY_AGENT_DATA_DIR",
                 data.path().join(format!("agent-{n}")),
             )

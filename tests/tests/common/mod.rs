@@ -111,3 +111,82 @@ pub async fn assignments_in_mysql(
         .map(|(id, agent, epoch)| (id, (agent, epoch)))
         .collect())
 }
+
+/// Creates a job through the API; returns its id.
+pub async fn create_job(base: &str, body: &Value) -> Result<String, String> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/jobs"))
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let job: Value = response.json().await.map_err(|e| e.to_string())?;
+    if status != 201 {
+        return Err(format!("create answered {status}: {job}"));
+    }
+    Ok(job["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// POSTs `body` (or nothing) to `{base}{path}`; returns status and JSON body (Null if none).
+pub async fn post(base: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+    let mut request = reqwest::Client::new().post(format!("{base}{path}"));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+/// Every execution of a job the API lists (all pages), newest first.
+pub async fn executions_of(base: &str, job_id: &str) -> Result<Vec<Value>, String> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/api/v1/executions?job_id={job_id}&limit=500");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let (status, body) = get_json(&url).await?;
+        if status != 200 {
+            return Err(format!("executions answered {status}: {body}"));
+        }
+        let page = body["executions"].as_array().ok_or("no executions array")?;
+        all.extend(page.iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(c) if !page.is_empty() => cursor = Some(c.to_owned()),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// The executions of a job with `status`.
+pub async fn executions_with(base: &str, job_id: &str, status: &str) -> Result<Vec<Value>, String> {
+    Ok(executions_of(base, job_id)
+        .await?
+        .into_iter()
+        .filter(|e| e["status"] == status)
+        .collect())
+}
+
+/// `(id, status, scheduled_at ms)` of every execution of a job, straight from MySQL.
+pub async fn executions_in_mysql(
+    database_url: &str,
+    job_id: &str,
+) -> Result<Vec<(String, String, i64)>, String> {
+    let pool = sqlx::MySqlPool::connect(database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, status, CAST(UNIX_TIMESTAMP(scheduled_at) * 1000 AS SIGNED) \
+         FROM executions WHERE job_id = ? ORDER BY scheduled_at",
+    )
+    .bind(job_id)
+    .fetch_all(&pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    pool.close().await;
+    Ok(rows)
+}

@@ -1,0 +1,384 @@
+//! The agent's clock: one task with a timer queue over every held job, firing each at its
+//! instants (croner in the job's time zone, with the DST rules of `crony_common::schedule`).
+//!
+//! A job fires only when it is *armed* — confirmed by a push from the scheduler under the
+//! agent's current lease — and the lease is certainly alive (the fence, design §3.2). Jobs read
+//! back from disk after a restart, or held across a lost lease, wait for the scheduler's sync:
+//! by then they may belong to another agent. Fires that were due while nobody ran them (before
+//! a job was armed here, while fenced, or while the process was stalled) follow the job's
+//! misfire policy and are recorded as `missed`, never dropped silently.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use crony_common::lease::Fence;
+use crony_common::schedule::Schedule;
+use crony_proto::v1::{JobSpec, Misfire, TriggerKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::runner::{Fire, Runner};
+
+/// A fire later than this is a misfire (the process stalled or was stopped), not just late.
+const GRACE: chrono::Duration = chrono::Duration::seconds(2);
+/// At most this many missed instants are recorded one by one per job and event.
+const MISSED_CAP: usize = 1000;
+
+/// What the agent service tells the clock.
+#[derive(Debug)]
+pub enum Command {
+    /// Held jobs read from disk at start: known, but not armed until a push confirms them.
+    Load(Vec<JobSpec>),
+    /// Pushed jobs (assign): added or replaced, armed under the current lease.
+    Upsert(Vec<JobSpec>),
+    /// A full sync: exactly these jobs, armed under the current lease.
+    Replace(Vec<JobSpec>),
+    Remove(Vec<String>),
+}
+
+/// Sends commands to the clock task.
+#[derive(Debug, Clone)]
+pub struct ClockHandle(mpsc::UnboundedSender<Command>);
+
+impl ClockHandle {
+    pub fn send(&self, command: Command) {
+        let _ = self.0.send(command);
+    }
+}
+
+struct Entry {
+    spec: Arc<JobSpec>,
+    schedule: Option<Schedule>,
+    tz: Tz,
+    next: Option<DateTime<Utc>>,
+    /// Lease generation the scheduler confirmed this job under; 0 = not confirmed yet.
+    armed: u64,
+}
+
+pub struct Clock {
+    entries: HashMap<String, Entry>,
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+    /// Newest instant of each job this agent ran or recorded (survives the job leaving).
+    fired_through: HashMap<String, DateTime<Utc>>,
+    runner: Arc<Runner>,
+    fence: Arc<Fence>,
+}
+
+impl Clock {
+    pub fn new(runner: Arc<Runner>, fence: Arc<Fence>) -> Self {
+        Self {
+            entries: HashMap::new(),
+            queue: BTreeSet::new(),
+            fired_through: HashMap::new(),
+            runner,
+            fence,
+        }
+    }
+
+    /// Seeds what this agent already ran (from its spool after a restart).
+    pub fn remember_fired(&mut self, job_id: &str, at: DateTime<Utc>) {
+        self.mark_fired(job_id, at);
+    }
+
+    pub fn spawn(
+        self,
+        finished: mpsc::UnboundedReceiver<(String, DateTime<Utc>)>,
+        cancel: CancellationToken,
+    ) -> (ClockHandle, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(self.run(rx, finished, cancel));
+        (ClockHandle(tx), task)
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut finished: mpsc::UnboundedReceiver<(String, DateTime<Utc>)>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            let wake = self.queue.first().map(|(at, _)| {
+                let wait = (*at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+                tokio::time::Instant::now() + wait
+            });
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.apply(command),
+                    None => break,
+                },
+                Some((job_id, at)) = finished.recv() => self.finished(&job_id, at),
+                _ = sleep_until(wake) => self.fire_due(Utc::now()),
+            }
+        }
+    }
+
+    fn apply(&mut self, command: Command) {
+        let generation = self.fence.lease_generation();
+        match command {
+            Command::Load(jobs) => {
+                for job in jobs {
+                    self.upsert(job, 0);
+                }
+            }
+            Command::Upsert(jobs) => {
+                for job in jobs {
+                    self.upsert(job, generation);
+                }
+            }
+            Command::Replace(jobs) => {
+                let keep: std::collections::HashSet<String> =
+                    jobs.iter().map(|j| j.id.clone()).collect();
+                let gone: Vec<String> = self
+                    .entries
+                    .keys()
+                    .filter(|id| !keep.contains(*id))
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    self.remove(&id);
+                }
+                for job in jobs {
+                    self.upsert(job, generation);
+                }
+            }
+            Command::Remove(ids) => {
+                for id in ids {
+                    self.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(entry) = self.entries.remove(id)
+            && let Some(next) = entry.next
+        {
+            self.queue.remove(&(next, id.to_owned()));
+        }
+    }
+
+    fn upsert(&mut self, spec: JobSpec, armed: u64) {
+        let now = Utc::now();
+        let previous = self.entries.remove(&spec.id);
+        if let Some(next) = previous.as_ref().and_then(|p| p.next) {
+            self.queue.remove(&(next, spec.id.clone()));
+        }
+        let same_definition = previous.as_ref().is_some_and(|p| {
+            p.spec.assignment_epoch == spec.assignment_epoch
+                && p.spec.updated_at_ms == spec.updated_at_ms
+        });
+        let newly_armed =
+            armed != 0 && !(same_definition && previous.as_ref().is_some_and(|p| p.armed == armed));
+        let tz: Tz = spec.timezone.parse().unwrap_or_else(|_| {
+            tracing::error!(job = %spec.id, timezone = %spec.timezone, "unknown time zone; using UTC");
+            Tz::UTC
+        });
+        let schedule = match Schedule::parse(&spec.schedule, tz, now) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(job = %spec.id, schedule = %spec.schedule, error = %e, "unusable schedule; the job will not fire");
+                None
+            }
+        };
+        let spec = Arc::new(spec);
+        let mut entry = Entry {
+            spec: spec.clone(),
+            schedule,
+            tz,
+            next: None,
+            armed,
+        };
+        if spec.enabled && entry.schedule.is_some() {
+            entry.next = match previous.and_then(|p| p.next) {
+                // A resync of an unchanged job keeps its timer (and its phase for @every).
+                Some(next) if same_definition => Some(next),
+                _ => first_fire(&entry, now),
+            };
+            if newly_armed {
+                self.catch_up(&mut entry, now);
+            }
+        }
+        if let Some(next) = entry.next {
+            self.queue.insert((next, spec.id.clone()));
+        }
+        self.entries.insert(spec.id.clone(), entry);
+    }
+
+    /// A job just became this agent's to fire: fires due since its misfire window opened
+    /// (and not already run here) follow the misfire policy.
+    fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) {
+        let Some(schedule) = &entry.schedule else {
+            return;
+        };
+        if matches!(schedule, Schedule::Delay(_)) {
+            return; // counted from the end of the previous run, which another agent owned
+        }
+        let mut since = Utc
+            .timestamp_millis_opt(entry.spec.misfire_since_ms)
+            .single()
+            .filter(|_| entry.spec.misfire_since_ms > 0);
+        if let Some(local) = self.fired_through.get(&entry.spec.id) {
+            since = Some(since.map_or(*local, |s| s.max(*local)));
+        }
+        let Some(since) = since else {
+            return;
+        };
+        let mut due = Vec::new();
+        let mut cursor = schedule.next_after(entry.tz, since);
+        while let Some(at) = cursor.filter(|at| *at <= now) {
+            if due.len() == MISSED_CAP {
+                tracing::warn!(job = %entry.spec.id, "more than {MISSED_CAP} missed fires; recording the first ones");
+                break;
+            }
+            due.push(at);
+            cursor = schedule.next_after(entry.tz, at);
+        }
+        if !due.is_empty() {
+            tracing::info!(job = %entry.spec.id, missed = due.len(), "fires were due while no agent ran this job");
+            self.misfire(&entry.spec, &due, now);
+        }
+    }
+
+    /// Applies the misfire policy to `due` (oldest first): `skip` records them all as missed,
+    /// `fire_once` runs the newest now and records the rest.
+    fn misfire(&mut self, spec: &Arc<JobSpec>, due: &[DateTime<Utc>], _now: DateTime<Utc>) {
+        let Some((last, earlier)) = due.split_last() else {
+            return;
+        };
+        let fire_once =
+            Misfire::try_from(spec.misfire).unwrap_or(Misfire::FireOnce) != Misfire::Skip;
+        if fire_once && self.fence.is_alive() {
+            self.runner
+                .record_missed(spec, earlier, "no agent ran this fire when it was due");
+            self.start(spec, *last);
+        } else {
+            self.runner
+                .record_missed(spec, due, "no agent ran this fire when it was due");
+        }
+        self.mark_fired(&spec.id, *last);
+    }
+
+    fn fire_due(&mut self, now: DateTime<Utc>) {
+        while let Some((at, id)) = self.queue.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.queue.pop_first();
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if entry.next != Some(at) {
+                continue;
+            }
+            let Some(schedule) = entry.schedule.clone() else {
+                continue;
+            };
+            // Everything due by now, oldest first (several after a stall).
+            let mut due = vec![at];
+            let mut next = schedule.next_after(entry.tz, at);
+            while let Some(more) = next.filter(|n| *n <= now) {
+                if due.len() == MISSED_CAP {
+                    next = schedule.next_after(entry.tz, now);
+                    break;
+                }
+                due.push(more);
+                next = schedule.next_after(entry.tz, more);
+            }
+            let fixed_delay = matches!(schedule, Schedule::Delay(_));
+            let armed = entry.armed != 0 && entry.armed == self.fence.lease_generation();
+            let ran = armed && self.fence.is_alive();
+            entry.next = match schedule {
+                // Fixed delay: the next fire is set when this run ends.
+                Schedule::Delay(d) if !ran => chrono::Duration::from_std(d).ok().map(|d| now + d),
+                Schedule::Delay(_) => None,
+                _ => next,
+            };
+            if let Some(next) = entry.next {
+                self.queue.insert((next, id.clone()));
+            }
+            let spec = entry.spec.clone();
+            if !armed {
+                continue; // not confirmed as ours under this lease: the scheduler decides
+            }
+            if !ran {
+                self.runner.metrics.fenced.inc_by(due.len() as u64);
+                self.runner.record_missed(
+                    &spec,
+                    &due,
+                    "the agent's lease was not certainly alive (self-fenced)",
+                );
+                self.mark_fired(&id, *due.last().expect("at least one"));
+                continue;
+            }
+            let (late, on_time): (Vec<_>, Vec<_>) = due
+                .iter()
+                .partition(|at| now - **at > GRACE && !fixed_delay);
+            if !late.is_empty() {
+                if on_time.is_empty() {
+                    self.misfire(&spec, &late, now);
+                } else {
+                    self.runner.record_missed(
+                        &spec,
+                        &late,
+                        "the agent was stalled when this fire was due",
+                    );
+                }
+            }
+            for at in on_time {
+                self.start(&spec, at);
+            }
+        }
+    }
+
+    fn start(&mut self, spec: &Arc<JobSpec>, at: DateTime<Utc>) {
+        self.runner.start(Fire {
+            job: spec.clone(),
+            scheduled_at: at,
+            kind: TriggerKind::Schedule,
+            retry_of: String::new(),
+            attempts_used: 0,
+        });
+        self.mark_fired(&spec.id, at);
+    }
+
+    fn mark_fired(&mut self, job_id: &str, at: DateTime<Utc>) {
+        let slot = self.fired_through.entry(job_id.to_owned()).or_insert(at);
+        if *slot < at {
+            *slot = at;
+        }
+    }
+
+    /// A run ended: fixed-delay jobs count their next fire from here.
+    fn finished(&mut self, job_id: &str, at: DateTime<Utc>) {
+        let Some(entry) = self.entries.get_mut(job_id) else {
+            return;
+        };
+        if let (Some(Schedule::Delay(d)), None) = (&entry.schedule, entry.next)
+            && entry.spec.enabled
+        {
+            let next = at + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
+            entry.next = Some(next);
+            self.queue.insert((next, job_id.to_owned()));
+        }
+    }
+}
+
+/// The first fire of a job that just arrived (fixed delay: one interval from now).
+fn first_fire(entry: &Entry, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match entry.schedule.as_ref()? {
+        Schedule::Delay(d) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
+        schedule => schedule.next_after(entry.tz, now),
+    }
+}
+
+async fn sleep_until(wake: Option<tokio::time::Instant>) {
+    match wake {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

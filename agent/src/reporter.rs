@@ -1,0 +1,131 @@
+//! Sends the spool to a scheduler's `ReportService` in batches and drops what it acknowledges.
+//! One batch in flight at a time keeps an execution's snapshots in order; when no scheduler
+//! answers, reports simply wait in the spool (on disk) and the loop backs off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crony_common::lease::Backoff;
+use crony_proto::auth::AttachClusterToken;
+use crony_proto::v1::ReportBatch;
+use crony_proto::v1::report_service_client::ReportServiceClient;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::schedulers::SchedulerDirectory;
+use crate::spool::Spool;
+
+/// Reports per batch: large enough that MySQL writes them in one multi-row insert.
+const BATCH: usize = 1000;
+/// Even with nothing new, look again this often (a wake-up might have been missed).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+pub struct Reporter {
+    pub agent_id: String,
+    pub spool: Spool,
+    pub directory: Arc<SchedulerDirectory>,
+    pub token: AttachClusterToken,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Reporter {
+    /// Runs until `cancel`; then makes one last attempt to flush within `flush_for`.
+    pub async fn run(self, cancel: CancellationToken, flush_for: Duration) {
+        let mut backoff = Backoff::new();
+        loop {
+            self.metrics.spool_depth.set(self.spool.depth() as i64);
+            if self.spool.depth() == 0 {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = self.spool.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+            if self.send_one().await {
+                backoff.reset();
+            } else if !backoff.sleep(&cancel).await {
+                break;
+            }
+        }
+        let flushed = tokio::time::timeout(flush_for, async {
+            while self.spool.depth() > 0 {
+                if !self.send_one().await {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        if flushed != Ok(true) && self.spool.depth() > 0 {
+            tracing::warn!(
+                pending = self.spool.depth(),
+                "stopping with reports unsent; they stay in the spool for the next start"
+            );
+        }
+    }
+
+    /// Sends one batch to the first scheduler that takes it; false if none did.
+    async fn send_one(&self) -> bool {
+        let batch = self.spool.batch(BATCH);
+        if batch.is_empty() {
+            return true;
+        }
+        let sent: Vec<(String, u32)> = batch
+            .iter()
+            .map(|r| (r.execution_id.clone(), r.revision))
+            .collect();
+        let schedulers = self.directory.schedulers().await;
+        if schedulers.is_empty() {
+            tracing::debug!("no scheduler registered; reports wait in the spool");
+            return false;
+        }
+        for scheduler in schedulers {
+            let started = std::time::Instant::now();
+            let channel = match tonic::transport::Endpoint::from_shared(scheduler.grpc_url.clone())
+            {
+                Ok(endpoint) => endpoint
+                    .connect_timeout(Duration::from_secs(2))
+                    .timeout(Duration::from_secs(30))
+                    .connect_lazy(),
+                Err(e) => {
+                    tracing::warn!(url = %scheduler.grpc_url, error = %e, "bad scheduler URL in etcd");
+                    continue;
+                }
+            };
+            let mut client = ReportServiceClient::with_interceptor(channel, self.token.clone());
+            let request = ReportBatch {
+                agent_id: self.agent_id.clone(),
+                reports: batch.clone(),
+            };
+            match client.report(request).await {
+                Ok(ack) => {
+                    let acked = ack.into_inner().acked_execution_ids;
+                    let acked: std::collections::HashSet<String> = acked.into_iter().collect();
+                    self.spool.ack(
+                        sent.iter()
+                            .filter(|(id, _)| acked.contains(id))
+                            .cloned()
+                            .collect(),
+                    );
+                    self.metrics
+                        .report_batch_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    self.metrics.spool_depth.set(self.spool.depth() as i64);
+                    return !acked.is_empty();
+                }
+                Err(status) => {
+                    tracing::warn!(
+                        scheduler = %scheduler.id,
+                        code = ?status.code(),
+                        message = status.message(),
+                        "report batch refused; trying another scheduler"
+                    );
+                    self.directory.demote(&scheduler.id);
+                }
+            }
+        }
+        self.directory.invalidate();
+        false
+    }
+}

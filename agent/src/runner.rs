@@ -1,0 +1,386 @@
+//! The life of one execution on this agent: overlap policy, attempts with timeout, retries
+//! with backoff, kill, async hand-off, and a snapshot in the spool at every step (running at
+//! the start, after each failed attempt, and the outcome), so the scheduler learns of it even
+//! if this agent dies right after.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crony_common::lease::Fence;
+use crony_common::report_token::ReportKey;
+use crony_proto::v1::{Attempt, ExecutionReport, ExecutionStatus, JobSpec, Overlap, TriggerKind};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::executor::{AttemptContext, AttemptStatus, Executors, run_attempt};
+use crate::metrics::Metrics;
+use crate::schedulers::SchedulerDirectory;
+use crate::spool::Spool;
+
+/// Used when a job says 0 (the scheduler validates, but an agent must not spin).
+const DEFAULT_ASYNC_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// One fire to run.
+#[derive(Debug, Clone)]
+pub struct Fire {
+    pub job: Arc<JobSpec>,
+    pub scheduled_at: DateTime<Utc>,
+    pub kind: TriggerKind,
+    /// For retries of a lost execution: which one, and the attempts it already used.
+    pub retry_of: String,
+    pub attempts_used: u32,
+}
+
+struct Run {
+    job_id: String,
+    kill: CancellationToken,
+}
+
+pub struct Runner {
+    pub agent_id: String,
+    pub executors: Executors,
+    pub spool: Spool,
+    pub key: ReportKey,
+    pub directory: Arc<SchedulerDirectory>,
+    pub fence: Arc<Fence>,
+    pub metrics: Arc<Metrics>,
+    /// Told when an execution ends (fixed-delay schedules count from there).
+    pub finished: mpsc::UnboundedSender<(String, DateTime<Utc>)>,
+    tracker: TaskTracker,
+    runs: Mutex<HashMap<String, Run>>,
+}
+
+impl Runner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        agent_id: String,
+        executors: Executors,
+        spool: Spool,
+        key: ReportKey,
+        directory: Arc<SchedulerDirectory>,
+        fence: Arc<Fence>,
+        metrics: Arc<Metrics>,
+        finished: mpsc::UnboundedSender<(String, DateTime<Utc>)>,
+    ) -> Self {
+        Self {
+            agent_id,
+            executors,
+            spool,
+            key,
+            directory,
+            fence,
+            metrics,
+            finished,
+            tracker: TaskTracker::new(),
+            runs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts `fire` (or records it as skipped, per the job's overlap policy); returns the
+    /// execution id at once.
+    pub fn start(self: &Arc<Self>, fire: Fire) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let kill = CancellationToken::new();
+        {
+            let mut runs = self.lock();
+            let running: Vec<&Run> = runs.values().filter(|r| r.job_id == fire.job.id).collect();
+            if !running.is_empty() {
+                match Overlap::try_from(fire.job.overlap).unwrap_or(Overlap::Skip) {
+                    Overlap::Allow => {}
+                    Overlap::Replace => {
+                        for run in running {
+                            run.kill.cancel();
+                        }
+                    }
+                    Overlap::Skip | Overlap::Unspecified => {
+                        drop(runs);
+                        self.metrics.skipped.inc();
+                        self.record_unrun(
+                            &fire,
+                            id.clone(),
+                            ExecutionStatus::Skipped,
+                            "the previous run was still going (overlap: skip)",
+                        );
+                        return id;
+                    }
+                }
+            }
+            runs.insert(
+                id.clone(),
+                Run {
+                    job_id: fire.job.id.clone(),
+                    kill: kill.clone(),
+                },
+            );
+        }
+        self.metrics.running.inc();
+        let this = self.clone();
+        let exec_id = id.clone();
+        self.tracker.spawn(async move {
+            let job_id = fire.job.id.clone();
+            this.execute(fire, exec_id.clone(), kill).await;
+            this.lock().remove(&exec_id);
+            this.metrics.running.dec();
+            let _ = this.finished.send((job_id, Utc::now()));
+        });
+        id
+    }
+
+    /// Records fires that were not run at all (missed), with ids derived from the job and the
+    /// instant, so two agents recording the same missed instant make one record.
+    pub fn record_missed(
+        self: &Arc<Self>,
+        job: &Arc<JobSpec>,
+        instants: &[DateTime<Utc>],
+        why: &str,
+    ) {
+        for at in instants {
+            let fire = Fire {
+                job: job.clone(),
+                scheduled_at: *at,
+                kind: TriggerKind::Schedule,
+                retry_of: String::new(),
+                attempts_used: 0,
+            };
+            self.metrics.missed.inc();
+            self.record_unrun(&fire, missed_id(&job.id, *at), ExecutionStatus::Missed, why);
+        }
+    }
+
+    /// Stops a running execution; false if it is not running here.
+    pub fn kill(&self, execution_id: &str) -> bool {
+        match self.lock().get(execution_id) {
+            Some(run) => {
+                run.kill.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops every running execution (shutdown after the grace period).
+    pub fn kill_all(&self) {
+        for run in self.lock().values() {
+            run.kill.cancel();
+        }
+    }
+
+    pub fn running(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Waits for every execution task to end.
+    pub async fn wait(&self) {
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
+    fn record_unrun(self: &Arc<Self>, fire: &Fire, id: String, status: ExecutionStatus, why: &str) {
+        let now = Utc::now().timestamp_millis();
+        let mut report = self.snapshot(fire, &id);
+        report.status = status as i32;
+        report.started_at_ms = 0;
+        report.finished_at_ms = now;
+        report.error = why.to_owned();
+        self.metrics
+            .executions
+            .with_label_values(&[&fire.job.name, status_name(status)])
+            .inc();
+        let spool = self.spool.clone();
+        self.tracker.spawn(async move {
+            if let Err(e) = spool.push(vec![report]).await {
+                tracing::error!(error = %e, "cannot record a skipped or missed fire");
+            }
+        });
+    }
+
+    fn snapshot(&self, fire: &Fire, id: &str) -> ExecutionReport {
+        ExecutionReport {
+            execution_id: id.to_owned(),
+            job_id: fire.job.id.clone(),
+            agent_id: self.agent_id.clone(),
+            epoch: fire.job.assignment_epoch,
+            scheduled_at_ms: fire.scheduled_at.timestamp_millis(),
+            started_at_ms: Utc::now().timestamp_millis(),
+            status: ExecutionStatus::Running as i32,
+            trigger: fire.kind as i32,
+            retry_of: fire.retry_of.clone(),
+            revision: 1,
+            ..ExecutionReport::default()
+        }
+    }
+
+    async fn save(&self, report: &mut ExecutionReport) {
+        if let Err(e) = self.spool.push(vec![report.clone()]).await {
+            tracing::error!(execution = %report.execution_id, error = %e, "cannot spool an execution report");
+        }
+        report.revision += 1;
+    }
+
+    async fn execute(&self, fire: Fire, id: String, kill: CancellationToken) {
+        let job = fire.job.clone();
+        let lateness = (Utc::now() - fire.scheduled_at)
+            .to_std()
+            .unwrap_or_default();
+        if fire.kind == TriggerKind::Schedule {
+            self.metrics.fire_lateness.observe(lateness.as_secs_f64());
+        }
+        let mut report = self.snapshot(&fire, &id);
+        self.save(&mut report).await;
+        let executor = match self.executors.for_job(&job) {
+            Ok(executor) => executor,
+            Err(why) => {
+                report.status = ExecutionStatus::Failed as i32;
+                report.error = why;
+                return self.finish(&job, report).await;
+            }
+        };
+        let timeout = Duration::from_secs(u64::from(job.timeout_secs.max(1)));
+        let policy = job.retry.unwrap_or_default();
+        let allowed = crate::retry::attempts_allowed(&policy);
+        let mut number = fire.attempts_used + 1;
+        let report_url = self
+            .directory
+            .http_url()
+            .map(|base| format!("{base}/api/v1/executions/{id}/result"))
+            .unwrap_or_default();
+        loop {
+            let started = Utc::now();
+            let ctx = AttemptContext {
+                execution_id: id.clone(),
+                job_id: job.id.clone(),
+                job_name: job.name.clone(),
+                payload: job.payload.clone(),
+                attempt: number,
+                scheduled_at: fire.scheduled_at,
+                deadline: started + timeout,
+                report_url: report_url.clone(),
+                report_token: self.key.token_for(&id),
+            };
+            let outcome = run_attempt(executor.as_ref(), &ctx, timeout, &kill).await;
+            let status = match outcome.status {
+                AttemptStatus::Succeeded => ExecutionStatus::Succeeded,
+                AttemptStatus::Failed => ExecutionStatus::Failed,
+                AttemptStatus::Accepted => ExecutionStatus::Running,
+                AttemptStatus::TimedOut => ExecutionStatus::TimedOut,
+                AttemptStatus::Killed => ExecutionStatus::Killed,
+            };
+            report.attempts.push(Attempt {
+                number,
+                started_at_ms: started.timestamp_millis(),
+                finished_at_ms: Utc::now().timestamp_millis(),
+                status: status as i32,
+                exit_code: outcome.exit_code,
+                http_status: outcome.http_status.map(u32::from),
+                error: outcome.error.clone(),
+            });
+            report.output = outcome.output;
+            report.output_truncated = outcome.output_truncated;
+            report.error = outcome.error;
+            report.exit_code = outcome.exit_code;
+            report.http_status = outcome.http_status.map(u32::from);
+            report.status = status as i32;
+            let retryable = matches!(
+                outcome.status,
+                AttemptStatus::Failed | AttemptStatus::TimedOut
+            );
+            if outcome.status == AttemptStatus::Accepted {
+                let wait = match job.async_timeout_secs {
+                    0 => DEFAULT_ASYNC_TIMEOUT,
+                    s => Duration::from_secs(u64::from(s)),
+                };
+                report.async_deadline_ms = (Utc::now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
+                .timestamp_millis();
+                // Settled later by the result the service posts, or by the async timeout.
+                self.save(&mut report).await;
+                return;
+            }
+            if !retryable || number >= allowed {
+                break;
+            }
+            // Still running as far as anyone can tell, with the failed attempt on record.
+            report.status = ExecutionStatus::Running as i32;
+            self.save(&mut report).await;
+            let delay = crate::retry::backoff_delay(&policy, number, &mut rand::thread_rng());
+            tokio::select! {
+                _ = kill.cancelled() => {
+                    report.status = ExecutionStatus::Killed as i32;
+                    report.error = "killed while waiting to retry".into();
+                    break;
+                }
+                _ = tokio::time::sleep(delay) => {}
+            }
+            if !self.fence.is_alive() {
+                // The job may already belong to another agent; the retry is its to make.
+                report.status = ExecutionStatus::Failed as i32;
+                report.error = format!(
+                    "{}; not retried: this agent's lease was not certainly alive",
+                    report.error
+                );
+                break;
+            }
+            self.metrics.retries.inc();
+            number += 1;
+        }
+        self.finish(&job, report).await;
+    }
+
+    async fn finish(&self, job: &JobSpec, mut report: ExecutionReport) {
+        report.finished_at_ms = Utc::now().timestamp_millis();
+        let status = ExecutionStatus::try_from(report.status).unwrap_or(ExecutionStatus::Failed);
+        self.metrics
+            .executions
+            .with_label_values(&[&job.name, status_name(status)])
+            .inc();
+        self.save(&mut report).await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Run>> {
+        self.runs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Deterministic id of a missed instant of a job.
+pub fn missed_id(job_id: &str, at: DateTime<Utc>) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1b_5a3e_4d2f_4e8a_9b7c_0d1e_2f3a_4b5c);
+    uuid::Uuid::new_v5(
+        &NAMESPACE,
+        format!("{job_id}/{}/missed", at.timestamp_millis()).as_bytes(),
+    )
+    .to_string()
+}
+
+pub fn status_name(status: ExecutionStatus) -> &'static str {
+    match status {
+        ExecutionStatus::Unspecified => "unspecified",
+        ExecutionStatus::Scheduled => "scheduled",
+        ExecutionStatus::Running => "running",
+        ExecutionStatus::Succeeded => "succeeded",
+        ExecutionStatus::Failed => "failed",
+        ExecutionStatus::TimedOut => "timed_out",
+        ExecutionStatus::Killed => "killed",
+        ExecutionStatus::Lost => "lost",
+        ExecutionStatus::Skipped => "skipped",
+        ExecutionStatus::Missed => "missed",
+    }
+}
+
+/// Reports left unfinished by a previous run of this agent (it died mid-run): they are `lost`.
+/// Async executions waiting for their result are not: the service reports to the scheduler.
+pub fn settle_interrupted(recovered: Vec<ExecutionReport>) -> Vec<ExecutionReport> {
+    recovered
+        .into_iter()
+        .filter(|r| r.status == ExecutionStatus::Running as i32 && r.async_deadline_ms == 0)
+        .map(|mut r| {
+            r.status = ExecutionStatus::Lost as i32;
+            r.finished_at_ms = Utc::now().timestamp_millis();
+            r.error = "the agent stopped during the run (it restarted before the run ended)".into();
+            r.revision += 1;
+            r
+        })
+        .collect()
+}

@@ -1,0 +1,402 @@
+//! The durable spool of execution reports (design §3.4): every snapshot of an execution is
+//! appended to `<data dir>/spool.log` and fsynced before the caller goes on, and stays there
+//! until a scheduler acknowledges it. A restarted agent reads the log back, so nothing it
+//! started is lost while the scheduler or MySQL is away, or across its own restarts.
+//!
+//! The log is a sequence of records `[len u32][crc32 u32][kind u8][payload]`: kind 1 is an
+//! `ExecutionReport`, kind 2 an acknowledgement `(execution id, revision)`. A torn record at the
+//! tail (crash mid-write) is cut off on load. When the log grows past [`COMPACT_AT`] it is
+//! rewritten with only the pending reports, through a temp file and a rename.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crony_proto::v1::ExecutionReport;
+use prost::Message;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+const FILE: &str = "spool.log";
+const KIND_REPORT: u8 = 1;
+const KIND_ACK: u8 = 2;
+/// Rewrite the log once it is this large (acked records are dead weight).
+const COMPACT_AT: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("cannot open the spool {path}: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write the spool: {0}")]
+    Write(String),
+}
+
+/// Reports not yet acknowledged, in the order they were first spooled.
+#[derive(Debug, Default)]
+struct Pending {
+    /// execution id → (sequence of first append, newest snapshot)
+    reports: HashMap<String, (u64, ExecutionReport)>,
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
+}
+
+impl Pending {
+    fn put(&mut self, report: ExecutionReport) {
+        match self.reports.get_mut(&report.execution_id) {
+            // Keep the queue position: the scheduler sees an execution's snapshots in order.
+            Some((_, current)) if current.revision <= report.revision => *current = report,
+            Some(_) => {}
+            None => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.order.insert(seq, report.execution_id.clone());
+                self.reports
+                    .insert(report.execution_id.clone(), (seq, report));
+            }
+        }
+    }
+
+    /// Drops the execution if the acknowledged revision is still its newest one.
+    fn ack(&mut self, id: &str, revision: u32) -> bool {
+        if let Some((seq, report)) = self.reports.get(id)
+            && report.revision <= revision
+        {
+            let seq = *seq;
+            self.order.remove(&seq);
+            self.reports.remove(id);
+            return true;
+        }
+        false
+    }
+}
+
+enum Op {
+    Append(Vec<ExecutionReport>, oneshot::Sender<Result<(), String>>),
+    Ack(Vec<(String, u32)>),
+}
+
+/// Handle to the spool; cheap to clone.
+#[derive(Clone)]
+pub struct Spool {
+    pending: Arc<Mutex<Pending>>,
+    ops: mpsc::UnboundedSender<Op>,
+    /// Woken whenever something new is pending.
+    pub wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("depth", &self.depth())
+            .finish()
+    }
+}
+
+impl Spool {
+    /// Opens (or creates) the spool in `data_dir`, returning the reports still pending from
+    /// before a restart alongside it.
+    pub fn open(data_dir: &Path) -> Result<(Self, Vec<ExecutionReport>), SpoolError> {
+        let path = data_dir.join(FILE);
+        let open_error = |source| SpoolError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut pending = Pending::default();
+        let valid_len = match File::open(&path) {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes).map_err(open_error)?;
+                replay(&bytes, &mut pending)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(open_error(e)),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(open_error)?;
+        // Cut a torn tail so new records follow valid ones.
+        file.set_len(valid_len).map_err(open_error)?;
+        let recovered: Vec<ExecutionReport> = pending
+            .order
+            .values()
+            .filter_map(|id| pending.reports.get(id).map(|(_, r)| r.clone()))
+            .collect();
+        if !recovered.is_empty() {
+            tracing::info!(
+                reports = recovered.len(),
+                "spool holds reports from before the restart"
+            );
+        }
+        let pending = Arc::new(Mutex::new(pending));
+        let (ops, rx) = mpsc::unbounded_channel();
+        let wake = Arc::new(Notify::new());
+        let thread_error = open_error;
+        let writer = Writer {
+            path: path.clone(),
+            file,
+            size: valid_len,
+            pending: pending.clone(),
+        };
+        std::thread::Builder::new()
+            .name("crony-spool".into())
+            .spawn(move || writer.run(rx))
+            .map_err(thread_error)?;
+        Ok((Self { pending, ops, wake }, recovered))
+    }
+
+    /// Appends snapshots and returns once they are on disk.
+    pub async fn push(&self, reports: Vec<ExecutionReport>) -> Result<(), SpoolError> {
+        let (done, wait) = oneshot::channel();
+        self.ops
+            .send(Op::Append(reports, done))
+            .map_err(|_| SpoolError::Write("spool writer stopped".into()))?;
+        let result = wait
+            .await
+            .map_err(|_| SpoolError::Write("spool writer stopped".into()))?;
+        self.wake.notify_one();
+        result.map_err(SpoolError::Write)
+    }
+
+    /// Up to `max` pending reports, oldest first.
+    pub fn batch(&self, max: usize) -> Vec<ExecutionReport> {
+        let pending = self.lock();
+        pending
+            .order
+            .values()
+            .take(max)
+            .filter_map(|id| pending.reports.get(id).map(|(_, r)| r.clone()))
+            .collect()
+    }
+
+    /// The scheduler stored these `(execution id, revision)`s: forget them.
+    pub fn ack(&self, acked: Vec<(String, u32)>) {
+        if acked.is_empty() {
+            return;
+        }
+        {
+            let mut pending = self.lock();
+            for (id, revision) in &acked {
+                pending.ack(id, *revision);
+            }
+        }
+        let _ = self.ops.send(Op::Ack(acked));
+    }
+
+    /// Reports waiting for an acknowledgement.
+    pub fn depth(&self) -> usize {
+        self.lock().reports.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Owns the file. A plain thread, so fsync never blocks the async runtime; appends that queue
+/// up while one fsync runs share the next one (group commit).
+struct Writer {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    pending: Arc<Mutex<Pending>>,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Op>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut ops = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                ops.push(more);
+            }
+            let mut buf = Vec::new();
+            let mut waiters = Vec::new();
+            let mut reports = Vec::new();
+            for op in ops {
+                match op {
+                    Op::Append(batch, done) => {
+                        for report in &batch {
+                            encode(&mut buf, KIND_REPORT, &report.encode_to_vec());
+                        }
+                        reports.extend(batch);
+                        waiters.push(done);
+                    }
+                    Op::Ack(acked) => {
+                        for (id, revision) in acked {
+                            let mut payload = revision.to_le_bytes().to_vec();
+                            payload.extend_from_slice(id.as_bytes());
+                            encode(&mut buf, KIND_ACK, &payload);
+                        }
+                    }
+                }
+            }
+            let written = self
+                .file
+                .write_all(&buf)
+                .and_then(|()| {
+                    if waiters.is_empty() {
+                        Ok(())
+                    } else {
+                        self.file.sync_data()
+                    }
+                })
+                .map_err(|e| format!("{}: {e}", self.path.display()));
+            if written.is_ok() {
+                self.size += buf.len() as u64;
+                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                for report in reports {
+                    pending.put(report);
+                }
+            } else if let Err(e) = &written {
+                tracing::error!(error = %e, "spool write failed");
+            }
+            for done in waiters {
+                let _ = done.send(written.clone());
+            }
+            if self.size > COMPACT_AT
+                && let Err(e) = self.compact()
+            {
+                tracing::error!(error = %e, "spool compaction failed; the log keeps growing");
+            }
+        }
+    }
+
+    /// Rewrites the log with the pending reports only.
+    fn compact(&mut self) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        {
+            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for id in pending.order.values() {
+                if let Some((_, report)) = pending.reports.get(id) {
+                    encode(&mut buf, KIND_REPORT, &report.encode_to_vec());
+                }
+            }
+        }
+        let tmp = self.path.with_extension("log.tmp");
+        let mut file = File::create(&tmp)?;
+        file.write_all(&buf)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.size = buf.len() as u64;
+        tracing::debug!(bytes = self.size, "spool compacted");
+        Ok(())
+    }
+}
+
+fn encode(buf: &mut Vec<u8>, kind: u8, payload: &[u8]) {
+    let mut body = Vec::with_capacity(payload.len() + 1);
+    body.push(kind);
+    body.extend_from_slice(payload);
+    buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    buf.extend_from_slice(&body);
+}
+
+/// Applies every whole, intact record; returns how many bytes they span.
+fn replay(bytes: &[u8], pending: &mut Pending) -> u64 {
+    let mut at = 0usize;
+    while bytes.len() - at >= 8 {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+        let Some(body) = bytes.get(at + 8..at + 8 + len) else {
+            break;
+        };
+        if len == 0 || crc32fast::hash(body) != crc {
+            break;
+        }
+        let (kind, payload) = (body[0], &body[1..]);
+        match kind {
+            KIND_REPORT => match ExecutionReport::decode(payload) {
+                Ok(report) => pending.put(report),
+                Err(_) => break,
+            },
+            KIND_ACK if payload.len() >= 4 => {
+                let revision = u32::from_le_bytes(payload[..4].try_into().expect("4 bytes"));
+                pending.ack(&String::from_utf8_lossy(&payload[4..]), revision);
+            }
+            _ => break,
+        }
+        at += 8 + len;
+    }
+    if at < bytes.len() {
+        tracing::warn!(
+            dropped_bytes = bytes.len() - at,
+            "spool ends in a torn record (crash mid-write); cutting it off"
+        );
+    }
+    at as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(id: &str, revision: u32) -> ExecutionReport {
+        ExecutionReport {
+            execution_id: id.into(),
+            job_id: "job".into(),
+            revision,
+            ..ExecutionReport::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn pending_reports_survive_a_restart_and_acks_stick() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (spool, recovered) = Spool::open(dir.path()).unwrap();
+            assert!(recovered.is_empty());
+            spool
+                .push(vec![report("a", 1), report("b", 1)])
+                .await
+                .unwrap();
+            spool
+                .push(vec![report("a", 2), report("c", 1)])
+                .await
+                .unwrap();
+            spool.ack(vec![("b".into(), 1), ("a".into(), 1)]);
+            // Acking an older revision keeps the newer snapshot.
+            let ids: Vec<_> = spool
+                .batch(10)
+                .into_iter()
+                .map(|r| r.execution_id)
+                .collect();
+            assert_eq!(ids, ["a", "c"]);
+            // Push once more so the ack records are flushed behind it.
+            spool.push(vec![report("d", 1)]).await.unwrap();
+        }
+        let (spool, recovered) = Spool::open(dir.path()).unwrap();
+        let got: Vec<_> = recovered
+            .iter()
+            .map(|r| (r.execution_id.as_str(), r.revision))
+            .collect();
+        assert_eq!(got, [("a", 2), ("c", 1), ("d", 1)]);
+        assert_eq!(spool.depth(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_torn_tail_is_cut_and_writing_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (spool, _) = Spool::open(dir.path()).unwrap();
+            spool.push(vec![report("a", 1)]).await.unwrap();
+        }
+        let path = dir.path().join(FILE);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[200, 0, 0, 0, 1, 2]).unwrap();
+        drop(file);
+        {
+            let (spool, recovered) = Spool::open(dir.path()).unwrap();
+            assert_eq!(recovered.len(), 1);
+            spool.push(vec![report("b", 1)]).await.unwrap();
+        }
+        let (_, recovered) = Spool::open(dir.path()).unwrap();
+        assert_eq!(recovered.len(), 2);
+    }
+}
