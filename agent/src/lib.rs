@@ -8,6 +8,7 @@ pub mod executor;
 pub mod holdings;
 pub mod identity;
 pub mod registration;
+pub mod retry;
 pub mod service;
 pub mod startup;
 
