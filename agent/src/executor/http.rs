@@ -75,7 +75,10 @@ fn context_headers(ctx: &AttemptContext) -> Vec<(&'static str, String)> {
     ];
     let payload_fits = !ctx.payload.is_empty()
         && ctx.payload.len() <= PAYLOAD_HEADER_MAX
-        && ctx.payload.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+        && ctx
+            .payload
+            .bytes()
+            .all(|b| b == b' ' || b.is_ascii_graphic());
     if payload_fits {
         headers.push(("x-crony-payload", ctx.payload.clone()));
     }

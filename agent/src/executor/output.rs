@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn exactly_cap_is_not_truncated() {
-        let data = vec![b'x'; 64];
+        let data = [b'x'; 64];
         let mut c = OutputCapture::new(64);
         for chunk in data.chunks(7) {
             c.push(chunk);
