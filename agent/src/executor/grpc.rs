@@ -10,8 +10,7 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use super::output::capture_bytes;
-use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP};
-use crate::executor::http::error_chain;
+use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
 
 /// One lazily connected channel per endpoint, shared by every job that targets it: a channel
 /// multiplexes calls over HTTP/2, so connecting per attempt would only add latency.
@@ -141,19 +140,15 @@ fn failed(error: impl Into<String>) -> AttemptOutcome {
     AttemptOutcome::with_status(AttemptStatus::Failed, error)
 }
 
-/// "gRPC Unimplemented: …" plus the transport cause if any (connection refused and the like
-/// arrive as Unavailable with the real reason only in the source chain).
+/// "gRPC Unimplemented: …", with the transport cause when there is one: connection errors
+/// arrive as Unavailable with the real reason ("connection refused") only in the source chain.
 fn status_error(status: &tonic::Status) -> String {
-    let mut text = format!("gRPC {:?}: {}", status.code(), status.message());
-    if let Some(source) = std::error::Error::source(status) {
-        let cause = error_chain(source);
-        if !status.message().contains(&cause) {
-            text.push_str(" (");
-            text.push_str(&cause);
-            text.push(')');
-        }
+    let code = status.code();
+    match std::error::Error::source(status).map(error_chain) {
+        Some(cause) if cause.contains(status.message()) => format!("gRPC {code:?}: {cause}"),
+        Some(cause) => format!("gRPC {code:?}: {} ({cause})", status.message()),
+        None => format!("gRPC {code:?}: {}", status.message()),
     }
-    text
 }
 
 fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {

@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crony_proto::v1::HttpTarget;
 
 use super::output::OutputCapture;
-use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP};
+use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
 
 /// Payloads longer than this are not sent as a header: many servers reject request headers
 /// beyond 8 KiB in total.
@@ -155,23 +155,6 @@ fn classify(code: reqwest::StatusCode, success_status: u32) -> (AttemptStatus, S
         format!("HTTP {code} (expected {success_status})")
     };
     (AttemptStatus::Failed, error)
-}
-
-/// reqwest's top-level message ("error sending request") hides the cause ("connection
-/// refused"); the dashboard needs the whole chain.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some layers repeat their source's message verbatim.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
