@@ -2,6 +2,11 @@
 //! nothing of timeouts, retries or reporting: [`run_attempt`] puts the per-attempt timeout and
 //! the kill switch around any of them, and the runner owns retries.
 
+pub mod grpc;
+pub mod http;
+pub mod output;
+pub mod shell;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Output kept per execution: the first and last halves of this many bytes survive.
 pub const OUTPUT_CAP: usize = 64 * 1024;
+
+/// Bounds connecting to an HTTP or gRPC target, so an unreachable host fails with that reason
+/// rather than running into the (possibly much longer) attempt timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What an attempt needs to know about its execution (sent to the target as context).
 #[derive(Debug, Clone)]
@@ -74,19 +83,84 @@ pub trait Executor: Send + Sync {
 /// Clients shared by every execution of an agent (connection pools live here).
 #[derive(Debug, Clone)]
 pub struct Executors {
-    // Filled by the implementations: e.g. a reqwest::Client, a tonic channel cache.
+    allow_shell: bool,
+    http: reqwest::Client,
+    channels: grpc::ChannelCache,
 }
 
 impl Executors {
-    pub fn new(_allow_shell: bool) -> Self {
-        todo!("executor implementations")
+    /// `allow_shell` is the agent's setting: when false, shell jobs are refused.
+    pub fn new(allow_shell: bool) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("crony-agent/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            // Building fails only when the TLS backend cannot initialise, and none is compiled
+            // in; the plain client is the same thing without the user agent.
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            allow_shell,
+            http,
+            channels: grpc::ChannelCache::default(),
+        }
+    }
+
+    pub fn allow_shell(&self) -> bool {
+        self.allow_shell
     }
 
     /// The executor for a job's target, or why the job cannot run on this agent.
-    pub fn for_job(&self, _job: &JobSpec) -> Result<Box<dyn Executor>, String> {
-        let _ = target::Kind::Http;
-        todo!("executor implementations")
+    pub fn for_job(&self, job: &JobSpec) -> Result<Box<dyn Executor>, String> {
+        let kind = job
+            .target
+            .as_ref()
+            .and_then(|t| t.kind.as_ref())
+            .ok_or_else(|| format!("job {:?} has no target", job.name))?;
+        match kind {
+            target::Kind::Http(http) => Ok(Box::new(http::HttpExecutor::new(
+                self.http.clone(),
+                http.clone(),
+            ))),
+            target::Kind::Grpc(grpc) => Ok(Box::new(grpc::GrpcExecutor::new(
+                grpc,
+                self.channels.clone(),
+            )?)),
+            target::Kind::Shell(_) if !self.allow_shell => Err(format!(
+                "job {:?} is a shell job and this agent runs with shell disabled",
+                job.name
+            )),
+            target::Kind::Shell(shell) => {
+                if shell.command.trim().is_empty() {
+                    return Err(format!("job {:?} has an empty shell command", job.name));
+                }
+                Ok(Box::new(shell::ShellExecutor::new(shell.clone())))
+            }
+        }
     }
+}
+
+/// Shell allowed, like the agent's configuration default.
+impl Default for Executors {
+    fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+/// Client errors put the cause ("connection refused") only in their source chain, behind a
+/// generic top-level message ("error sending request"); the dashboard needs the whole chain.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some layers repeat their source's message verbatim.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Runs one attempt with `timeout`; cancelling `kill` stops it and yields `Killed`.

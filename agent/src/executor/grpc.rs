@@ -1,0 +1,159 @@
+//! gRPC targets: one unary call of `ExecuteRequest` → `ExecuteResponse` to any method path, so
+//! one user service can expose many jobs under different methods.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crony_proto::v1::{ExecuteRequest, ExecuteResponse, GrpcTarget, execute_response};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
+use tonic::transport::{Channel, Endpoint};
+
+use super::output::capture_bytes;
+use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
+
+/// One lazily connected channel per endpoint, shared by every job that targets it: a channel
+/// multiplexes calls over HTTP/2, so connecting per attempt would only add latency.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelCache {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl ChannelCache {
+    /// Must run inside the runtime: a lazy channel spawns its connection worker.
+    fn get(&self, endpoint: &Endpoint) -> Channel {
+        let key = endpoint.uri().to_string();
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        channels
+            .entry(key)
+            .or_insert_with(|| endpoint.connect_lazy())
+            .clone()
+    }
+}
+
+pub struct GrpcExecutor {
+    endpoint: Endpoint,
+    path: PathAndQuery,
+    metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
+    channels: ChannelCache,
+}
+
+impl GrpcExecutor {
+    /// Validates the target up front, so a bad endpoint or method is reported as a job problem
+    /// instead of as a failed call on every fire.
+    pub fn new(target: &GrpcTarget, channels: ChannelCache) -> Result<Self, String> {
+        let endpoint = Endpoint::from_shared(target.endpoint.clone())
+            .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?
+            .connect_timeout(super::CONNECT_TIMEOUT);
+        let method = if target.method.is_empty() {
+            crony_proto::DEFAULT_CALLBACK_METHOD
+        } else {
+            target.method.as_str()
+        };
+        if !method.starts_with('/') {
+            return Err(format!(
+                "invalid gRPC method {method:?}: expected a full path like /package.Service/Method"
+            ));
+        }
+        let path = PathAndQuery::try_from(method)
+            .map_err(|e| format!("invalid gRPC method {method:?}: {e}"))?;
+        let mut metadata = Vec::with_capacity(target.metadata.len());
+        for (key, value) in &target.metadata {
+            let key = AsciiMetadataKey::from_bytes(key.as_bytes())
+                .map_err(|_| format!("invalid gRPC metadata key {key:?}"))?;
+            let value = AsciiMetadataValue::try_from(value.as_str())
+                .map_err(|_| format!("invalid value for gRPC metadata {key}"))?;
+            metadata.push((key, value));
+        }
+        Ok(Self {
+            endpoint,
+            path,
+            metadata,
+            channels,
+        })
+    }
+
+    fn request(&self, ctx: &AttemptContext) -> tonic::Request<ExecuteRequest> {
+        let message = ExecuteRequest {
+            execution_id: ctx.execution_id.clone(),
+            job_id: ctx.job_id.clone(),
+            job_name: ctx.job_name.clone(),
+            payload: ctx.payload.clone(),
+            attempt: ctx.attempt,
+            scheduled_at: Some(timestamp(ctx.scheduled_at)),
+            deadline: Some(timestamp(ctx.deadline)),
+            report_url: ctx.report_url.clone(),
+            report_token: ctx.report_token.clone(),
+        };
+        let mut request = tonic::Request::new(message);
+        for (key, value) in &self.metadata {
+            request.metadata_mut().append(key.clone(), value.clone());
+        }
+        // grpc-timeout lets the server give up when the agent does.
+        if let Ok(remaining) = (ctx.deadline - chrono::Utc::now()).to_std() {
+            request.set_timeout(remaining);
+        }
+        request
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for GrpcExecutor {
+    async fn execute(&self, ctx: &AttemptContext) -> AttemptOutcome {
+        let mut client = tonic::client::Grpc::new(self.channels.get(&self.endpoint));
+        if let Err(e) = client.ready().await {
+            return failed(format!(
+                "gRPC endpoint {} not ready: {}",
+                self.endpoint.uri(),
+                error_chain(&e)
+            ));
+        }
+        let codec = tonic_prost::ProstCodec::<ExecuteRequest, ExecuteResponse>::default();
+        let response = match client
+            .unary(self.request(ctx), self.path.clone(), codec)
+            .await
+        {
+            Ok(response) => response.into_inner(),
+            Err(status) => return failed(status_error(&status)),
+        };
+        let (output, output_truncated) = capture_bytes(response.output.as_bytes(), OUTPUT_CAP);
+        use execute_response::Status;
+        let mut outcome = match Status::try_from(response.status) {
+            Ok(Status::Succeeded) => AttemptOutcome::with_status(AttemptStatus::Succeeded, ""),
+            Ok(Status::Accepted) => AttemptOutcome::with_status(AttemptStatus::Accepted, ""),
+            Ok(Status::Failed) => failed("target answered FAILED"),
+            Ok(Status::Unspecified) => failed(
+                "target answered STATUS_UNSPECIFIED (expected SUCCEEDED, FAILED or ACCEPTED)",
+            ),
+            Err(_) => failed(format!(
+                "target answered unknown status {} (expected SUCCEEDED, FAILED or ACCEPTED)",
+                response.status
+            )),
+        };
+        outcome.output = output;
+        outcome.output_truncated = output_truncated;
+        outcome
+    }
+}
+
+fn failed(error: impl Into<String>) -> AttemptOutcome {
+    AttemptOutcome::with_status(AttemptStatus::Failed, error)
+}
+
+/// "gRPC Unimplemented: …", with the transport cause when there is one: connection errors
+/// arrive as Unavailable with the real reason ("connection refused") only in the source chain.
+fn status_error(status: &tonic::Status) -> String {
+    let code = status.code();
+    match std::error::Error::source(status).map(error_chain) {
+        Some(cause) if cause.contains(status.message()) => format!("gRPC {code:?}: {cause}"),
+        Some(cause) => format!("gRPC {code:?}: {} ({cause})", status.message()),
+        None => format!("gRPC {code:?}: {}", status.message()),
+    }
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}

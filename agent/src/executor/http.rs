@@ -1,0 +1,185 @@
+//! HTTP targets: one request with the job's method, URL, headers and body plus the execution
+//! context as `X-Crony-*` headers; the status code decides the outcome.
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crony_proto::v1::HttpTarget;
+
+use super::output::OutputCapture;
+use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
+
+/// Payloads longer than this are not sent as a header: many servers reject request headers
+/// beyond 8 KiB in total.
+const PAYLOAD_HEADER_MAX: usize = 4 * 1024;
+
+pub struct HttpExecutor {
+    client: reqwest::Client,
+    target: HttpTarget,
+}
+
+impl HttpExecutor {
+    pub fn new(client: reqwest::Client, target: HttpTarget) -> Self {
+        Self { client, target }
+    }
+
+    fn request(&self, ctx: &AttemptContext) -> Result<reqwest::RequestBuilder, String> {
+        let method = if self.target.method.is_empty() {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::from_bytes(self.target.method.to_ascii_uppercase().as_bytes())
+                .map_err(|_| format!("invalid HTTP method {:?}", self.target.method))?
+        };
+        let url = reqwest::Url::parse(&self.target.url)
+            .map_err(|e| format!("invalid URL {:?}: {e}", self.target.url))?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.target.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header name {name:?}"))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("invalid value for header {name}"))?;
+            headers.append(name, value);
+        }
+        // Inserted after the job's own headers so that these cannot be spoofed by configuration.
+        for (name, value) in context_headers(ctx) {
+            match HeaderValue::from_str(&value) {
+                Ok(value) => {
+                    headers.insert(name, value);
+                }
+                Err(_) => {
+                    headers.remove(name);
+                }
+            }
+        }
+        Ok(self
+            .client
+            .request(method, url)
+            .headers(headers)
+            .body(self.target.body.clone()))
+    }
+}
+
+/// The execution context, sent so the target can report asynchronously and deduplicate retries.
+///
+/// The payload goes in `X-Crony-Payload` only when it is non-empty, printable ASCII and short:
+/// the body belongs to the job's configuration (it may be a fixed JSON document the target
+/// expects), so the payload cannot be merged into it, and a header cannot carry arbitrary
+/// bytes. Targets that need a binary or large payload should use gRPC or put it in the body.
+fn context_headers(ctx: &AttemptContext) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-crony-execution-id", ctx.execution_id.clone()),
+        ("x-crony-job-id", ctx.job_id.clone()),
+        ("x-crony-attempt", ctx.attempt.to_string()),
+        ("x-crony-scheduled-at", ctx.scheduled_at.to_rfc3339()),
+        ("x-crony-report-url", ctx.report_url.clone()),
+        ("x-crony-report-token", ctx.report_token.clone()),
+    ];
+    let payload_fits = !ctx.payload.is_empty()
+        && ctx.payload.len() <= PAYLOAD_HEADER_MAX
+        && ctx
+            .payload
+            .bytes()
+            .all(|b| b == b' ' || b.is_ascii_graphic());
+    if payload_fits {
+        headers.push(("x-crony-payload", ctx.payload.clone()));
+    }
+    headers
+}
+
+#[async_trait::async_trait]
+impl Executor for HttpExecutor {
+    async fn execute(&self, ctx: &AttemptContext) -> AttemptOutcome {
+        let request = match self.request(ctx) {
+            Ok(request) => request,
+            Err(e) => return AttemptOutcome::with_status(AttemptStatus::Failed, e),
+        };
+        let mut response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                return AttemptOutcome::with_status(AttemptStatus::Failed, error_chain(&e));
+            }
+        };
+        let code = response.status();
+        let (status, mut error) = classify(code, self.target.success_status);
+
+        // Streamed through the capture so a huge response body costs only OUTPUT_CAP bytes.
+        let mut capture = OutputCapture::new(OUTPUT_CAP);
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => capture.push(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    // The status already arrived and decides the outcome; a broken body only
+                    // costs the output, so say so rather than fail a successful call.
+                    let note = format!("response body incomplete: {}", error_chain(&e));
+                    error = if error.is_empty() {
+                        note
+                    } else {
+                        format!("{error}; {note}")
+                    };
+                    break;
+                }
+            }
+        }
+        let (output, output_truncated) = capture.finish();
+        AttemptOutcome {
+            status,
+            output,
+            output_truncated,
+            error: if status == AttemptStatus::Failed {
+                error
+            } else {
+                String::new()
+            },
+            exit_code: None,
+            http_status: Some(code.as_u16()),
+        }
+    }
+}
+
+/// 2xx succeeds unless the job names one exact status; 202 means "will report later" unless the
+/// job names 202 itself as its success.
+fn classify(code: reqwest::StatusCode, success_status: u32) -> (AttemptStatus, String) {
+    let code_num = u32::from(code.as_u16());
+    if success_status != 0 && code_num == success_status {
+        return (AttemptStatus::Succeeded, String::new());
+    }
+    if code == reqwest::StatusCode::ACCEPTED {
+        return (AttemptStatus::Accepted, String::new());
+    }
+    if success_status == 0 && code.is_success() {
+        return (AttemptStatus::Succeeded, String::new());
+    }
+    let error = if success_status == 0 {
+        format!("HTTP {code}")
+    } else {
+        format!("HTTP {code} (expected {success_status})")
+    };
+    (AttemptStatus::Failed, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn classification() {
+        let ok = |c: u16, s: u32| classify(StatusCode::from_u16(c).unwrap(), s).0;
+        assert_eq!(ok(200, 0), AttemptStatus::Succeeded);
+        assert_eq!(ok(204, 0), AttemptStatus::Succeeded);
+        assert_eq!(ok(202, 0), AttemptStatus::Accepted);
+        assert_eq!(ok(202, 200), AttemptStatus::Accepted);
+        assert_eq!(ok(202, 202), AttemptStatus::Succeeded);
+        assert_eq!(ok(201, 200), AttemptStatus::Failed);
+        assert_eq!(ok(302, 302), AttemptStatus::Succeeded);
+        assert_eq!(ok(500, 0), AttemptStatus::Failed);
+        assert_eq!(
+            classify(StatusCode::INTERNAL_SERVER_ERROR, 0).1,
+            "HTTP 500 Internal Server Error"
+        );
+        assert_eq!(
+            classify(StatusCode::OK, 201).1,
+            "HTTP 200 OK (expected 201)"
+        );
+    }
+}
