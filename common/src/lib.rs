@@ -1,5 +1,6 @@
 //! Pieces both Crony binaries need alike: the etcd layout contract, layered configuration
-//! (file, then `CRONY_*` environment, then flags), logging set-up and shutdown signals.
+//! (file, then `CRONY_*` environment, then flags), job schedules, logging set-up and shutdown
+//! signals.
 
 pub mod etcd;
 pub mod lease;

@@ -1,23 +1,21 @@
 //! Job schedules (design §4): cron (5, 6 or 7 fields, `@daily`-style macros), fixed rate
 //! `@every <duration>`, fixed delay `@delay <duration>` and one-shot `@at <RFC 3339>`.
 //!
-//! croner is the engine, but three of its behaviours differ from Vixie cron and are corrected
-//! here at the edge: day-of-month/day-of-week are ANDed when either field starts with `*`
-//! (croner only treats a literal `*` so); month and weekday names are only accepted in their
-//! own field (croner substitutes them across the whole pattern, so `0 0 * MON *` would mean
-//! January); and a pattern that can never fire is refused instead of accepted silently.
+//! Shared by the scheduler (validation, previews, `next_fires`) and the agent (firing), so
+//! both compute the same instants, daylight-saving rules included (see `cron.rs`).
+
+mod cron;
+mod dst;
+#[cfg(test)]
+mod dst_tests;
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use croner::Cron;
-use croner::parser::{CronParser, Seconds, Year};
 
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-];
-const WEEKDAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+pub use cron::CronSchedule;
+
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -32,9 +30,13 @@ pub enum Schedule {
     At(DateTime<Utc>),
 }
 
-#[derive(Debug, Clone)]
-pub struct CronSchedule {
-    cron: Cron,
+/// Which of the four forms a [`Schedule`] is, for callers that branch on it without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleKind {
+    Cron,
+    Every,
+    Delay,
+    At,
 }
 
 impl Schedule {
@@ -62,110 +64,53 @@ impl Schedule {
             return Ok(Schedule::At(at));
         }
         let schedule = Schedule::Cron(Box::new(CronSchedule::parse(raw)?));
-        if schedule.next_fires(tz, now, 1).is_empty() {
+        if schedule.next_after(tz, now).is_none() {
             return Err(format!("{raw:?} never fires"));
         }
         Ok(schedule)
     }
 
-    /// TEMPORARY SHIM until the DST-aware version lands.
-    pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.next_fires(tz, after, 1).into_iter().next()
-    }
-
-    /// Up to `count` fire instants strictly after `after`. Fixed rate is anchored at `after`;
-    /// fixed delay depends on when runs finish, so its preview assumes instant runs.
-    pub fn next_fires(&self, tz: Tz, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
+    pub fn kind(&self) -> ScheduleKind {
         match self {
-            Schedule::Cron(c) => c.next_fires(tz, after, count),
+            Schedule::Cron(_) => ScheduleKind::Cron,
+            Schedule::Every(_) => ScheduleKind::Every,
+            Schedule::Delay(_) => ScheduleKind::Delay,
+            Schedule::At(_) => ScheduleKind::At,
+        }
+    }
+
+    pub fn is_cron(&self) -> bool {
+        matches!(self, Schedule::Cron(_))
+    }
+
+    /// The first fire strictly after `after`. Fixed rate and fixed delay are anchored at
+    /// `after` (for a fixed delay the caller passes the moment the previous run finished).
+    pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Schedule::Cron(c) => c.next_after(tz, after),
             Schedule::Every(d) | Schedule::Delay(d) => {
-                let step = chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
-                (1..=count as i32)
-                    .filter_map(|k| after.checked_add_signed(step * k))
-                    .collect()
+                after.checked_add_signed(chrono::Duration::from_std(*d).ok()?)
             }
-            Schedule::At(at) => {
-                if *at > after && count > 0 {
-                    vec![*at]
-                } else {
-                    Vec::new()
-                }
-            }
+            Schedule::At(at) => (*at > after).then_some(*at),
         }
     }
-}
 
-impl CronSchedule {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let expanded = match raw.to_ascii_lowercase().as_str() {
-            "@yearly" | "@annually" => "0 0 1 1 *".to_owned(),
-            "@monthly" => "0 0 1 * *".to_owned(),
-            "@weekly" => "0 0 * * 0".to_owned(),
-            "@daily" | "@midnight" => "0 0 * * *".to_owned(),
-            "@hourly" => "0 * * * *".to_owned(),
-            other if other.starts_with('@') => {
-                return Err(format!(
-                    "unknown macro {raw:?} (use @yearly, @monthly, @weekly, @daily, @hourly, @every, @delay or @at)"
-                ));
-            }
-            _ => raw.to_owned(),
-        };
-        let fields: Vec<&str> = expanded.split_whitespace().collect();
-        // Index of (dom, month, dow) in the field list.
-        let (dom, month, dow) = match fields.len() {
-            5 => (2, 3, 4),
-            6 | 7 => (3, 4, 5),
-            n => return Err(format!("expected 5, 6 or 7 fields, found {n}")),
-        };
-        const NAMES: [&str; 7] = [
-            "second",
-            "minute",
-            "hour",
-            "day-of-month",
-            "month",
-            "day-of-week",
-            "year",
-        ];
-        let offset = if fields.len() == 5 { 1 } else { 0 };
-        for (i, field) in fields.iter().enumerate() {
-            let upper = field.to_ascii_uppercase();
-            let words = upper
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .filter(|w| !w.is_empty());
-            for word in words {
-                let ok = (i == month && MONTHS.contains(&word))
-                    || (i == dow && (WEEKDAYS.contains(&word) || word == "L"))
-                    || (i == dom && (word == "L" || word == "W" || word == "LW"));
-                if !ok {
-                    return Err(format!(
-                        "{word:?} is not allowed in the {} field",
-                        NAMES[i + offset]
-                    ));
-                }
-            }
-        }
-        // Vixie cron: if either day field starts with `*` (including `*/n`), both must match.
-        let dom_and_dow = fields[dom].starts_with('*') || fields[dow].starts_with('*');
-        let cron = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .year(Year::Optional)
-            .dom_and_dow(dom_and_dow)
-            .build()
-            .parse(&expanded)
-            .map_err(|e| format!("invalid cron expression: {e}"))?;
-        Ok(Self { cron })
-    }
-
+    /// Up to `count` fire instants strictly after `after`, each the [`Self::next_after`] of
+    /// the one before. Fixed delay depends on when runs finish, so its preview assumes
+    /// instant runs.
     pub fn next_fires(&self, tz: Tz, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
-        let mut fires = Vec::with_capacity(count);
-        let mut cursor = after.with_timezone(&tz);
+        if let Schedule::Cron(c) = self {
+            return c.next_fires(tz, after, count);
+        }
+        let mut fires = Vec::with_capacity(count.min(1024));
+        let mut cursor = after;
         while fires.len() < count {
-            match self.cron.find_next_occurrence(&cursor, false) {
-                Ok(next) => {
-                    fires.push(next.with_timezone(&Utc));
+            match self.next_after(tz, cursor) {
+                Some(next) => {
+                    fires.push(next);
                     cursor = next;
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         fires
@@ -181,4 +126,191 @@ fn parse_interval(raw: &str) -> Result<Duration, String> {
         return Err(format!("{raw:?} must be whole seconds between 1s and 366d"));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone, Weekday};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
+    }
+
+    fn fires(raw: &str, n: usize) -> Vec<DateTime<Utc>> {
+        Schedule::parse(raw, Tz::UTC, now())
+            .unwrap()
+            .next_fires(Tz::UTC, now(), n)
+    }
+
+    #[test]
+    fn five_six_and_seven_fields_and_macros() {
+        assert_eq!(
+            fires("*/15 * * * *", 2)[1].to_rfc3339(),
+            "2026-03-02T00:30:00+00:00"
+        );
+        assert_eq!(
+            fires("*/10 * * * * *", 1)[0].to_rfc3339(),
+            "2026-03-02T00:00:10+00:00"
+        );
+        assert_eq!(
+            fires("0 0 12 1 1 * 2027", 1)[0].to_rfc3339(),
+            "2027-01-01T12:00:00+00:00"
+        );
+        assert_eq!(
+            fires("@daily", 1)[0].to_rfc3339(),
+            "2026-03-03T00:00:00+00:00"
+        );
+        assert_eq!(
+            fires("@hourly", 1)[0].to_rfc3339(),
+            "2026-03-02T01:00:00+00:00"
+        );
+        assert_eq!(
+            fires("0 9 * JAN-MAR MON-FRI", 1)[0].to_rfc3339(),
+            "2026-03-02T09:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn day_fields_follow_vixie() {
+        // `*/1` in day-of-month ANDs with the weekday: weekends only, not every day.
+        for fire in fires("0 0 */1 * */6", 6) {
+            assert!(
+                matches!(fire.weekday(), Weekday::Sat | Weekday::Sun),
+                "{fire}"
+            );
+        }
+        // Both restricted: OR — the 1st of the month or any Monday.
+        let either = fires("0 0 1 * MON", 6);
+        assert!(
+            either
+                .iter()
+                .all(|f| f.day() == 1 || f.weekday() == Weekday::Mon)
+        );
+        assert!(
+            either
+                .iter()
+                .any(|f| f.day() == 1 && f.weekday() != Weekday::Mon)
+        );
+    }
+
+    #[test]
+    fn names_only_in_their_own_field() {
+        let err = Schedule::parse("0 0 * MON *", Tz::UTC, now()).unwrap_err();
+        assert!(err.contains("month"), "{err}");
+        let err = Schedule::parse("0 0 * * JAN", Tz::UTC, now()).unwrap_err();
+        assert!(err.contains("day-of-week"), "{err}");
+    }
+
+    #[test]
+    fn schedules_that_never_fire_are_refused() {
+        assert!(
+            Schedule::parse("0 0 0 30 2 *", Tz::UTC, now())
+                .unwrap_err()
+                .contains("never fires")
+        );
+        assert!(Schedule::parse("0 0 * * L", Tz::UTC, now()).is_err());
+    }
+
+    #[test]
+    fn garbage_is_refused_with_a_reason() {
+        for bad in [
+            "",
+            "* * *",
+            "61 * * * *",
+            "@sometimes",
+            "@every",
+            "@every 0s",
+            "@every 500ms",
+            "@at tomorrow",
+        ] {
+            assert!(
+                Schedule::parse(bad, Tz::UTC, now()).is_err(),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn every_delay_and_at() {
+        assert_eq!(
+            fires("@every 1h30m", 2)[1].to_rfc3339(),
+            "2026-03-02T03:00:00+00:00"
+        );
+        assert_eq!(
+            fires("@delay 30s", 1)[0].to_rfc3339(),
+            "2026-03-02T00:00:30+00:00"
+        );
+        assert_eq!(fires("@at 2026-03-05T08:00:00+08:00", 3).len(), 1);
+        assert!(fires("@at 2026-01-01T00:00:00Z", 3).is_empty());
+    }
+
+    #[test]
+    fn time_zones_shift_wall_times() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let s = Schedule::parse("0 30 2 * * *", tz, now()).unwrap();
+        assert_eq!(
+            s.next_fires(tz, now(), 1)[0].to_rfc3339(),
+            "2026-03-02T18:30:00+00:00"
+        );
+    }
+
+    #[test]
+    fn interval_or_fixed_follows_vixie() {
+        let interval = |raw: &str| CronSchedule::parse(raw).unwrap().is_interval();
+        for raw in [
+            "* * * * * *",
+            "0 */30 * * * *",
+            "0 * 2 * * *",
+            "*/15 * * * *",
+            "0 0-30/10 2 * * *",
+            "0 5,*/20 2 * * *",
+            "@hourly",
+        ] {
+            assert!(interval(raw), "{raw:?} should be interval");
+        }
+        for raw in [
+            "0 30 2 * * *",
+            "0 0,30 2 * * *",
+            "0 1-3 * * *",
+            "30 2 * * *",
+            "0 0 12 * * MON-FRI",
+            "@daily",
+        ] {
+            assert!(!interval(raw), "{raw:?} should be fixed");
+        }
+    }
+
+    #[test]
+    fn next_after_is_strict_and_kind_tells_the_form() {
+        let at = Schedule::parse("@at 2026-03-05T00:00:00Z", Tz::UTC, now()).unwrap();
+        assert_eq!(at.kind(), ScheduleKind::At);
+        assert_eq!(
+            at.next_after(Tz::UTC, now()).unwrap().to_rfc3339(),
+            "2026-03-05T00:00:00+00:00"
+        );
+        assert_eq!(
+            at.next_after(Tz::UTC, "2026-03-05T00:00:00Z".parse().unwrap()),
+            None
+        );
+        let every = Schedule::parse("@every 90s", Tz::UTC, now()).unwrap();
+        assert_eq!(every.kind(), ScheduleKind::Every);
+        assert!(!every.is_cron());
+        assert_eq!(
+            every.next_after(Tz::UTC, now()).unwrap().to_rfc3339(),
+            "2026-03-02T00:01:30+00:00"
+        );
+        let cron = Schedule::parse("0 0 * * * *", Tz::UTC, now()).unwrap();
+        assert!(cron.is_cron());
+        // Exactly on a fire: the next one, not the same instant again.
+        assert_eq!(
+            cron.next_after(Tz::UTC, now()).unwrap().to_rfc3339(),
+            "2026-03-02T01:00:00+00:00"
+        );
+        let late = now() + chrono::Duration::milliseconds(500);
+        assert_eq!(
+            cron.next_after(Tz::UTC, late).unwrap().to_rfc3339(),
+            "2026-03-02T01:00:00+00:00"
+        );
+    }
 }
