@@ -5,6 +5,10 @@
 //!   processes); one agent holds JOBS jobs (default 10,000) and is SIGKILLed; reports the time
 //!   from the kill to the scheduler seeing the lease expire, and from that to every job being
 //!   acknowledged by a new owner.
+//! - `crony-bench fire [JOBS] [SECS]`: the whole system with one agent holding JOBS
+//!   every-second HTTP jobs (default 1,000) for SECS seconds (default 30): fire lateness
+//!   (call received − scheduled instant) percentiles, fires missing or doubled, and how long
+//!   until every execution is in MySQL.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -16,6 +20,9 @@ use crony_scheduler::placement::{Candidate, Placer, Requirements, Strategy};
 use crony_tests::cluster::AgentSpec;
 use crony_tests::{AgentProcess, Etcd, MariaDb, TestScheduler, wait_until};
 use serde_json::{Value, json};
+
+#[path = "crony-bench/fire.rs"]
+mod fire;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,8 +37,18 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(10_000);
             failover(jobs).await
         }
+        Some("fire") => {
+            let number = |i: usize, default: usize| -> anyhow::Result<usize> {
+                Ok(args
+                    .get(i)
+                    .map(|n| n.parse())
+                    .transpose()?
+                    .unwrap_or(default))
+            };
+            fire::run(number(1, 1_000)?, number(2, 30)?).await
+        }
         _ => {
-            eprintln!("usage: crony-bench placement | failover [JOBS]");
+            eprintln!("usage: crony-bench placement | failover [JOBS] | fire [JOBS] [SECS]");
             std::process::exit(2);
         }
     }
