@@ -40,8 +40,12 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         }),
     };
     pb::JobSpec {
-        // Filled from the job's fire watermark once executions are ingested.
-        misfire_since_ms: 0,
+        // Fires after this instant that nobody ran are the new owner's to handle by the misfire
+        // policy: the newest instant any agent reported, or the last change of the job.
+        misfire_since_ms: job
+            .last_scheduled_at
+            .unwrap_or(job.updated_at)
+            .timestamp_millis(),
         id: job.id.clone(),
         name: spec.name.clone(),
         schedule: spec.schedule.clone(),
