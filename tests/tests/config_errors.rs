@@ -11,7 +11,8 @@ fn fails_with(binary: &str, env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     command
         .env("CRONY_AGENT_DATA_DIR", dir.path())
-        .env("CRONY_HTTP_ADDR", "127.0.0.1:0");
+        .env("CRONY_HTTP_ADDR", "127.0.0.1:0")
+        .env("CRONY_GRPC_ADDR", "127.0.0.1:0");
     command.envs(env.iter().copied());
     let output = command.output().expect("binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -28,6 +28,8 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// The election term while this instance leads, 0 while it follows.
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
+    /// Checks the bearer tokens of async results (derived from the cluster token).
+    pub report_key: crony_common::report_token::ReportKey,
 }
 
 pub fn router(state: AppState) -> Router {

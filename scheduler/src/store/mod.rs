@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use crate::domain::agent::{AgentAdmin, AgentPatch, AgentView};
 use crate::error::ErrorCode;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
