@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod cron;
 pub mod error;
+pub mod executions;
 pub mod health;
 pub mod jobs;
 pub mod json;
@@ -43,6 +44,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/jobs/{id}/pause", post(jobs::pause))
         .route("/jobs/{id}/resume", post(jobs::resume))
+        .route("/executions", get(executions::list))
+        .route("/executions/{id}", get(executions::get))
+        .route("/executions/{id}/result", post(executions::post_result))
         .route("/cron/preview", get(cron::preview))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))
