@@ -6,6 +6,7 @@ pub mod env;
 pub mod etcd;
 pub mod mariadb;
 pub mod process;
+pub mod reports;
 pub mod wait;
 
 use std::sync::OnceLock;
