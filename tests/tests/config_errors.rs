@@ -100,6 +100,19 @@ fn scheduler_names_an_unreachable_database_and_etcd() {
 }
 
 #[test]
+fn scheduler_refuses_bad_ingest_settings() {
+    for (setting, value) in [
+        ("CRONY_EXECUTION_RETENTION_DAYS", "0"),
+        ("CRONY_EXECUTION_RETENTION_DAYS", "3651"),
+        ("CRONY_GRPC_ADDR", "nowhere"),
+        ("CRONY_ADVERTISE_HOST", "http://scheduler:9090"),
+    ] {
+        let stderr = fails_with("crony-test-scheduler", &[(setting, value)]);
+        assert_one_line_naming(&stderr, "crony-test-scheduler", setting);
+    }
+}
+
+#[test]
 fn a_misspelt_config_file_key_is_named() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("agent.toml");

@@ -77,3 +77,31 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         updated_at_ms: job.updated_at.timestamp_millis(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn the_misfire_window_starts_at_the_last_recorded_instant_else_the_last_change() {
+        let spec = serde_json::from_value(serde_json::json!({
+            "name": "x", "schedule": "@every 1m", "target": {"kind": "shell", "command": "true"}
+        }))
+        .unwrap();
+        let updated = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut job = Job {
+            id: "j".into(),
+            spec,
+            agent_id: None,
+            assignment_epoch: 1,
+            created_at: updated,
+            updated_at: updated,
+            last_scheduled_at: None,
+        };
+        assert_eq!(to_proto(&job).misfire_since_ms, updated.timestamp_millis());
+        let fired = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        job.last_scheduled_at = Some(fired);
+        assert_eq!(to_proto(&job).misfire_since_ms, fired.timestamp_millis());
+    }
+}
