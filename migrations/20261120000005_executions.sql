@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS executions (
     http_status      SMALLINT UNSIGNED NULL,
     output           MEDIUMTEXT        NOT NULL,
     output_truncated BOOLEAN           NOT NULL DEFAULT FALSE,
+    -- Capped at 8 KiB by the scheduler (TEXT holds 64 KiB of bytes, utf8mb4 up to 4 per char).
     error            TEXT              NOT NULL,
     -- Set while waiting for an async (202 / ACCEPTED) result.
     async_deadline   DATETIME(3)       NULL,
@@ -29,14 +30,18 @@ CREATE TABLE IF NOT EXISTS executions (
     -- Who set the final status: agent, result (async report), sweeper (lost / async timeout).
     settled_by       VARCHAR(16)       NULL,
     -- A result posted after the execution was already settled (e.g. after its async timeout).
-    late_result      TEXT              NULL,
+    -- JSON {status, output, error, received_at}; output may be up to the 64 KiB cap.
+    late_result      MEDIUMTEXT        NULL,
     recorded_at      DATETIME(3)       NOT NULL,
     updated_at       DATETIME(3)       NOT NULL,
     KEY executions_job (job_id, scheduled_at),
-    KEY executions_agent (agent_id, status),
+    -- History queries filter by one column and page newest first by (scheduled_at, id).
+    KEY executions_agent (agent_id, scheduled_at),
     KEY executions_status (status, scheduled_at),
     KEY executions_scheduled (scheduled_at, id),
-    KEY executions_async (async_deadline)
+    -- The async sweeper looks for running rows past their deadline; settled rows keep their
+    -- deadline, so the status comes first.
+    KEY executions_async (status, async_deadline)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
 
 -- The newest scheduled instant recorded for a job: where a new owner's misfire window starts.

@@ -37,6 +37,21 @@ const HTTP_ADDR: Setting = s(
     "CRONY_HTTP_ADDR",
     "listen address of the API and dashboard [default: 0.0.0.0:8080]",
 );
+const GRPC_ADDR: Setting = s(
+    "grpc_addr",
+    "CRONY_GRPC_ADDR",
+    "listen address of ReportService, where agents deliver executions [default: 0.0.0.0:9090]",
+);
+const ADVERTISE_HOST: Setting = s(
+    "advertise_host",
+    "CRONY_ADVERTISE_HOST",
+    "host other machines use to reach this scheduler [default: the bound IP, or the hostname when bound to 0.0.0.0]",
+);
+const EXECUTION_RETENTION: Setting = s(
+    "execution_retention_days",
+    "CRONY_EXECUTION_RETENTION_DAYS",
+    "executions older than this are purged, 1-3650 [default: 30]",
+);
 const CLUSTER_TOKEN: Setting = s(
     "cluster_token",
     "CRONY_CLUSTER_TOKEN",
@@ -63,6 +78,9 @@ static SETTINGS: &[Setting] = &[
     ETCD_ENDPOINTS,
     ETCD_PREFIX,
     HTTP_ADDR,
+    GRPC_ADDR,
+    ADVERTISE_HOST,
+    EXECUTION_RETENTION,
     CLUSTER_TOKEN,
     ELECTION_TTL,
     DEFAULT_STRATEGY,
@@ -75,6 +93,15 @@ pub struct SchedulerConfig {
     pub etcd_endpoints: Vec<String>,
     pub etcd_prefix: String,
     pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    /// Host in the URLs this scheduler announces in etcd; `None`: derived from the bound address.
+    pub advertise_host: Option<String>,
+    /// Executions scheduled longer ago than this are purged (tests use seconds).
+    pub execution_retention: Duration,
+    /// How often the leader looks for async executions past their deadline.
+    pub async_sweep_interval: Duration,
+    /// How often the leader purges executions past their retention.
+    pub retention_sweep_interval: Duration,
     pub cluster_token: Option<String>,
     pub election_ttl: Duration,
     pub default_strategy: Strategy,
@@ -89,6 +116,11 @@ impl SchedulerConfig {
             etcd_endpoints,
             etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            advertise_host: None,
+            execution_retention: Duration::from_secs(30 * DAY),
+            async_sweep_interval: Duration::from_secs(1),
+            retention_sweep_interval: Duration::from_secs(600),
             cluster_token: None,
             election_ttl: Duration::from_secs(10),
             default_strategy: Strategy::WeightedRoundRobin,
@@ -118,6 +150,13 @@ impl SchedulerConfig {
             etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
             etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
             http_addr: src.get_or(&HTTP_ADDR, d.http_addr, parse_socket_addr)?,
+            grpc_addr: src.get_or(&GRPC_ADDR, d.grpc_addr, parse_socket_addr)?,
+            advertise_host: src.get(&ADVERTISE_HOST, parse_host)?,
+            execution_retention: src.get_or(&EXECUTION_RETENTION, d.execution_retention, |r| {
+                parse_in_range(r, 1, 3650).map(|days| Duration::from_secs(days * DAY))
+            })?,
+            async_sweep_interval: d.async_sweep_interval,
+            retention_sweep_interval: d.retention_sweep_interval,
             cluster_token: src.get(&CLUSTER_TOKEN, |r| {
                 if r.is_empty() {
                     Err("must not be empty".into())
@@ -136,6 +175,24 @@ impl SchedulerConfig {
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             database: d.database,
         })
+    }
+}
+
+const DAY: u64 = 24 * 3600;
+
+/// A host name or IP address to put in a URL (no scheme, port or path).
+fn parse_host(raw: &str) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && (raw.parse::<std::net::IpAddr>().is_ok()
+            || raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(format!(
+            "{raw:?} must be a host name or IP address (e.g. scheduler-1.internal or 10.0.0.5)"
+        ))
     }
 }
 
@@ -163,5 +220,13 @@ mod tests {
         assert!(parse_database_url("mysql://root@127.0.0.1:notaport/db").is_err());
         let ok = parse_database_url("mysql://root@127.0.0.1:3306/crony").unwrap();
         assert_eq!(ok.get_database(), Some("crony"));
+    }
+
+    #[test]
+    fn advertise_host_is_a_bare_host() {
+        assert!(parse_host("scheduler-1.internal").is_ok());
+        assert!(parse_host("::1").is_ok());
+        assert!(parse_host("http://x").is_err());
+        assert!(parse_host("x:9090").is_err());
     }
 }

@@ -8,6 +8,10 @@ pub enum ErrorCode {
     InvalidArgument,
     NotFound,
     Conflict,
+    /// An async result for an execution whose agent report has not arrived yet (retry soon).
+    NotRecordedYet,
+    /// An async result for an execution that already has another final status.
+    AlreadySettled,
     Unauthenticated,
     PermissionDenied,
     Unavailable,
@@ -20,6 +24,8 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => "invalid_argument",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::NotRecordedYet => "not_recorded_yet",
+            ErrorCode::AlreadySettled => "already_settled",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::Unavailable => "unavailable",
@@ -31,7 +37,9 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidArgument => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::Conflict | ErrorCode::NotRecordedYet | ErrorCode::AlreadySettled => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -44,6 +52,8 @@ impl ErrorCode {
             ErrorCode::InvalidArgument => tonic::Code::InvalidArgument,
             ErrorCode::NotFound => tonic::Code::NotFound,
             ErrorCode::Conflict => tonic::Code::AlreadyExists,
+            ErrorCode::NotRecordedYet => tonic::Code::Unavailable,
+            ErrorCode::AlreadySettled => tonic::Code::FailedPrecondition,
             ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
             ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
             ErrorCode::Unavailable => tonic::Code::Unavailable,

@@ -3,17 +3,20 @@
 //!
 //! Everything lives here rather than in `main.rs` so tests can start schedulers in-process.
 
+pub mod announce;
 pub mod api;
 pub mod config;
 pub mod domain;
 pub mod election;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 pub mod placement;
 pub mod reconcile;
 pub mod registry;
 pub mod startup;
 pub mod store;
+pub mod sweep;
 
 pub use config::SchedulerConfig;
 pub use startup::{Scheduler, StartupError};

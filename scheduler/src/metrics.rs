@@ -1,12 +1,21 @@
 //! Prometheus metrics of one scheduler instance (its own registry, so several instances can
 //! run in one test process), rendered as text on `/metrics`.
 
-use prometheus::{Encoder, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
     pub live_agents: IntGauge,
     pub registry_lists: IntCounter,
+    /// Executions that reached a final status, counted when the stored row changes state
+    /// (replays of the same report do not count again). `job` is the job id.
+    pub executions: IntCounterVec,
+    pub report_batch_seconds: Histogram,
+    pub report_batch_size: Histogram,
+    pub async_timeouts: IntCounter,
 }
 
 impl Metrics {
@@ -19,12 +28,50 @@ impl Metrics {
             "Full listings of the agent registry (start-up, compaction, broken watch)",
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(live_agents.clone()))
-            .expect("unique metric");
-        registry
-            .register(Box::new(registry_lists.clone()))
-            .expect("unique metric");
+        let executions = IntCounterVec::new(
+            Opts::new(
+                "crony_executions_total",
+                "Executions that reached a final status, by job id and status",
+            ),
+            &["job", "status"],
+        )
+        .expect("valid metric");
+        let report_batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "crony_report_batch_seconds",
+                "Time to write one batch of execution reports to MySQL",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("valid metric");
+        let report_batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "crony_report_batch_size",
+                "Execution reports written per MySQL batch",
+            )
+            .buckets(vec![
+                1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0,
+            ]),
+        )
+        .expect("valid metric");
+        let async_timeouts = IntCounter::new(
+            "crony_async_timeouts_total",
+            "Async executions timed out because no result arrived before their deadline",
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 6] = [
+            Box::new(live_agents.clone()),
+            Box::new(registry_lists.clone()),
+            Box::new(executions.clone()),
+            Box::new(report_batch_seconds.clone()),
+            Box::new(report_batch_size.clone()),
+            Box::new(async_timeouts.clone()),
+        ];
+        for collector in collectors {
+            registry.register(collector).expect("unique metric");
+        }
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -35,6 +82,10 @@ impl Metrics {
             registry,
             live_agents,
             registry_lists,
+            executions,
+            report_batch_seconds,
+            report_batch_size,
+            async_timeouts,
         }
     }
 

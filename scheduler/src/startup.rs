@@ -1,5 +1,6 @@
-//! Starting and stopping a scheduler: MySQL (created and migrated), etcd, discovery, recorder
-//! and the HTTP server, all stopped through one `CancellationToken`.
+//! Starting and stopping a scheduler: MySQL (created and migrated), etcd, discovery, recorder,
+//! leadership, report ingestion (gRPC), its announcement in etcd and the HTTP server, all
+//! stopped through one `CancellationToken`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,9 +10,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::announce::{Announcer, url_for};
 use crate::api::{AppState, router};
 use crate::config::SchedulerConfig;
 use crate::election::etcd::EtcdElection;
+use crate::ingest::MAX_MESSAGE;
+use crate::ingest::service::ReportServiceImpl;
+use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
 use crate::reconcile::push::AgentClients;
 use crate::reconcile::{ReconcileDeps, run_leadership};
@@ -20,7 +25,11 @@ use crate::registry::recorder::run_recorder;
 use crate::registry::{LiveAgents, run_discovery};
 use crate::store::Store;
 use crate::store::mysql::MySqlStore;
-use crony_proto::auth::AttachClusterToken;
+use crate::sweep::Sweeper;
+use crony_common::registry::SchedulerRecord;
+use crony_common::report_token::ReportKey;
+use crony_proto::auth::{AttachClusterToken, ClusterTokenCheck};
+use crony_proto::v1::report_service_server::ReportServiceServer;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,12 +46,21 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen on {addr} (CRONY_GRPC_ADDR): {source}")]
+    GrpcBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running scheduler. Stop it by cancelling the token given to [`Scheduler::start`].
 pub struct Scheduler {
     /// Where the HTTP API really listens (the real port when configured with port 0).
     pub http_addr: SocketAddr,
+    /// Where `ReportService` really listens.
+    pub grpc_addr: SocketAddr,
+    /// This process's id in `{prefix}/schedulers/`.
+    pub id: String,
     pub live: Arc<LiveAgents>,
     tracker: TaskTracker,
 }
@@ -86,6 +104,19 @@ impl Scheduler {
             source,
         })?;
 
+        let grpc_listener = TcpListener::bind(config.grpc_addr)
+            .await
+            .map_err(|source| StartupError::GrpcBind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|source| StartupError::GrpcBind {
+                addr: config.grpc_addr,
+                source,
+            })?;
+
         let live = Arc::new(LiveAgents::default());
         let metrics = Arc::new(Metrics::new());
         let tracker = TaskTracker::new();
@@ -114,8 +145,65 @@ impl Scheduler {
             default_strategy: config.default_strategy,
             clients: AgentClients::new(token.clone()),
             leading_term: leading_term.clone(),
+            sweeper: Sweeper {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                retention: config.execution_retention,
+                async_interval: config.async_sweep_interval,
+                retention_interval: config.retention_sweep_interval,
+            },
         };
         tracker.spawn(run_leadership(election, deps, shutdown.clone()));
+
+        if config.cluster_token.is_none() {
+            tracing::warn!(
+                "no CRONY_CLUSTER_TOKEN: ReportService accepts reports from anyone and async \
+                 report tokens are only as secret as the execution headers"
+            );
+        }
+        let writer = Writer::spawn(store.clone(), metrics.clone(), shutdown.clone(), &tracker);
+        let reports = tonic::service::interceptor::InterceptedService::new(
+            ReportServiceServer::new(ReportServiceImpl::new(writer))
+                .max_decoding_message_size(MAX_MESSAGE),
+            ClusterTokenCheck(config.cluster_token.as_deref().map(Arc::<str>::from)),
+        );
+        let grpc_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(reports)
+                .serve_with_incoming_shutdown(incoming, grpc_shutdown.clone().cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "ReportService stopped");
+                grpc_shutdown.cancel();
+            }
+        });
+
+        let id = uuid::Uuid::now_v7().simple().to_string();
+        let record = SchedulerRecord {
+            id: id.clone(),
+            grpc_url: url_for(grpc_addr, config.advertise_host.as_deref()),
+            http_url: url_for(http_addr, config.advertise_host.as_deref()),
+        };
+        let mut announcer = Announcer::new(
+            etcd.clone(),
+            &config.etcd_prefix,
+            &record,
+            config.election_ttl,
+        );
+        // The first announcement is tried at start so a healthy cluster is reachable at once;
+        // if etcd balks, the background task keeps trying.
+        let lease = match tokio::time::timeout(STARTUP_TIMEOUT, announcer.register()).await {
+            Ok(Ok(lease)) => Some(lease),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot announce the scheduler yet; retrying");
+                None
+            }
+            Err(_) => None,
+        };
+        tracker.spawn(announcer.run(lease, shutdown.clone()));
+
         let app = router(AppState {
             cluster_token: token,
             jobs_changed,
@@ -124,6 +212,7 @@ impl Scheduler {
             store,
             etcd,
             metrics,
+            report_key: ReportKey::from_cluster_token(config.cluster_token.as_deref()),
         });
         let server_shutdown = shutdown.clone();
         tracker.spawn(async move {
@@ -136,9 +225,11 @@ impl Scheduler {
             }
         });
         tracker.close();
-        tracing::info!(%http_addr, "scheduler started");
+        tracing::info!(%id, %http_addr, %grpc_addr, "scheduler started");
         Ok(Self {
             http_addr,
+            grpc_addr,
+            id,
             live,
             tracker,
         })

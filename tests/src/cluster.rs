@@ -35,6 +35,7 @@ impl TestScheduler {
         let mut config = SchedulerConfig::new(database, vec![etcd.to_owned()]);
         config.etcd_prefix = prefix.to_owned();
         config.http_addr = "127.0.0.1:0".parse()?;
+        config.grpc_addr = "127.0.0.1:0".parse()?;
         config.election_ttl = Duration::from_secs(2);
         adjust(&mut config);
         let shutdown = CancellationToken::new();
@@ -202,6 +203,7 @@ impl SchedulerProcess {
             .env("CRONY_ETCD_PREFIX", prefix)
             .env("CRONY_DATABASE_URL", database_url)
             .env("CRONY_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
             .env("CRONY_ELECTION_TTL_SECS", "2")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod mariadb;
 pub mod process;
 pub mod sink;
+pub mod reports;
 pub mod wait;
 
 use std::sync::OnceLock;

@@ -11,7 +11,8 @@ fn fails_with(binary: &str, env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     command
         .env("CRONY_AGENT_DATA_DIR", dir.path())
-        .env("CRONY_HTTP_ADDR", "127.0.0.1:0");
+        .env("CRONY_HTTP_ADDR", "127.0.0.1:0")
+        .env("CRONY_GRPC_ADDR", "127.0.0.1:0");
     command.envs(env.iter().copied());
     let output = command.output().expect("binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -96,6 +97,19 @@ fn scheduler_names_an_unreachable_database_and_etcd() {
         ],
     );
     assert_one_line_naming(&stderr, "crony-test-scheduler", "CRONY_ETCD_ENDPOINTS");
+}
+
+#[test]
+fn scheduler_refuses_bad_ingest_settings() {
+    for (setting, value) in [
+        ("CRONY_EXECUTION_RETENTION_DAYS", "0"),
+        ("CRONY_EXECUTION_RETENTION_DAYS", "3651"),
+        ("CRONY_GRPC_ADDR", "nowhere"),
+        ("CRONY_ADVERTISE_HOST", "http://scheduler:9090"),
+    ] {
+        let stderr = fails_with("crony-test-scheduler", &[(setting, value)]);
+        assert_one_line_naming(&stderr, "crony-test-scheduler", setting);
+    }
 }
 
 #[test]

@@ -84,6 +84,7 @@ pub async fn create(
         assignment_epoch: 0,
         created_at: now,
         updated_at: now,
+        last_scheduled_at: None,
     };
     app.store
         .create_job(&job, ACTOR)

@@ -16,31 +16,37 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(&mut de) {
-            Ok(value) => Ok(Self(value)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let message = e.inner().to_string();
-                let parent = if path == "." || path.is_empty() {
-                    None
-                } else {
-                    Some(path)
-                };
-                // serde reports an unknown field at its parent's path; name the field itself.
-                let unknown = message
-                    .strip_prefix("unknown field `")
-                    .and_then(|rest| rest.split('`').next())
-                    .map(str::to_owned);
-                let field = match (parent, unknown) {
-                    (Some(p), Some(u)) if p == u || p.ends_with(&format!(".{u}")) => p,
-                    (Some(p), Some(u)) => format!("{p}.{u}"),
-                    (None, Some(u)) => u,
-                    (Some(p), None) => p,
-                    (None, None) => "body".to_owned(),
-                };
-                Err(ApiError::invalid(field, message))
-            }
+        parse(&bytes).map(Self)
+    }
+}
+
+/// Parses a JSON body; an error names the offending field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let path = e.path().to_string();
+            let message = e.inner().to_string();
+            let parent = if path == "." || path.is_empty() {
+                None
+            } else {
+                Some(path)
+            };
+            // serde reports an unknown or missing field at its parent's path; name the field.
+            let unknown = message
+                .strip_prefix("unknown field `")
+                .or_else(|| message.strip_prefix("missing field `"))
+                .and_then(|rest| rest.split('`').next())
+                .map(str::to_owned);
+            let field = match (parent, unknown) {
+                (Some(p), Some(u)) if p == u || p.ends_with(&format!(".{u}")) => p,
+                (Some(p), Some(u)) => format!("{p}.{u}"),
+                (None, Some(u)) => u,
+                (Some(p), None) => p,
+                (None, None) => "body".to_owned(),
+            };
+            Err(ApiError::invalid(field, message))
         }
     }
 }

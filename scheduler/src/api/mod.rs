@@ -4,6 +4,7 @@ pub mod agents;
 pub mod control;
 pub mod cron;
 pub mod error;
+pub mod executions;
 pub mod health;
 pub mod jobs;
 pub mod json;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
     /// Presented to agents when the API calls them (trigger, kill).
     pub cluster_token: crony_proto::auth::AttachClusterToken,
+    /// Checks the bearer tokens of async results (derived from the cluster token).
+    pub report_key: crony_common::report_token::ReportKey,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -45,6 +48,9 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/pause", post(jobs::pause))
         .route("/jobs/{id}/resume", post(jobs::resume))
         .route("/jobs/{id}/trigger", post(control::trigger))
+        .route("/executions", get(executions::list))
+        .route("/executions/{id}", get(executions::get))
+        .route("/executions/{id}/result", post(executions::post_result))
         .route("/cron/preview", get(cron::preview))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))

@@ -431,4 +431,7 @@ pub struct Job {
     pub assignment_epoch: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The newest scheduled instant ingested for the job: where a new owner's misfire window
+    /// starts.
+    pub last_scheduled_at: Option<DateTime<Utc>>,
 }

@@ -1,5 +1,6 @@
 //! Domain types: parsed and validated at the edge, no I/O.
 
 pub mod agent;
+pub mod execution;
 pub mod job;
 pub mod schedule;

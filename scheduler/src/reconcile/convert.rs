@@ -40,8 +40,12 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         }),
     };
     pb::JobSpec {
-        // Filled from the job's fire watermark once executions are ingested.
-        misfire_since_ms: 0,
+        // Fires after this instant that nobody ran are the new owner's to handle by the misfire
+        // policy: the newest instant any agent reported, or the last change of the job.
+        misfire_since_ms: job
+            .last_scheduled_at
+            .unwrap_or(job.updated_at)
+            .timestamp_millis(),
         id: job.id.clone(),
         name: spec.name.clone(),
         schedule: spec.schedule.clone(),
@@ -71,5 +75,33 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         async_timeout_secs: spec.async_timeout_secs,
         assignment_epoch: job.assignment_epoch,
         updated_at_ms: job.updated_at.timestamp_millis(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn the_misfire_window_starts_at_the_last_recorded_instant_else_the_last_change() {
+        let spec = serde_json::from_value(serde_json::json!({
+            "name": "x", "schedule": "@every 1m", "target": {"kind": "shell", "command": "true"}
+        }))
+        .unwrap();
+        let updated = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let mut job = Job {
+            id: "j".into(),
+            spec,
+            agent_id: None,
+            assignment_epoch: 1,
+            created_at: updated,
+            updated_at: updated,
+            last_scheduled_at: None,
+        };
+        assert_eq!(to_proto(&job).misfire_since_ms, updated.timestamp_millis());
+        let fired = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        job.last_scheduled_at = Some(fired);
+        assert_eq!(to_proto(&job).misfire_since_ms, fired.timestamp_millis());
     }
 }

@@ -31,6 +31,7 @@ use crate::placement::{Candidate, Placer, Requirements, Strategy, is_eligible};
 use crate::registry::LiveAgents;
 use crate::store::assignments::Assignment;
 use crate::store::{Store, StoreError};
+use crate::sweep::Sweeper;
 use push::AgentClients;
 
 /// Periodic pass even without events.
@@ -44,6 +45,8 @@ pub struct ReconcileDeps {
     pub clients: AgentClients,
     /// This instance's current term while it leads, 0 otherwise (for `/healthz`).
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
+    /// The execution sweeps, run for as long as this instance leads.
+    pub sweeper: Sweeper,
 }
 
 /// Campaigns, leads until leadership is lost, campaigns again — until `shutdown`.
@@ -58,7 +61,11 @@ pub async fn run_leadership<E: Election>(
             Ok(true) => {
                 deps.leading_term
                     .store(term, std::sync::atomic::Ordering::SeqCst);
+                let sweeping = shutdown.child_token();
+                let sweeper = tokio::spawn(deps.sweeper.clone().run(sweeping.clone()));
                 lead(&leadership, &mut deps, &shutdown).await;
+                sweeping.cancel();
+                let _ = sweeper.await;
                 deps.leading_term
                     .store(0, std::sync::atomic::Ordering::SeqCst);
             }

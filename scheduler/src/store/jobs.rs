@@ -45,6 +45,7 @@ struct JobRow {
     assignment_epoch: u64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    last_scheduled_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<JobRow> for Job {
@@ -60,11 +61,13 @@ impl TryFrom<JobRow> for Job {
             assignment_epoch: row.assignment_epoch,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            last_scheduled_at: row.last_scheduled_at,
         })
     }
 }
 
-const JOB_COLUMNS: &str = "id, spec, agent_id, assignment_epoch, created_at, updated_at";
+const JOB_COLUMNS: &str =
+    "id, spec, agent_id, assignment_epoch, created_at, updated_at, last_scheduled_at";
 
 fn name_conflict(e: sqlx::Error, name: &str) -> StoreError {
     match &e {

@@ -1,6 +1,8 @@
 //! Persistence behind a trait, so the API and loops do not care that it is MySQL.
 
 pub mod assignments;
+pub mod executions;
+pub mod ingest;
 pub mod jobs;
 pub mod mysql;
 
@@ -12,7 +14,7 @@ use std::collections::HashMap;
 use crate::domain::agent::{AgentAdmin, AgentPatch, AgentView};
 use crate::error::ErrorCode;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -47,7 +49,9 @@ impl From<sqlx::Error> for StoreError {
 }
 
 #[async_trait::async_trait]
-pub trait Store: jobs::JobStore + assignments::AssignmentStore + Send + Sync {
+pub trait Store:
+    jobs::JobStore + assignments::AssignmentStore + executions::ExecutionStore + Send + Sync
+{
     /// Records that exactly `live` are online at `now`: upserts them (first seen kept) and marks
     /// every other online agent offline.
     async fn record_live_agents(

@@ -29,7 +29,8 @@ async fn main() -> anyhow::Result<()> {
     base(&mut scheduler);
     scheduler
         .env("CRONY_DATABASE_URL", db.url("crony"))
-        .env("CRONY_HTTP_ADDR", format!("127.0.0.1:{http_port}"));
+        .env("CRONY_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+        .env("CRONY_GRPC_ADDR", format!("127.0.0.1:{}", free_port()));
     let mut children: Vec<Child> = vec![spawn(scheduler).context("starting crony-scheduler")?];
     for (n, weight) in [(1, 1), (2, 2)] {
         let mut agent = Command::new(workspace_binary("crony-agent"));

@@ -1,0 +1,280 @@
+//! Executions in MySQL: ingest (see `ingest.rs`), history queries with keyset paging, async
+//! results, and the leader's sweeps (async timeouts, retention).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+
+use super::StoreError;
+use super::ingest::{IngestOutcome, write_batch};
+use super::mysql::MySqlStore;
+use crate::domain::execution::{ExecutionRecord, Status, Trigger};
+
+/// Filters of `GET /api/v1/executions`; newest first by (scheduled_at, id).
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub job_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub statuses: Vec<Status>,
+    pub trigger: Option<Trigger>,
+    /// scheduled_at >= from.
+    pub from: Option<DateTime<Utc>>,
+    /// scheduled_at < to.
+    pub to: Option<DateTime<Utc>>,
+    /// Strictly older than this (scheduled_at, id): the last row of the previous page.
+    pub before: Option<(DateTime<Utc>, String)>,
+    pub limit: u32,
+}
+
+/// One row as history lists it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ExecutionSummary {
+    pub id: String,
+    pub job_id: String,
+    pub agent_id: String,
+    pub epoch: u64,
+    pub scheduled_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    #[sqlx(rename = "trigger_kind")]
+    pub trigger: String,
+    pub attempt_count: u32,
+    pub exit_code: Option<i32>,
+    pub http_status: Option<u16>,
+    pub output_truncated: bool,
+    pub error: String,
+    pub async_deadline: Option<DateTime<Utc>>,
+    pub retry_of: Option<String>,
+    pub revision: u32,
+    pub settled_by: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One execution with everything it carries.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExecutionDetail {
+    #[sqlx(flatten)]
+    pub summary: ExecutionSummary,
+    /// JSON array of attempts.
+    pub attempts: String,
+    pub output: String,
+    /// JSON object, when a result arrived after the execution was settled.
+    pub late_result: Option<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "id, job_id, agent_id, epoch, scheduled_at, started_at, \
+     finished_at, status, trigger_kind, attempt_count, exit_code, http_status, output_truncated, \
+     error, async_deadline, retry_of, revision, settled_by, recorded_at, updated_at";
+
+/// An async result as posted to `POST /executions/{id}/result`, already capped.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostedResult {
+    pub status: Status,
+    pub output: String,
+    pub output_truncated: bool,
+    pub error: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What posting a result did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResultOutcome {
+    /// No row yet: the agent's report is still on its way.
+    NotRecorded,
+    /// The running execution is now settled with the result.
+    Settled,
+    /// It already had this outcome: nothing changed.
+    AlreadyThis,
+    /// It was settled otherwise; the result was kept in `late_result`.
+    Late { current: Status },
+}
+
+#[async_trait::async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// Writes a batch of agent reports in one transaction.
+    async fn ingest(
+        &self,
+        records: &[ExecutionRecord],
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError>;
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<ExecutionSummary>, StoreError>;
+    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionDetail>, StoreError>;
+    async fn post_result(
+        &self,
+        id: &str,
+        result: &PostedResult,
+    ) -> Result<ResultOutcome, StoreError>;
+    /// Times out up to `limit` async executions whose deadline passed; their job ids.
+    async fn time_out_async(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Deletes up to `limit` executions scheduled before `before`; how many.
+    async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl ExecutionStore for MySqlStore {
+    async fn ingest(
+        &self,
+        records: &[ExecutionRecord],
+        now: DateTime<Utc>,
+    ) -> Result<IngestOutcome, StoreError> {
+        write_batch(self.pool(), records, now).await
+    }
+
+    async fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> Result<Vec<ExecutionSummary>, StoreError> {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE 1 = 1"
+        ));
+        if let Some(job) = &filter.job_id {
+            q.push(" AND job_id = ").push_bind(job);
+        }
+        if let Some(agent) = &filter.agent_id {
+            q.push(" AND agent_id = ").push_bind(agent);
+        }
+        if !filter.statuses.is_empty() {
+            q.push(" AND status IN (");
+            let mut list = q.separated(", ");
+            for status in &filter.statuses {
+                list.push_bind(status.as_str());
+            }
+            q.push(")");
+        }
+        if let Some(trigger) = filter.trigger {
+            q.push(" AND trigger_kind = ").push_bind(trigger.as_str());
+        }
+        if let Some(from) = filter.from {
+            q.push(" AND scheduled_at >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to {
+            q.push(" AND scheduled_at < ").push_bind(to);
+        }
+        if let Some((at, id)) = &filter.before {
+            // Spelled out rather than a row comparison so MariaDB uses the index range.
+            q.push(" AND (scheduled_at < ")
+                .push_bind(*at)
+                .push(" OR (scheduled_at = ")
+                .push_bind(*at)
+                .push(" AND id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        q.push(" ORDER BY scheduled_at DESC, id DESC LIMIT ")
+            .push_bind(filter.limit);
+        Ok(q.build_query_as().fetch_all(self.pool()).await?)
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionDetail>, StoreError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, attempts, output, late_result FROM executions WHERE id = ?"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    async fn post_result(
+        &self,
+        id: &str,
+        result: &PostedResult,
+    ) -> Result<ResultOutcome, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT status FROM executions WHERE id = ? FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((status,)) = row else {
+            return Ok(ResultOutcome::NotRecorded);
+        };
+        let current = Status::parse(&status)
+            .ok_or_else(|| StoreError::Other(format!("execution {id}: unknown status {status}")))?;
+        let outcome = if !current.is_final() {
+            sqlx::query(
+                "UPDATE executions SET status = ?, settled_by = 'result', finished_at = ?, \
+                 output = ?, output_truncated = ?, error = ?, updated_at = ? WHERE id = ?",
+            )
+            .bind(result.status.as_str())
+            .bind(result.received_at)
+            .bind(&result.output)
+            .bind(result.output_truncated)
+            .bind(&result.error)
+            .bind(result.received_at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            ResultOutcome::Settled
+        } else if current == result.status {
+            ResultOutcome::AlreadyThis
+        } else {
+            let late = serde_json::to_string(result).expect("result serialises");
+            sqlx::query("UPDATE executions SET late_result = ?, updated_at = ? WHERE id = ?")
+                .bind(late)
+                .bind(result.received_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            ResultOutcome::Late { current }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn time_out_async(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let due: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, job_id FROM executions \
+             WHERE status = 'running' AND async_deadline < ? LIMIT ? FOR UPDATE",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::new(
+            "UPDATE executions SET status = 'timed_out', settled_by = 'sweeper', finished_at = ",
+        );
+        q.push_bind(now)
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(
+                ", error = CONCAT('no async result within ', \
+                 ROUND(TIMESTAMPDIFF(MICROSECOND, COALESCE(started_at, scheduled_at), \
+                 async_deadline) / 1000000), 's') WHERE status = 'running' AND id IN (",
+            );
+        let mut list = q.separated(", ");
+        for (id, _) in &due {
+            list.push_bind(id);
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(due.into_iter().map(|(_, job)| job).collect())
+    }
+
+    async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM executions WHERE scheduled_at < ? LIMIT ?")
+            .bind(before)
+            .bind(limit)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
