@@ -1,12 +1,13 @@
 //! Where this agent reports: the schedulers announced under `{prefix}/schedulers/` in etcd.
 //! Read on demand and cached briefly; a scheduler that fails a call is moved to the back.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crony_common::registry::{SchedulerRecord, schedulers_dir};
 use etcd_client::{Client, GetOptions};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// How long a listing is trusted before etcd is asked again.
 const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -69,6 +70,18 @@ impl SchedulerDirectory {
             Err(_) => {
                 tracing::warn!("listing schedulers in etcd timed out");
                 self.lock().1.clone()
+            }
+        }
+    }
+
+    /// Keeps the listing fresh, so firing (which never waits for etcd) has a report URL.
+    pub async fn refresh(self: Arc<Self>, cancel: CancellationToken) {
+        loop {
+            self.invalidate();
+            self.schedulers().await;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(FRESH_FOR) => {}
             }
         }
     }

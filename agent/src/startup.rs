@@ -221,6 +221,7 @@ impl Agent {
                 server_shutdown.cancel();
             }
         });
+        tracker.spawn(directory.clone().refresh(shutdown.clone()));
         let reporter_stop = CancellationToken::new();
         let reporter = Reporter {
             agent_id: id.clone(),

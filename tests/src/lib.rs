@@ -7,8 +7,8 @@ pub mod env;
 pub mod etcd;
 pub mod mariadb;
 pub mod process;
-pub mod sink;
 pub mod reports;
+pub mod sink;
 pub mod wait;
 
 use std::sync::OnceLock;

@@ -162,7 +162,8 @@ async fn grpc_callbacks_succeed_fail_and_report_asynchronously() -> anyhow::Resu
     )
     .await?;
     let failed = wait_for(&s.base_url, &jobs[1], "failed", 1, Duration::from_secs(10)).await?;
-    assert_eq!(failed[0]["output"], "it broke", "{}", failed[0]);
+    let failed = execution(&s.base_url, failed[0]["id"].as_str().unwrap_or_default()).await?;
+    assert_eq!(failed["output"], "it broke", "{failed}");
 
     // Accepted: stays running until the service posts its result with the execution's token.
     wait_until(
@@ -254,6 +255,7 @@ async fn shell_jobs_record_exit_codes_and_a_timeout_kills_the_whole_process_grou
         trigger(&s.base_url, job).await?;
     }
     let done = wait_for(&s.base_url, &ok, "succeeded", 1, Duration::from_secs(10)).await?;
+    let done = [execution(&s.base_url, done[0]["id"].as_str().unwrap_or_default()).await?];
     let out = done[0]["output"].as_str().unwrap_or_default();
     assert!(
         out.contains(&format!("out {ok}")) && out.contains("err"),
@@ -262,6 +264,7 @@ async fn shell_jobs_record_exit_codes_and_a_timeout_kills_the_whole_process_grou
     );
     assert_eq!(done[0]["exit_code"], 0);
     let failed = wait_for(&s.base_url, &bad, "failed", 1, Duration::from_secs(10)).await?;
+    let failed = [execution(&s.base_url, failed[0]["id"].as_str().unwrap_or_default()).await?];
     assert_eq!(failed[0]["exit_code"], 3, "{}", failed[0]);
     assert!(
         failed[0]["output"]

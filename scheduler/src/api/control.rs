@@ -1,10 +1,11 @@
-//! Actions that reach into an agent: run a job now (`POST /jobs/{id}/trigger`). The agent
-//! holding the job runs it and reports it like any other execution.
+//! Actions that reach into an agent: run a job now (`POST /jobs/{id}/trigger`) and stop a
+//! running execution (`POST /executions/{id}/kill`). The agent reports the outcome like any
+//! other execution.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use crony_proto::v1::{TriggerKind, TriggerRequest};
+use crony_proto::v1::{KillRequest, TriggerKind, TriggerRequest};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -56,5 +57,69 @@ pub async fn trigger(
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"execution_id": execution_id, "job_id": id, "agent_id": agent_id})),
+    ))
+}
+
+/// `POST /executions/{id}/kill`: the agent running it stops it (process group for shell,
+/// cancellation for calls) and reports it `killed`.
+pub async fn kill(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Some(execution) = app.store.get_execution(&id).await? else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no execution {id}"),
+        ));
+    };
+    let execution = execution.summary;
+    if execution.status != "running" {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("execution {id} is {}, not running", execution.status),
+        ));
+    }
+    if execution.async_deadline.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "execution {id} was handed to its service, which reports the result; the agent has nothing to stop"
+            ),
+        ));
+    }
+    let agent_id = execution.agent_id;
+    let Some(agent) = app.live.get(&agent_id) else {
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            format!("agent {agent_id} running execution {id} is not online"),
+        ));
+    };
+    let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
+    let killed = client
+        .kill(KillRequest {
+            execution_id: id.clone(),
+        })
+        .await
+        .map_err(|s| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "agent {agent_id} could not be asked to kill {id}: {}",
+                    s.message()
+                ),
+            )
+        })?
+        .into_inner()
+        .killed;
+    if !killed {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("execution {id} is no longer running on agent {agent_id}"),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"execution_id": id, "agent_id": agent_id, "killing": true})),
     ))
 }

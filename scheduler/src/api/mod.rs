@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/executions", get(executions::list))
         .route("/executions/{id}", get(executions::get))
         .route("/executions/{id}/result", post(executions::post_result))
+        .route("/executions/{id}/kill", post(control::kill))
         .route("/cron/preview", get(cron::preview))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))
