@@ -477,7 +477,31 @@ async fn the_scheduler_announces_itself_in_etcd_while_it_runs() -> anyhow::Resul
     assert_eq!(record.id, s.scheduler.id);
     assert_eq!(record.grpc_url, format!("http://{}", s.scheduler.grpc_addr));
     assert_eq!(record.http_url, s.base_url);
-    assert_ne!(listed.kvs()[0].lease(), 0, "attached to a lease");
+    let lease = listed.kvs()[0].lease();
+    assert_ne!(lease, 0, "attached to a lease");
+
+    // A lost lease (here: revoked behind its back) is replaced and the record put again.
+    etcd.lease_revoke(lease).await?;
+    wait_until(
+        "the scheduler announced again",
+        Duration::from_secs(10),
+        || {
+            let mut etcd = etcd.clone();
+            let dir = dir.clone();
+            async move {
+                let listed = etcd
+                    .get(dir.as_str(), options())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(listed
+                    .kvs()
+                    .first()
+                    .filter(|kv| kv.lease() != lease)
+                    .map(|_| ()))
+            }
+        },
+    )
+    .await?;
     s.stop().await;
     assert!(
         etcd.get(dir.as_str(), options()).await?.kvs().is_empty(),
