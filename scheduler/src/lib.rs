@@ -1,5 +1,6 @@
-//! The Crony scheduler: watches the agent registry in etcd, records agents in MySQL and serves
-//! the HTTP API. Placement, failover, ingestion and alerts build on this in later modules.
+//! The Crony scheduler: watches the agent registry in etcd, records agents in MySQL, places
+//! jobs while it leads, ingests agents' execution reports (gRPC) and serves the HTTP API.
+//! Alerts build on this in later modules.
 //!
 //! Everything lives here rather than in `main.rs` so tests can start schedulers in-process.
 

@@ -199,6 +199,46 @@ async fn missed_and_real_runs_of_one_instant_collapse_in_either_order() -> anyho
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schedulers_racing_missed_against_real_keep_only_the_real_run() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let (a, agent_a) = start(&env).await?;
+    let (b, agent_b) = start(&env).await?;
+    let t = now_ms() - 3_600_000;
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..8i64 {
+        let instants: Vec<i64> = (0..50).map(|n| t + (round * 50 + n) * 1_000).collect();
+        let (mut ca, mut cb) = (agent_a.clone(), agent_b.clone());
+        let missed_reports = instants
+            .iter()
+            .map(|&at| missed(&format!("m-{at}"), "job-race", at, "agent-b"))
+            .collect();
+        let real_reports = instants
+            .iter()
+            .map(|&at| running(&format!("r-{at}"), "job-race", at))
+            .collect();
+        tasks.spawn(async move { send(&mut ca, missed_reports).await.map(|ids| ids.len()) });
+        tasks.spawn(async move { send(&mut cb, real_reports).await.map(|ids| ids.len()) });
+    }
+    while let Some(done) = tasks.join_next().await {
+        assert_eq!(done??, 50, "every report acked");
+    }
+    let pool = sqlx::MySqlPool::connect(&env.db_url).await?;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM executions WHERE job_id = 'job-race'")
+            .fetch_all(&pool)
+            .await?;
+    pool.close().await;
+    assert_eq!(rows.len(), 400, "one row per instant");
+    assert!(
+        rows.iter().all(|(id,)| id.starts_with("r-")),
+        "only real runs remain"
+    );
+    a.stop().await;
+    b.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_filters_and_pages_without_gaps() -> anyhow::Result<()> {
     let env = TestEnv::shared();
     let (s, mut agent) = start(&env).await?;
@@ -477,7 +517,31 @@ async fn the_scheduler_announces_itself_in_etcd_while_it_runs() -> anyhow::Resul
     assert_eq!(record.id, s.scheduler.id);
     assert_eq!(record.grpc_url, format!("http://{}", s.scheduler.grpc_addr));
     assert_eq!(record.http_url, s.base_url);
-    assert_ne!(listed.kvs()[0].lease(), 0, "attached to a lease");
+    let lease = listed.kvs()[0].lease();
+    assert_ne!(lease, 0, "attached to a lease");
+
+    // A lost lease (here: revoked behind its back) is replaced and the record put again.
+    etcd.lease_revoke(lease).await?;
+    wait_until(
+        "the scheduler announced again",
+        Duration::from_secs(10),
+        || {
+            let mut etcd = etcd.clone();
+            let dir = dir.clone();
+            async move {
+                let listed = etcd
+                    .get(dir.as_str(), options())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(listed
+                    .kvs()
+                    .first()
+                    .filter(|kv| kv.lease() != lease)
+                    .map(|_| ()))
+            }
+        },
+    )
+    .await?;
     s.stop().await;
     assert!(
         etcd.get(dir.as_str(), options()).await?.kvs().is_empty(),
