@@ -208,7 +208,10 @@ impl Agent {
         );
 
         let tracker = TaskTracker::new();
-        tracker.spawn(registrar.run(lease, shutdown.clone()));
+        // The lease outlives the drain below: while running work finishes and its outcome is
+        // flushed, the agent still owns its jobs, so nothing is marked lost or run twice.
+        let lease_stop = CancellationToken::new();
+        tracker.spawn(registrar.run(lease, lease_stop.clone()));
         let server_shutdown = shutdown.clone();
         tracker.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -230,7 +233,7 @@ impl Agent {
             token: attach,
             metrics: metrics.clone(),
         };
-        tracker.spawn(reporter.run(reporter_stop.clone(), Duration::from_secs(5)));
+        let reporting = tokio::spawn(reporter.run(reporter_stop.clone(), Duration::from_secs(5)));
         tracker.spawn(crate::status::serve(
             metrics_listener,
             metrics,
@@ -261,6 +264,8 @@ impl Agent {
                 runner.wait().await;
             }
             reporter_stop.cancel();
+            let _ = reporting.await;
+            lease_stop.cancel();
         });
         tracker.close();
         tracing::info!(%id, %grpc_addr, %advertise_addr, "agent started");

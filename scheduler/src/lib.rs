@@ -11,6 +11,7 @@ pub mod domain;
 pub mod election;
 pub mod error;
 pub mod ingest;
+pub mod lost;
 pub mod metrics;
 pub mod placement;
 pub mod reconcile;

@@ -151,6 +151,9 @@ impl Scheduler {
                 retention: config.execution_retention,
                 async_interval: config.async_sweep_interval,
                 retention_interval: config.retention_sweep_interval,
+                lost_interval: Duration::from_secs(1),
+                live: live.clone(),
+                cluster_token: token.clone(),
             },
         };
         tracker.spawn(run_leadership(election, deps, shutdown.clone()));

@@ -1,6 +1,7 @@
 //! The leader's sweeps over executions: async runs whose deadline passed become `timed_out`
 //! (every second), and executions older than the retention are deleted in batches (at the
-//! start of each leadership and every ten minutes). Only the leader sweeps, so instances do not
+//! start of each leadership and every ten minutes), and runs of dead agents become `lost`
+//! (see `lost.rs`). Only the leader sweeps, so instances do not
 //! repeat each other's work; the statements are conditional, so an overlap at a leader change
 //! is harmless.
 
@@ -26,12 +27,21 @@ pub struct Sweeper {
     pub retention: Duration,
     pub async_interval: Duration,
     pub retention_interval: Duration,
+    /// How often runs of dead agents are looked for (also on every change of the live set).
+    pub lost_interval: Duration,
+    pub live: Arc<crate::registry::LiveAgents>,
+    /// Presented to agents when a lost execution is retried.
+    pub cluster_token: crony_proto::auth::AttachClusterToken,
 }
 
 impl Sweeper {
     /// Sweeps until `cancel` (the end of this leadership).
     pub async fn run(self, cancel: CancellationToken) {
-        tokio::join!(self.async_timeouts(&cancel), self.retention(&cancel));
+        tokio::join!(
+            self.async_timeouts(&cancel),
+            self.retention(&cancel),
+            self.lost(&cancel)
+        );
     }
 
     async fn async_timeouts(&self, cancel: &CancellationToken) {

@@ -141,6 +141,16 @@ impl AgentProcess {
         .await
     }
 
+    /// SIGSTOP: the agent freezes (its lease runs out while it cannot act).
+    pub fn freeze(&self) {
+        signal(&self.child, libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`AgentProcess::freeze`].
+    pub fn thaw(&self) {
+        signal(&self.child, libc::SIGCONT);
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -117,6 +117,25 @@ pub trait ExecutionStore: Send + Sync {
     ) -> Result<Vec<String>, StoreError>;
     /// Deletes up to `limit` executions scheduled before `before`; how many.
     async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Marks `lost` up to `limit` executions that an agent not in `live` was running itself
+    /// (not waiting for an async result); returns them.
+    async fn mark_lost(
+        &self,
+        live: &[String],
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<LostExecution>, StoreError>;
+}
+
+/// An execution whose agent died during the run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LostExecution {
+    pub id: String,
+    pub job_id: String,
+    pub agent_id: String,
+    pub scheduled_at: DateTime<Utc>,
+    /// Attempts finished before the agent died (the interrupted one is not among them).
+    pub attempt_count: u32,
 }
 
 #[async_trait::async_trait]
@@ -267,6 +286,50 @@ impl ExecutionStore for MySqlStore {
         q.build().execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(due.into_iter().map(|(_, job)| job).collect())
+    }
+
+    async fn mark_lost(
+        &self,
+        live: &[String],
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<LostExecution>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut q = QueryBuilder::new(
+            "SELECT id, job_id, agent_id, scheduled_at, attempt_count FROM executions \
+             WHERE status = 'running' AND async_deadline IS NULL",
+        );
+        if !live.is_empty() {
+            q.push(" AND agent_id NOT IN (");
+            let mut list = q.separated(", ");
+            for id in live {
+                list.push_bind(id);
+            }
+            q.push(")");
+        }
+        q.push(" LIMIT ").push_bind(limit).push(" FOR UPDATE");
+        let lost: Vec<LostExecution> = q.build_query_as().fetch_all(&mut *tx).await?;
+        if lost.is_empty() {
+            return Ok(lost);
+        }
+        let mut q = QueryBuilder::new(
+            "UPDATE executions SET status = 'lost', settled_by = 'sweeper', finished_at = ",
+        );
+        q.push_bind(now)
+            .push(", updated_at = ")
+            .push_bind(now)
+            .push(
+                ", error = CONCAT('agent ', agent_id, ' stopped during the run (its lease expired)') \
+                 WHERE status = 'running' AND async_deadline IS NULL AND id IN (",
+            );
+        let mut list = q.separated(", ");
+        for e in &lost {
+            list.push_bind(&e.id);
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(lost)
     }
 
     async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
