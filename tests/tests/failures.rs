@@ -269,7 +269,11 @@ async fn an_agent_frozen_past_its_lease_never_runs_a_moved_instant_twice() -> an
 
     frozen.freeze();
     let ids = online(&s.base_url, 1).await?;
-    assert_eq!(ids, std::slice::from_ref(&other_id), "the frozen agent's lease expired");
+    assert_eq!(
+        ids,
+        std::slice::from_ref(&other_id),
+        "the frozen agent's lease expired"
+    );
     wait_until(
         "the other agent fires the moved jobs",
         Duration::from_secs(15),
@@ -300,5 +304,96 @@ async fn an_agent_frozen_past_its_lease_never_runs_a_moved_instant_twice() -> an
     }
     assert!(!frozen_id.is_empty());
     drop(other);
+    Ok(())
+}
+
+#[tokio::test]
+async fn fires_due_while_nobody_owned_a_job_are_recorded_missed_never_dropped() -> anyhow::Result<()>
+{
+    let env = TestEnv::shared();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut dying = AgentProcess::spawn(env.agent_spec("dying").ttl(2))?;
+    dying.id().await?;
+    online(&s.base_url, 1).await?;
+    let sink = HttpSink::start().await?;
+    let mut jobs = Vec::new();
+    for policy in ["skip", "fire_once"] {
+        let mut body = every_second(&format!("gap-{policy}"), &sink);
+        body["misfire"] = json!(policy);
+        jobs.push(
+            create_job(&s.base_url, &body)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    for job in &jobs {
+        wait_until(
+            "the job fires on the first agent",
+            Duration::from_secs(15),
+            || async {
+                let rows = executions_in_mysql(&env.db_url, job).await?;
+                Ok((rows.iter().filter(|(_, s, _)| s == "succeeded").count() >= 2).then_some(()))
+            },
+        )
+        .await?;
+    }
+    let mut heir = AgentProcess::spawn(env.agent_spec("heir").ttl(2))?;
+    let heir_id = heir.id().await?;
+    online(&s.base_url, 2).await?;
+    dying.kill();
+    online(&s.base_url, 1).await?;
+    let mut histories = Vec::new();
+    for job in &jobs {
+        // The heir fires a few instants of its own after taking the job over.
+        histories.push(
+            wait_until(
+                "the heir fires the job",
+                Duration::from_secs(15),
+                || async {
+                    let all = executions_of(&s.base_url, job).await?;
+                    let by_heir = all
+                        .iter()
+                        .filter(|e| e["agent_id"] == heir_id.as_str() && e["status"] == "succeeded")
+                        .count();
+                    Ok((by_heir >= 3).then_some(all))
+                },
+            )
+            .await?,
+        );
+        // Every second from the first instant to the last has a record: run or missed.
+        let instants: std::collections::BTreeSet<i64> = executions_in_mysql(&env.db_url, job)
+            .await
+            .map_err(anyhow::Error::msg)?
+            .into_iter()
+            .map(|(_, _, at)| at)
+            .collect();
+        let (first, last) = (
+            *instants.first().unwrap_or(&0),
+            *instants.last().unwrap_or(&0),
+        );
+        let silent: Vec<i64> = (first / 1000..=last / 1000)
+            .map(|s| s * 1000)
+            .filter(|at| !instants.contains(at))
+            .collect();
+        assert!(
+            silent.is_empty(),
+            "instants with no record at all: {silent:?}"
+        );
+    }
+    // misfire = skip: the lease TTL (2 s) leaves at least one instant nobody ran; it is recorded.
+    let missed: Vec<&Value> = histories[0]
+        .iter()
+        .filter(|e| e["status"] == "missed")
+        .collect();
+    assert!(
+        !missed.is_empty(),
+        "the failover gap left no missed record: {:?}",
+        histories[0]
+    );
+    assert!(
+        missed.iter().all(|e| e["agent_id"] == heir_id.as_str()),
+        "{missed:?}"
+    );
+    drop(heir);
     Ok(())
 }
