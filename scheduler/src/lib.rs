@@ -4,6 +4,7 @@
 //!
 //! Everything lives here rather than in `main.rs` so tests can start schedulers in-process.
 
+pub mod alert;
 pub mod announce;
 pub mod api;
 pub mod config;
