@@ -213,8 +213,17 @@ impl Runner {
         }
     }
 
+    /// Spools a snapshot: fsynced when `report` is an outcome, only written (safe from the agent
+    /// dying, not from the machine) for the snapshots taken before and between attempts.
     async fn save(&self, report: &mut ExecutionReport) {
-        if let Err(e) = self.spool.push(vec![report.clone()]).await {
+        let settled =
+            report.status != ExecutionStatus::Running as i32 || report.async_deadline_ms > 0;
+        let spooled = if settled {
+            self.spool.push(vec![report.clone()]).await
+        } else {
+            self.spool.push_written(vec![report.clone()]).await
+        };
+        if let Err(e) = spooled {
             tracing::error!(execution = %report.execution_id, error = %e, "cannot spool an execution report");
         }
         report.revision += 1;

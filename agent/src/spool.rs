@@ -74,9 +74,24 @@ impl Pending {
     }
 }
 
+type Done = oneshot::Sender<Result<(), String>>;
+
 enum Op {
-    Append(Vec<ExecutionReport>, oneshot::Sender<Result<(), String>>),
+    /// Reports to append; `synced` waits for fsync, otherwise only for the write.
+    Append {
+        reports: Vec<ExecutionReport>,
+        synced: bool,
+        done: Done,
+    },
     Ack(Vec<(String, u32)>),
+}
+
+/// What the fsync thread is asked to do, in order.
+enum SyncOp {
+    /// Fsync, then answer these.
+    Sync(Vec<Done>),
+    /// Compaction replaced the file: fsync this one from now on.
+    NewFile(File),
 }
 
 /// Handle to the spool; cheap to clone.
@@ -136,13 +151,23 @@ impl Spool {
         let pending = Arc::new(Mutex::new(pending));
         let (ops, rx) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
+        let sync_file = file.try_clone().map_err(open_error)?;
+        let (syncs, sync_rx) = std::sync::mpsc::channel();
         let thread_error = open_error;
         let writer = Writer {
             path: path.clone(),
             file,
             size: valid_len,
             pending: pending.clone(),
+            syncs,
         };
+        std::thread::Builder::new()
+            .name("crony-spool-fsync".into())
+            .spawn(move || fsync_loop(sync_file, sync_rx))
+            .map_err(|e| SpoolError::Open {
+                path: path.display().to_string(),
+                source: e,
+            })?;
         std::thread::Builder::new()
             .name("crony-spool".into())
             .spawn(move || writer.run(rx))
@@ -150,11 +175,26 @@ impl Spool {
         Ok((Self { pending, ops, wake }, recovered))
     }
 
-    /// Appends snapshots and returns once they are on disk.
+    /// Appends snapshots and returns once they are on disk (fsynced): survives a machine crash.
     pub async fn push(&self, reports: Vec<ExecutionReport>) -> Result<(), SpoolError> {
+        self.append(reports, true).await
+    }
+
+    /// Appends snapshots and returns once they are written to the file (not yet fsynced):
+    /// survives the agent process dying, costs no disk flush. Used before calling a target,
+    /// where waiting for a flush would add its latency to every fire.
+    pub async fn push_written(&self, reports: Vec<ExecutionReport>) -> Result<(), SpoolError> {
+        self.append(reports, false).await
+    }
+
+    async fn append(&self, reports: Vec<ExecutionReport>, synced: bool) -> Result<(), SpoolError> {
         let (done, wait) = oneshot::channel();
         self.ops
-            .send(Op::Append(reports, done))
+            .send(Op::Append {
+                reports,
+                synced,
+                done,
+            })
             .map_err(|_| SpoolError::Write("spool writer stopped".into()))?;
         let result = wait
             .await
@@ -198,13 +238,50 @@ impl Spool {
     }
 }
 
-/// Owns the file. A plain thread, so fsync never blocks the async runtime; appends that queue
-/// up while one fsync runs share the next one (group commit).
+/// Owns the file. Plain threads, so disk I/O never blocks the async runtime: this one writes,
+/// a second one fsyncs; appends that queue up while one fsync runs share the next one (group
+/// commit), and writes never wait for a flush.
 struct Writer {
     path: PathBuf,
     file: File,
     size: u64,
     pending: Arc<Mutex<Pending>>,
+    syncs: std::sync::mpsc::Sender<SyncOp>,
+}
+
+fn fsync_loop(mut file: File, rx: std::sync::mpsc::Receiver<SyncOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiters = Vec::new();
+        let mut op = Some(first);
+        while let Some(current) = op.take() {
+            match current {
+                SyncOp::Sync(done) => waiters.extend(done),
+                SyncOp::NewFile(new) => {
+                    // Everything before the swap was in the old file, which compaction copied
+                    // and synced; flush what we owe on the old one anyway, then switch.
+                    flush(&file, &mut waiters);
+                    file = new;
+                }
+            }
+            op = rx.try_recv().ok();
+        }
+        flush(&file, &mut waiters);
+    }
+}
+
+fn flush(file: &File, waiters: &mut Vec<Done>) {
+    if waiters.is_empty() {
+        return;
+    }
+    let synced = file
+        .sync_data()
+        .map_err(|e| format!("fsync of the spool: {e}"));
+    if let Err(e) = &synced {
+        tracing::error!(error = %e, "spool fsync failed");
+    }
+    for done in waiters.drain(..) {
+        let _ = done.send(synced.clone());
+    }
 }
 
 impl Writer {
@@ -215,16 +292,25 @@ impl Writer {
                 ops.push(more);
             }
             let mut buf = Vec::new();
-            let mut waiters = Vec::new();
+            let mut written_waiters = Vec::new();
+            let mut synced_waiters = Vec::new();
             let mut reports = Vec::new();
             for op in ops {
                 match op {
-                    Op::Append(batch, done) => {
+                    Op::Append {
+                        reports: batch,
+                        synced,
+                        done,
+                    } => {
                         for report in &batch {
                             encode(&mut buf, KIND_REPORT, &report.encode_to_vec());
                         }
                         reports.extend(batch);
-                        waiters.push(done);
+                        if synced {
+                            synced_waiters.push(done);
+                        } else {
+                            written_waiters.push(done);
+                        }
                     }
                     Op::Ack(acked) => {
                         for (id, revision) in acked {
@@ -238,13 +324,6 @@ impl Writer {
             let written = self
                 .file
                 .write_all(&buf)
-                .and_then(|()| {
-                    if waiters.is_empty() {
-                        Ok(())
-                    } else {
-                        self.file.sync_data()
-                    }
-                })
                 .map_err(|e| format!("{}: {e}", self.path.display()));
             if written.is_ok() {
                 self.size += buf.len() as u64;
@@ -255,8 +334,17 @@ impl Writer {
             } else if let Err(e) = &written {
                 tracing::error!(error = %e, "spool write failed");
             }
-            for done in waiters {
+            for done in written_waiters {
                 let _ = done.send(written.clone());
+            }
+            if written.is_ok() {
+                if !synced_waiters.is_empty() {
+                    let _ = self.syncs.send(SyncOp::Sync(synced_waiters));
+                }
+            } else {
+                for done in synced_waiters {
+                    let _ = done.send(written.clone());
+                }
             }
             if self.size > COMPACT_AT
                 && let Err(e) = self.compact()
@@ -283,6 +371,7 @@ impl Writer {
         file.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
+        let _ = self.syncs.send(SyncOp::NewFile(self.file.try_clone()?));
         self.size = buf.len() as u64;
         tracing::debug!(bytes = self.size, "spool compacted");
         Ok(())

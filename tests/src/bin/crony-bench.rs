@@ -5,8 +5,9 @@
 //!   processes); one agent holds JOBS jobs (default 10,000) and is SIGKILLed; reports the time
 //!   from the kill to the scheduler seeing the lease expire, and from that to every job being
 //!   acknowledged by a new owner.
-//! - `crony-bench fire [JOBS] [SECS]`: the whole system with one agent holding JOBS
-//!   every-second HTTP jobs (default 1,000) for SECS seconds (default 30): fire lateness
+//! - `crony-bench fire [JOBS] [SECS] [burst|spread]`: the whole system with one agent holding
+//!   JOBS every-second HTTP jobs (default 1,000) for SECS seconds (default 30), all due at the
+//!   same whole second (`burst`, the default) or spread over it (`spread`): fire lateness
 //!   (call received − scheduled instant) percentiles, fires missing or doubled, and how long
 //!   until every execution is in MySQL.
 
@@ -45,10 +46,13 @@ async fn main() -> anyhow::Result<()> {
                     .transpose()?
                     .unwrap_or(default))
             };
-            fire::run(number(1, 1_000)?, number(2, 30)?).await
+            let spread = args.get(3).is_some_and(|mode| mode == "spread");
+            fire::run(number(1, 1_000)?, number(2, 30)?, spread).await
         }
         _ => {
-            eprintln!("usage: crony-bench placement | failover [JOBS] | fire [JOBS] [SECS]");
+            eprintln!(
+                "usage: crony-bench placement | failover [JOBS] | fire [JOBS] [SECS] [burst|spread]"
+            );
             std::process::exit(2);
         }
     }
@@ -107,35 +111,12 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
     online(&scheduler.base_url, 1).await?;
 
     eprintln!("creating {jobs} jobs (all placed on one agent)…");
-    let client = reqwest::Client::new();
     let created = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in (0..jobs)
-        .collect::<Vec<_>>()
-        .chunks(jobs.div_ceil(16).max(1))
-    {
-        let (client, base, chunk) = (client.clone(), scheduler.base_url.clone(), chunk.to_vec());
-        tasks.spawn(async move {
-            for n in chunk {
-                let body = json!({"name": format!("bench-{n}"), "schedule": "0 0 3 * * *",
-                                  "target": {"kind": "http", "url": "http://127.0.0.1:9/"}});
-                let response = client
-                    .post(format!("{base}/api/v1/jobs"))
-                    .json(&body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status() == 201,
-                    "create failed: {}",
-                    response.status()
-                );
-            }
-            Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+    create_jobs(&scheduler.base_url, jobs, |n| {
+        json!({"name": format!("bench-{n}"), "schedule": "0 0 3 * * *",
+               "target": {"kind": "http", "url": "http://127.0.0.1:9/"}})
+    })
+    .await?;
     eprintln!(
         "created in {:?}; waiting for the agent to hold them…",
         created.elapsed()
@@ -191,6 +172,38 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
                 "expiry_to_all_held_ms": moved.as_millis() as u64 } })
     );
     scheduler.stop().await;
+    Ok(())
+}
+
+/// Creates `jobs` jobs through the API, 16 requests at a time; `body(n)` is job number n.
+async fn create_jobs(base: &str, jobs: usize, body: impl Fn(usize) -> Value) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in (0..jobs)
+        .collect::<Vec<_>>()
+        .chunks(jobs.div_ceil(16).max(1))
+    {
+        let bodies: Vec<Value> = chunk.iter().map(|n| body(*n)).collect();
+        let (client, base) = (client.clone(), base.to_owned());
+        tasks.spawn(async move {
+            for body in bodies {
+                let response = client
+                    .post(format!("{base}/api/v1/jobs"))
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 201,
+                    "create failed: {}",
+                    response.status()
+                );
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
     Ok(())
 }
 

@@ -16,7 +16,10 @@ use serde_json::json;
 /// (job id, scheduled instant ms, received instant µs)
 type Calls = Arc<Mutex<Vec<(String, i64, i64)>>>;
 
-pub async fn run(jobs: usize, secs: usize) -> anyhow::Result<()> {
+/// `spread`: `@every 1s` jobs, whose phases follow their creation times, so fires are spread
+/// over the second; otherwise `* * * * * *`, so all JOBS fire at each whole second at once.
+pub async fn run(jobs: usize, secs: usize, spread: bool) -> anyhow::Result<()> {
+    let schedule = if spread { "@every 1s" } else { "* * * * * *" };
     eprintln!("starting etcd, MariaDB, a scheduler and an agent…");
     let etcd = Etcd::start()?;
     let db = MariaDb::start()?;
@@ -40,40 +43,12 @@ pub async fn run(jobs: usize, secs: usize) -> anyhow::Result<()> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     eprintln!("creating {jobs} every-second jobs…");
-    let client = reqwest::Client::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for chunk in (0..jobs)
-        .collect::<Vec<_>>()
-        .chunks(jobs.div_ceil(16).max(1))
-    {
-        let (client, base, chunk, sink) = (
-            client.clone(),
-            scheduler.base_url.clone(),
-            chunk.to_vec(),
-            sink.clone(),
-        );
-        tasks.spawn(async move {
-            for n in chunk {
-                let body = json!({"name": format!("fire-{n}"), "schedule": "* * * * * *",
-                                  "target": {"kind": "http", "method": "POST", "url": sink},
-                                  "overlap": "allow"});
-                let response = client
-                    .post(format!("{base}/api/v1/jobs"))
-                    .json(&body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status() == 201,
-                    "create failed: {}",
-                    response.status()
-                );
-            }
-            Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+    super::create_jobs(&scheduler.base_url, jobs, |n| {
+        json!({"name": format!("fire-{n}"), "schedule": schedule,
+               "target": {"kind": "http", "method": "POST", "url": sink},
+               "overlap": "allow"})
+    })
+    .await?;
     eprintln!("waiting until every job fires…");
     wait_until("every job fired", Duration::from_secs(120), || {
         let calls = calls.clone();
@@ -144,9 +119,9 @@ pub async fn run(jobs: usize, secs: usize) -> anyhow::Result<()> {
     println!(
         "| jobs | fires/s | seconds | fires | missing | doubled | lateness p50 (ms) | p99 (ms) | max (ms) | in MySQL | last row after (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     println!(
-        "| {jobs} | {jobs} | {secs} | {} | {missing} | {doubled} | {:.2} | {:.2} | {:.2} | {in_mysql} | {} |",
+        "| `{schedule}` | {jobs} | {jobs} | {secs} | {} | {missing} | {doubled} | {:.2} | {:.2} | {:.2} | {in_mysql} | {} |",
         window.len(),
         pct(0.50),
         pct(0.99),
@@ -155,7 +130,7 @@ pub async fn run(jobs: usize, secs: usize) -> anyhow::Result<()> {
     );
     println!(
         "{}",
-        json!({"fire": {"jobs": jobs, "secs": secs, "fires": window.len(), "missing": missing,
+        json!({"fire": {"schedule": schedule, "jobs": jobs, "secs": secs, "fires": window.len(), "missing": missing,
                 "doubled": doubled, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
                 "in_mysql": in_mysql, "settle_ms": settle.as_millis() as u64}})
     );
