@@ -124,6 +124,8 @@ impl EmailSender {
             .from(self.from.clone())
             .to(to)
             .subject(render::subject(alert))
+            // A generated Message-ID: mail without one is scored as spam by many filters.
+            .message_id(None)
             .multipart(MultiPart::alternative_plain_html(
                 render::text(alert),
                 render::html(alert),
@@ -158,7 +160,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     while let Some(s) = source {
         let s_text = s.to_string();
         // lettre's Display already includes its direct source; avoid saying it twice.
-        if !message.ends_with(&s_text) {
+        if !message.contains(&s_text) {
             message.push_str(": ");
             message.push_str(&s_text);
         }
