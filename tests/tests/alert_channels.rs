@@ -241,6 +241,21 @@ async fn feishu_wrong_secret_is_the_bots_19021() {
     }
     assert!(bot.accepted().is_empty());
     assert_eq!(bot.requests().len(), 2);
+
+    // A correct signature over a timestamp more than an hour old is refused as well.
+    let stale = Utc::now().timestamp() - 3_700;
+    let body = feishu::build_message(&a, FeishuFormat::Card, Some("right"), stale);
+    let answer: Value = reqwest::Client::new()
+        .post(bot.url())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["code"], 19021);
+    assert!(bot.accepted().is_empty());
 }
 
 #[tokio::test]

@@ -160,6 +160,49 @@ mod tests {
         );
     }
 
+    fn alert_with_output(output: &str) -> Alert {
+        Alert {
+            id: 1,
+            title: "t".into(),
+            items: vec![crate::alert::AlertItem {
+                event: crate::alert::EventKind::Failed,
+                job_id: None,
+                job_name: Some("j".into()),
+                agent_id: None,
+                execution_id: None,
+                at: chrono::Utc::now(),
+                timezone: "UTC".into(),
+                error: String::new(),
+                output_excerpt: output.into(),
+                link: Some("javascript:alert(1)".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn signed_message_carries_timestamp_and_sign() {
+        let m = build_message(&alert_with_output("x"), FeishuFormat::Card, Some("s"), 42);
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["timestamp"], "42");
+        assert_eq!(v["sign"], sign(42, "s"));
+        assert_eq!(v["msg_type"], "interactive");
+        let unsigned = build_message(&alert_with_output("x"), FeishuFormat::Text, None, 42);
+        let v = serde_json::to_value(&unsigned).unwrap();
+        assert!(v.get("sign").is_none() && v.get("timestamp").is_none());
+        assert_eq!(v["msg_type"], "text");
+    }
+
+    #[test]
+    fn output_that_could_escape_a_code_block_is_plain_text() {
+        for output in ["<at id=all></at>", "```\n**bold**"] {
+            let m = build_message(&alert_with_output(output), FeishuFormat::Card, None, 0);
+            let json = serde_json::to_string(&m).unwrap();
+            assert!(!json.contains("\"tag\":\"markdown\""), "{json}");
+            // Only web links become buttons.
+            assert!(!json.contains("javascript:"), "{json}");
+        }
+    }
+
     #[test]
     fn code_zero_is_success_and_other_codes_fail() {
         assert!(interpret(StatusCode::OK, r#"{"code":0,"msg":"success","data":{}}"#).is_ok());
