@@ -5,10 +5,12 @@ pub mod callback;
 pub mod cluster;
 pub mod env;
 pub mod etcd;
+pub mod feishu;
 pub mod mariadb;
 pub mod process;
 pub mod reports;
 pub mod sink;
+pub mod smtp;
 pub mod wait;
 
 use std::sync::OnceLock;
@@ -18,8 +20,10 @@ pub use callback::CallbackServer;
 pub use cluster::{AgentProcess, SchedulerProcess, TestScheduler};
 pub use env::TestEnv;
 pub use etcd::Etcd;
+pub use feishu::{FeishuBot, FeishuReply};
 pub use mariadb::MariaDb;
 pub use sink::HttpSink;
+pub use smtp::{ParsedMail, ReceivedMail, SmtpMode, SmtpServer};
 pub use wait::wait_until;
 
 /// A name unique within this machine's test runs: `{tag}_{pid}_{n}`, usable as a database

@@ -5,6 +5,17 @@
 //! (`email.rs`, `feishu.rs`, `webhook.rs`); the pipeline (rules, throttling, the `alerts`
 //! table, the delivery worker) builds on [`Alert`], [`Recipient`] and [`Sender`].
 
+pub mod email;
+pub mod feishu;
+pub mod feishu_message;
+mod http;
+pub mod render;
+pub mod webhook;
+
+pub use email::EmailSender;
+pub use feishu::{FeishuFormat, FeishuSender};
+pub use webhook::WebhookSender;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
