@@ -5,6 +5,17 @@
 //! (`email.rs`, `feishu.rs`, `webhook.rs`); the pipeline (rules, throttling, the `alerts`
 //! table, the delivery worker) builds on [`Alert`], [`Recipient`] and [`Sender`].
 
+pub mod delivery;
+pub mod events;
+pub mod recorder;
+pub mod recording;
+pub mod rules;
+pub mod settings;
+pub mod store;
+pub mod throttle;
+pub mod watch;
+pub mod worker;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
