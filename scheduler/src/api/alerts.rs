@@ -223,6 +223,9 @@ pub async fn test(
         ApiError::invalid(field, e.to_string())
     })?;
     let kind = channel("channel", &body.channel)?;
+    app.channels
+        .sender(kind)
+        .map_err(|e| ApiError::invalid("channel", e.message))?;
     let settings = &app.channels.settings;
     let target = match given(body.to) {
         Some(to) => {
@@ -255,9 +258,6 @@ pub async fn test(
                 )
             })?,
     };
-    app.channels
-        .sender(kind)
-        .map_err(|e| ApiError::invalid("channel", e.message))?;
     let now = Utc::now();
     let item = AlertItem {
         event: EventKind::Test,
