@@ -446,3 +446,78 @@ async fn a_killed_agent_raises_one_offline_alert_with_two_schedulers_running() -
     second.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_failures_reaches_a_recipient_as_a_few_grouped_messages() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let email = FakeSender::held();
+    let (s, mut agent) = start(&env, senders(&[(ChannelKind::Email, &email)]), |c| {
+        c.alerts.webhook = None;
+        c.alerts.emails = vec!["ops@example.com".into()];
+    })
+    .await?;
+    let mut jobs = Vec::new();
+    let mut reports = Vec::new();
+    for i in 0..12 {
+        // Naming nobody: the cluster's recipients hear about it.
+        let job = create_job(
+            &s.base_url,
+            &format!("storm-{i}"),
+            json!({"on": ["failed"]}),
+        )
+        .await?;
+        reports.push(finished(
+            &format!("b{i}"),
+            &job,
+            now_ms() - 1_000,
+            S::Failed,
+        ));
+        jobs.push(job);
+    }
+    anyhow::ensure!(send(&mut agent, reports).await?.len() == 12);
+    wait_until("all recorded", Duration::from_secs(20), || async {
+        let mut n = 0;
+        for job in &jobs {
+            n += rows(&env.db_url, job).await?.len();
+        }
+        Ok((n == 12).then_some(()))
+    })
+    .await?;
+    email.release();
+    let mut all = Vec::new();
+    wait_until("all settled", Duration::from_secs(20), || async {
+        let mut rows_now = Vec::new();
+        for job in &jobs {
+            rows_now.extend(rows(&env.db_url, job).await?);
+        }
+        let settled = rows_now
+            .iter()
+            .all(|r| r.4 == "sent" || r.4 == "suppressed");
+        Ok(settled.then_some(rows_now))
+    })
+    .await
+    .map(|rows| all = rows)?;
+    let messages = email.sent();
+    assert!(
+        messages.len() < 4,
+        "12 failures for one recipient came as {} messages",
+        messages.len()
+    );
+    // Their `unassigned` alerts (no agent runs here) come along in the same messages.
+    let failed: usize = messages
+        .iter()
+        .flat_map(|(a, _)| &a.items)
+        .filter(|i| i.event == crony_scheduler::alert::EventKind::Failed)
+        .count();
+    assert_eq!(failed, 12, "every failure is listed once");
+    assert!(messages.iter().any(|(a, _)| a.title.contains("alerts for")));
+    // Each failure row was sent itself or grouped into a row that was.
+    assert!(
+        all.iter()
+            .all(|r| r.4 == "sent" || r.6.starts_with("grouped into alert ")),
+        "{all:?}"
+    );
+    assert!(all.iter().any(|r| r.6.starts_with("grouped into alert ")));
+    s.stop().await;
+    Ok(())
+}
