@@ -11,6 +11,7 @@ use crony_common::settings::{
 use crony_common::telemetry::{LogFormat, parse_log_format};
 use sqlx::mysql::MySqlConnectOptions;
 
+use crate::alert::settings::{self as alert, AlertSettings};
 use crate::placement::Strategy;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
@@ -85,6 +86,16 @@ static SETTINGS: &[Setting] = &[
     ELECTION_TTL,
     DEFAULT_STRATEGY,
     LOG_FORMAT,
+    alert::SMTP_URL,
+    alert::SMTP_FROM,
+    alert::FEISHU_WEBHOOK,
+    alert::FEISHU_SECRET,
+    alert::ALERT_EMAILS,
+    alert::ALERT_WEBHOOK,
+    alert::ALERT_THROTTLE,
+    alert::ALERT_FAILURE_RATE,
+    alert::ALERT_FAILURE_WINDOW,
+    alert::DASHBOARD_URL,
 ];
 
 #[derive(Debug, Clone)]
@@ -106,6 +117,9 @@ pub struct SchedulerConfig {
     pub election_ttl: Duration,
     pub default_strategy: Strategy,
     pub log_format: LogFormat,
+    pub alerts: AlertSettings,
+    /// How often the leader's alert worker looks for due alerts.
+    pub alert_interval: Duration,
 }
 
 impl SchedulerConfig {
@@ -125,6 +139,8 @@ impl SchedulerConfig {
             election_ttl: Duration::from_secs(10),
             default_strategy: Strategy::WeightedRoundRobin,
             log_format: LogFormat::Plain,
+            alerts: AlertSettings::default(),
+            alert_interval: Duration::from_secs(1),
         }
     }
 
@@ -173,6 +189,8 @@ impl SchedulerConfig {
                 _ => Err(format!("{r:?} must be weighted_round_robin or fewest_jobs")),
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
+            alerts: AlertSettings::load(&src)?,
+            alert_interval: d.alert_interval,
             database: d.database,
         })
     }

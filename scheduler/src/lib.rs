@@ -1,6 +1,6 @@
 //! The Crony scheduler: watches the agent registry in etcd, records agents in MySQL, places
-//! jobs while it leads, ingests agents' execution reports (gRPC) and serves the HTTP API.
-//! Alerts build on this in later modules.
+//! jobs while it leads, ingests agents' execution reports (gRPC), records and delivers alerts
+//! (`alert/`) and serves the HTTP API.
 //!
 //! Everything lives here rather than in `main.rs` so tests can start schedulers in-process.
 

@@ -16,6 +16,11 @@ pub struct Metrics {
     pub report_batch_seconds: Histogram,
     pub report_batch_size: Histogram,
     pub async_timeouts: IntCounter,
+    pub alerts_sent: IntCounterVec,
+    /// Failed delivery attempts (each retry counts).
+    pub alerts_failed: IntCounterVec,
+    /// Alerts held back by throttling or grouped into another alert's message.
+    pub alerts_suppressed: IntCounter,
 }
 
 impl Metrics {
@@ -61,13 +66,34 @@ impl Metrics {
             "Async executions timed out because no result arrived before their deadline",
         )
         .expect("valid metric");
-        let collectors: [Box<dyn prometheus::core::Collector>; 6] = [
+        let alerts_sent = IntCounterVec::new(
+            Opts::new("crony_alerts_sent_total", "Alerts delivered, by channel"),
+            &["channel"],
+        )
+        .expect("valid metric");
+        let alerts_failed = IntCounterVec::new(
+            Opts::new(
+                "crony_alerts_failed_total",
+                "Failed alert delivery attempts, by channel",
+            ),
+            &["channel"],
+        )
+        .expect("valid metric");
+        let alerts_suppressed = IntCounter::new(
+            "crony_alerts_suppressed_total",
+            "Alerts throttled or grouped into another alert's message",
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
             Box::new(live_agents.clone()),
             Box::new(registry_lists.clone()),
             Box::new(executions.clone()),
             Box::new(report_batch_seconds.clone()),
             Box::new(report_batch_size.clone()),
             Box::new(async_timeouts.clone()),
+            Box::new(alerts_sent.clone()),
+            Box::new(alerts_failed.clone()),
+            Box::new(alerts_suppressed.clone()),
         ];
         for collector in collectors {
             registry.register(collector).expect("unique metric");
@@ -86,6 +112,9 @@ impl Metrics {
             report_batch_seconds,
             report_batch_size,
             async_timeouts,
+            alerts_sent,
+            alerts_failed,
+            alerts_suppressed,
         }
     }
 

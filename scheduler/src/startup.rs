@@ -2,6 +2,7 @@
 //! leadership, report ingestion (gRPC), its announcement in etcd and the HTTP server, all
 //! stopped through one `CancellationToken`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alert::delivery::{Channels, configured_senders};
+use crate::alert::events::AlertEvents;
+use crate::alert::recorder::Recorder;
+use crate::alert::watch::LeaderAlerting;
+use crate::alert::worker::Worker;
+use crate::alert::{ChannelKind, Sender};
 use crate::announce::{Announcer, url_for};
 use crate::api::{AppState, router};
 use crate::config::SchedulerConfig;
@@ -51,6 +58,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Alerts(String),
 }
 
 /// A running scheduler. Stop it by cancelling the token given to [`Scheduler::start`].
@@ -69,6 +78,17 @@ impl Scheduler {
     pub async fn start(
         config: SchedulerConfig,
         shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
+        let senders = configured_senders(&config.alerts).map_err(StartupError::Alerts)?;
+        Self::start_with_senders(config, shutdown, senders).await
+    }
+
+    /// Like [`Scheduler::start`], delivering alerts through `senders` instead of the channels
+    /// the configuration enables (tests use recording senders).
+    pub async fn start_with_senders(
+        config: SchedulerConfig,
+        shutdown: CancellationToken,
+        senders: HashMap<ChannelKind, Arc<dyn Sender>>,
     ) -> Result<Self, StartupError> {
         let db = &config.database;
         let database_error = |message: String| StartupError::Database {
@@ -127,6 +147,34 @@ impl Scheduler {
             shutdown.clone(),
         ));
         tracker.spawn(run_recorder(live.clone(), store.clone(), shutdown.clone()));
+        // Alerts: every instance records what it sees; the leader delivers (see `alert/`).
+        let (alert_events, happenings) = AlertEvents::channel();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let dashboard = config.alerts.dashboard_url.clone().unwrap_or_else(|| {
+            url_for(http_addr, config.advertise_host.as_deref())
+                .trim_end_matches('/')
+                .to_owned()
+        });
+        let recorder = Recorder::new(
+            store.clone(),
+            config.alerts.clone(),
+            dashboard,
+            metrics.clone(),
+            wake.clone(),
+        );
+        tracker.spawn(recorder.run(happenings, shutdown.clone()));
+        let channels = Arc::new(Channels::new(senders, config.alerts.clone()));
+        let alerting = LeaderAlerting {
+            worker: Worker {
+                store: store.clone(),
+                channels: channels.clone(),
+                metrics: metrics.clone(),
+                interval: config.alert_interval,
+                wake,
+            },
+            live: live.clone(),
+            events: alert_events.clone(),
+        };
         let jobs_changed = Arc::new(tokio::sync::Notify::new());
         let leading_term = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let token = AttachClusterToken::new(config.cluster_token.as_deref())
@@ -154,7 +202,9 @@ impl Scheduler {
                 lost_interval: Duration::from_secs(1),
                 live: live.clone(),
                 cluster_token: token.clone(),
+                alerts: alert_events.clone(),
             },
+            alerting,
         };
         tracker.spawn(run_leadership(election, deps, shutdown.clone()));
 
@@ -164,7 +214,13 @@ impl Scheduler {
                  report tokens are only as secret as the execution headers"
             );
         }
-        let writer = Writer::spawn(store.clone(), metrics.clone(), shutdown.clone(), &tracker);
+        let writer = Writer::spawn(
+            store.clone(),
+            metrics.clone(),
+            alert_events.clone(),
+            shutdown.clone(),
+            &tracker,
+        );
         let reports = tonic::service::interceptor::InterceptedService::new(
             ReportServiceServer::new(ReportServiceImpl::new(writer))
                 .max_decoding_message_size(MAX_MESSAGE),
@@ -216,6 +272,8 @@ impl Scheduler {
             etcd,
             metrics,
             report_key: ReportKey::from_cluster_token(config.cluster_token.as_deref()),
+            alert_events,
+            channels,
         });
         let server_shutdown = shutdown.clone();
         tracker.spawn(async move {

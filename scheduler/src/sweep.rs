@@ -32,6 +32,8 @@ pub struct Sweeper {
     pub live: Arc<crate::registry::LiveAgents>,
     /// Presented to agents when a lost execution is retried.
     pub cluster_token: crony_proto::auth::AttachClusterToken,
+    /// Where timed-out and lost executions are reported for alerting.
+    pub alerts: crate::alert::events::AlertEvents,
 }
 
 impl Sweeper {
@@ -56,7 +58,8 @@ impl Sweeper {
                 match self.store.time_out_async(Utc::now(), TIMEOUT_BATCH).await {
                     Ok(jobs) => {
                         self.metrics.async_timeouts.inc_by(jobs.len() as u64);
-                        for job in &jobs {
+                        for (id, job) in &jobs {
+                            self.alerts.settled(id, job, Status::TimedOut);
                             self.metrics
                                 .executions
                                 .with_label_values(&[job.as_str(), Status::TimedOut.as_str()])

@@ -29,6 +29,36 @@ impl TestScheduler {
         database_url: &str,
         adjust: impl FnOnce(&mut SchedulerConfig),
     ) -> anyhow::Result<Self> {
+        Self::start_inner(etcd, prefix, database_url, adjust, None).await
+    }
+
+    /// Like [`TestScheduler::start_with`], delivering alerts through `senders` instead of the
+    /// channels the configuration enables.
+    pub async fn start_with_senders(
+        etcd: &str,
+        prefix: &str,
+        database_url: &str,
+        adjust: impl FnOnce(&mut SchedulerConfig),
+        senders: std::collections::HashMap<
+            crony_scheduler::alert::ChannelKind,
+            std::sync::Arc<dyn crony_scheduler::alert::Sender>,
+        >,
+    ) -> anyhow::Result<Self> {
+        Self::start_inner(etcd, prefix, database_url, adjust, Some(senders)).await
+    }
+
+    async fn start_inner(
+        etcd: &str,
+        prefix: &str,
+        database_url: &str,
+        adjust: impl FnOnce(&mut SchedulerConfig),
+        senders: Option<
+            std::collections::HashMap<
+                crony_scheduler::alert::ChannelKind,
+                std::sync::Arc<dyn crony_scheduler::alert::Sender>,
+            >,
+        >,
+    ) -> anyhow::Result<Self> {
         crate::init_logging();
         let database = crony_scheduler::config::parse_database_url(database_url)
             .map_err(anyhow::Error::msg)?;
@@ -39,7 +69,12 @@ impl TestScheduler {
         config.election_ttl = Duration::from_secs(2);
         adjust(&mut config);
         let shutdown = CancellationToken::new();
-        let scheduler = Scheduler::start(config, shutdown.clone()).await?;
+        let scheduler = match senders {
+            Some(senders) => {
+                Scheduler::start_with_senders(config, shutdown.clone(), senders).await?
+            }
+            None => Scheduler::start(config, shutdown.clone()).await?,
+        };
         let base_url = format!("http://{}", scheduler.http_addr);
         Ok(Self {
             scheduler,

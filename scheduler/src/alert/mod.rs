@@ -5,12 +5,22 @@
 //! (`email.rs`, `feishu.rs`, `webhook.rs`); the pipeline (rules, throttling, the `alerts`
 //! table, the delivery worker) builds on [`Alert`], [`Recipient`] and [`Sender`].
 
+pub mod delivery;
 pub mod email;
+pub mod events;
 pub mod feishu;
 pub mod feishu_message;
 mod http;
+pub mod recorder;
+pub mod recording;
 pub mod render;
+pub mod rules;
+pub mod settings;
+pub mod store;
+pub mod throttle;
+pub mod watch;
 pub mod webhook;
+pub mod worker;
 
 pub use email::EmailSender;
 pub use feishu::{FeishuFormat, FeishuSender};

@@ -280,6 +280,8 @@ pub async fn post_result(
                     .executions
                     .with_label_values(&[row.summary.job_id.as_str(), result.status.as_str()])
                     .inc();
+                app.alert_events
+                    .settled(&id, &row.summary.job_id, result.status);
             }
             Ok(Json(render_detail(&row)).into_response())
         }

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/api/v1/...` (JSON), `/healthz`, `/readyz`, `/metrics`.
 
 pub mod agents;
+pub mod alerts;
 pub mod control;
 pub mod cron;
 pub mod error;
@@ -34,6 +35,10 @@ pub struct AppState {
     pub cluster_token: crony_proto::auth::AttachClusterToken,
     /// Checks the bearer tokens of async results (derived from the cluster token).
     pub report_key: crony_common::report_token::ReportKey,
+    /// Where settled executions are reported for alerting.
+    pub alert_events: crate::alert::events::AlertEvents,
+    /// Senders and settings, for test alerts.
+    pub channels: Arc<crate::alert::delivery::Channels>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -53,6 +58,8 @@ pub fn router(state: AppState) -> Router {
         .route("/executions/{id}/result", post(executions::post_result))
         .route("/executions/{id}/kill", post(control::kill))
         .route("/cron/preview", get(cron::preview))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/test", post(alerts::test))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .fallback(error::not_found);

@@ -146,6 +146,10 @@ pub enum AlertEvent {
     Recovered,
     Missed,
     Lost,
+    /// The failure rate over the job's last executions crossed `CRONY_ALERT_FAILURE_RATE`.
+    FailureRate,
+    /// The job has no eligible agent.
+    Unassigned,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -272,6 +276,13 @@ impl JobSpec {
         }
         for hook in &self.alerts.feishu_webhooks {
             http_url(&hook.url).map_err(|m| bad("alerts.feishu_webhooks.url", m))?;
+            // The `alerts` table keeps the URL (never the secret) in 512 characters.
+            if hook.url.len() > 500 {
+                return Err(bad(
+                    "alerts.feishu_webhooks.url",
+                    "must be at most 500 characters",
+                ));
+            }
         }
         Ok((schedule, tz))
     }

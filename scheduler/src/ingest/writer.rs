@@ -1,6 +1,7 @@
 //! The one batched writer: requests from all `Report` calls queue on a channel; the writer
 //! takes what is queued (up to ~1,000 reports or 5 ms after the first), writes it in one
 //! transaction, and only then answers each request — so an ack always means "committed".
+//! Executions whose status really changed to a final one are passed on to alerting.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::events::AlertEvents;
 use crate::domain::execution::ExecutionRecord;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -46,11 +48,12 @@ impl Writer {
     pub fn spawn(
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
+        alerts: AlertEvents,
         shutdown: CancellationToken,
         tracker: &tokio_util::task::TaskTracker,
     ) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tracker.spawn(run(rx, store, metrics, shutdown));
+        tracker.spawn(run(rx, store, metrics, alerts, shutdown));
         Self(tx)
     }
 
@@ -72,6 +75,7 @@ async fn run(
     mut rx: mpsc::Receiver<WriteRequest>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    alerts: AlertEvents,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -83,7 +87,9 @@ async fn run(
             },
         };
         let batch = collect(first, &mut rx, &shutdown).await;
-        write(&batch, store.as_ref(), &metrics).await.answer(batch);
+        write(&batch, store.as_ref(), &metrics, &alerts)
+            .await
+            .answer(batch);
     }
 }
 
@@ -141,17 +147,22 @@ impl Written {
     }
 }
 
-async fn write(batch: &[WriteRequest], store: &dyn Store, metrics: &Metrics) -> Written {
+async fn write(
+    batch: &[WriteRequest],
+    store: &dyn Store,
+    metrics: &Metrics,
+    alerts: &AlertEvents,
+) -> Written {
     let records: Vec<ExecutionRecord> = batch
         .iter()
         .flat_map(|r| r.records.iter().cloned())
         .collect();
-    match write_records(&records, store, metrics).await {
+    match write_records(&records, store, metrics, alerts).await {
         Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
             tracing::warn!(error = %e, "report batch failed; writing its requests one by one");
             let mut results = Vec::with_capacity(batch.len());
             for request in batch {
-                results.push(write_records(&request.records, store, metrics).await);
+                results.push(write_records(&request.records, store, metrics, alerts).await);
             }
             Written::Each(results)
         }
@@ -163,6 +174,7 @@ async fn write_records(
     records: &[ExecutionRecord],
     store: &dyn Store,
     metrics: &Metrics,
+    alerts: &AlertEvents,
 ) -> Result<(), StoreError> {
     let started = Instant::now();
     let result = store.ingest(records, Utc::now()).await;
@@ -172,7 +184,8 @@ async fn write_records(
     metrics.report_batch_size.observe(records.len() as f64);
     match result {
         Ok(outcome) => {
-            for (job, status) in outcome.settled {
+            for (id, job, status) in outcome.settled {
+                alerts.settled(&id, &job, status);
                 metrics
                     .executions
                     .with_label_values(&[job.as_str(), status.as_str()])

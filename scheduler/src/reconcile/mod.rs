@@ -24,6 +24,8 @@ use crony_proto::v1::SyncRequest;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::events::Happening;
+use crate::alert::watch::LeaderAlerting;
 use crate::domain::agent::AgentAdmin;
 use crate::domain::job::Job;
 use crate::election::{Election, Leadership};
@@ -47,6 +49,8 @@ pub struct ReconcileDeps {
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
     /// The execution sweeps, run for as long as this instance leads.
     pub sweeper: Sweeper,
+    /// Alert delivery and agent alerts, run for as long as this instance leads.
+    pub alerting: LeaderAlerting,
 }
 
 /// Campaigns, leads until leadership is lost, campaigns again — until `shutdown`.
@@ -63,9 +67,11 @@ pub async fn run_leadership<E: Election>(
                     .store(term, std::sync::atomic::Ordering::SeqCst);
                 let sweeping = shutdown.child_token();
                 let sweeper = tokio::spawn(deps.sweeper.clone().run(sweeping.clone()));
+                let alerting = tokio::spawn(deps.alerting.clone().run(sweeping.clone()));
                 lead(&leadership, &mut deps, &shutdown).await;
                 sweeping.cancel();
                 let _ = sweeper.await;
+                let _ = alerting.await;
                 deps.leading_term
                     .store(0, std::sync::atomic::Ordering::SeqCst);
             }
@@ -117,6 +123,9 @@ struct LeaderState {
     /// Per agent: (its started_at, fingerprint of the set it acknowledged).
     acked: HashMap<String, (String, u64)>,
     generation: u64,
+    /// Enabled jobs without an agent after the last pass: each is alerted once when it
+    /// becomes so, not on every pass.
+    unassigned: HashSet<String>,
 }
 
 impl LeaderState {
@@ -146,8 +155,24 @@ impl LeaderState {
                 "assignments written"
             );
         }
+        self.alert_unassigned(&jobs, deps);
         self.push(term, &jobs, &live, deps).await;
         Ok(())
+    }
+
+    fn alert_unassigned(&mut self, jobs: &[Job], deps: &ReconcileDeps) {
+        let now: HashSet<String> = jobs
+            .iter()
+            .filter(|j| j.spec.enabled && j.agent_id.is_none())
+            .map(|j| j.id.clone())
+            .collect();
+        for job_id in now.difference(&self.unassigned) {
+            deps.alerting.events.emit(Happening::Unassigned {
+                job_id: job_id.clone(),
+                at: chrono::Utc::now(),
+            });
+        }
+        self.unassigned = now;
     }
 
     /// Keeps jobs on live eligible agents; places the rest. Pure apart from the WRR credit.

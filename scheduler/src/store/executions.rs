@@ -109,12 +109,12 @@ pub trait ExecutionStore: Send + Sync {
         id: &str,
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError>;
-    /// Times out up to `limit` async executions whose deadline passed; their job ids.
+    /// Times out up to `limit` async executions whose deadline passed; their (id, job id).
     async fn time_out_async(
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError>;
+    ) -> Result<Vec<(String, String)>, StoreError>;
     /// Deletes up to `limit` executions scheduled before `before`; how many.
     async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// Marks `lost` up to `limit` executions that an agent not in `live` was running itself
@@ -254,7 +254,7 @@ impl ExecutionStore for MySqlStore {
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let due: Vec<(String, String)> = sqlx::query_as(
             "SELECT id, job_id FROM executions \
@@ -285,7 +285,7 @@ impl ExecutionStore for MySqlStore {
         q.push(")");
         q.build().execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(due.into_iter().map(|(_, job)| job).collect())
+        Ok(due)
     }
 
     async fn mark_lost(

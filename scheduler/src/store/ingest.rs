@@ -13,8 +13,9 @@ use crate::domain::execution::{ExecutionRecord, Status};
 /// What a committed batch changed, for metrics.
 #[derive(Debug, Default)]
 pub struct IngestOutcome {
-    /// (job id, status) of every row whose status became a (different) final one.
-    pub settled: Vec<(String, Status)>,
+    /// (execution id, job id, status) of every row whose status became a (different) final
+    /// one: for metrics and alerts.
+    pub settled: Vec<(String, String, Status)>,
 }
 
 /// Bytes per INSERT statement: well under MariaDB's default 16 MiB `max_allowed_packet`.
@@ -97,7 +98,7 @@ fn newest_per_id(records: &[ExecutionRecord]) -> Vec<&ExecutionRecord> {
     out
 }
 
-fn is_lock_conflict(e: &sqlx::Error) -> bool {
+pub(crate) fn is_lock_conflict(e: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = e else {
         return false;
     };
@@ -129,7 +130,7 @@ async fn write_in(
         .filter(|(id, (_, status))| {
             status.is_final() && before.get(id).is_none_or(|(_, old)| old != status)
         })
-        .map(|(_, (job, status))| (job, status))
+        .map(|(id, (job, status))| (id, job, status))
         .collect();
     Ok(IngestOutcome { settled })
 }

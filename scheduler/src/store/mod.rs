@@ -50,7 +50,12 @@ impl From<sqlx::Error> for StoreError {
 
 #[async_trait::async_trait]
 pub trait Store:
-    jobs::JobStore + assignments::AssignmentStore + executions::ExecutionStore + Send + Sync
+    jobs::JobStore
+    + assignments::AssignmentStore
+    + executions::ExecutionStore
+    + crate::alert::store::AlertStore
+    + Send
+    + Sync
 {
     /// Records that exactly `live` are online at `now`: upserts them (first seen kept) and marks
     /// every other online agent offline.

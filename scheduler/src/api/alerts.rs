@@ -1,0 +1,348 @@
+//! `/api/v1/alerts…`: alert history with delivery status (filters, newest first, keyset
+//! cursor; webhook URLs shown shortened since their path is a credential, secrets never
+//! stored), and sending a test alert through a channel now.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::alert::settings::{parse_email, parse_http_url};
+use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
+use crate::alert::{Alert, AlertItem, ChannelKind, EventKind};
+use crate::domain::execution::{MAX_ID, valid_id};
+use crate::error::ErrorCode;
+
+const EVENTS: [EventKind; 10] = [
+    EventKind::Failed,
+    EventKind::TimedOut,
+    EventKind::Recovered,
+    EventKind::Lost,
+    EventKind::Missed,
+    EventKind::FailureRate,
+    EventKind::Unassigned,
+    EventKind::AgentOffline,
+    EventKind::AgentOnline,
+    EventKind::Test,
+];
+const STATUSES: [&str; 5] = ["pending", "sent", "failed", "dead", "suppressed"];
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    job_id: Option<String>,
+    event: Option<String>,
+    channel: Option<String>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+fn given(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn instant(field: &str, raw: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    given(raw)
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(&raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::invalid(
+                        field,
+                        format!("{raw:?} is not an RFC 3339 instant (e.g. 2026-01-31T08:00:00Z)"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn channel(field: &str, raw: &str) -> Result<ChannelKind, ApiError> {
+    match raw {
+        "email" => Ok(ChannelKind::Email),
+        "feishu" => Ok(ChannelKind::Feishu),
+        "webhook" => Ok(ChannelKind::Webhook),
+        _ => Err(ApiError::invalid(
+            field,
+            format!("{raw:?} is not a channel; use email, feishu or webhook"),
+        )),
+    }
+}
+
+fn encode_cursor(row: &AlertRow) -> String {
+    hex::encode(format!("{}:{}", row.created_at.timestamp_millis(), row.id))
+}
+
+fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, u64)> {
+    let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
+    let (ms, id) = text.split_once(':')?;
+    Some((
+        DateTime::from_timestamp_millis(ms.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
+}
+
+pub async fn list(
+    State(app): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let job_id = match given(query.job_id) {
+        Some(id) if !valid_id(&id, MAX_ID) => {
+            return Err(ApiError::invalid("job_id", "must be a job id"));
+        }
+        id => id,
+    };
+    let event = given(query.event)
+        .map(|raw| {
+            EVENTS
+                .into_iter()
+                .find(|e| e.as_str() == raw)
+                .ok_or_else(|| {
+                    let all: Vec<&str> = EVENTS.iter().map(|e| e.as_str()).collect();
+                    ApiError::invalid(
+                        "event",
+                        format!("{raw:?} is not an event; use {}", all.join(", ")),
+                    )
+                })
+        })
+        .transpose()?;
+    let channel = given(query.channel)
+        .map(|raw| channel("channel", &raw))
+        .transpose()?;
+    let statuses = match given(query.status) {
+        None => Vec::new(),
+        Some(raw) => raw
+            .split(',')
+            .map(str::trim)
+            .map(|s| {
+                STATUSES.contains(&s).then(|| s.to_owned()).ok_or_else(|| {
+                    ApiError::invalid(
+                        "status",
+                        format!("{s:?} is not a status; use {}", STATUSES.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let from = instant("from", query.from)?;
+    let to = instant("to", query.to)?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to <= from
+    {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let limit = match given(query.limit) {
+        None => 50,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 500"))?,
+    };
+    let before = given(query.cursor)
+        .map(|raw| {
+            decode_cursor(&raw).ok_or_else(|| {
+                ApiError::invalid("cursor", "not a cursor from a previous page's next_cursor")
+            })
+        })
+        .transpose()?;
+    let filter = AlertFilter {
+        job_id,
+        event,
+        channel,
+        statuses,
+        from,
+        to,
+        before,
+        limit,
+    };
+    let rows = app.store.list_alerts(&filter).await?;
+    let next_cursor = (rows.len() as u32 == limit)
+        .then(|| rows.last().map(encode_cursor))
+        .flatten();
+    Ok(Json(json!({
+        "alerts": rows.iter().map(render).collect::<Vec<_>>(),
+        "next_cursor": next_cursor,
+    })))
+}
+
+/// A row as the API shows it: the recipient shortened for URLs, and the message.
+fn render(row: &AlertRow) -> Value {
+    let mut value = serde_json::to_value(row).unwrap_or_default();
+    value["recipient"] = json!(shown_recipient(&row.recipient));
+    let alert: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    value["title"] = alert["title"].clone();
+    value["items"] = alert["items"].clone();
+    value
+}
+
+/// Email addresses as they are; for webhook URLs the host and path with the last segment
+/// (the bot's token) cut to its first four characters: enough to tell bots apart, not to post.
+pub fn shown_recipient(recipient: &str) -> String {
+    if !recipient.starts_with("http") {
+        return recipient.to_owned();
+    }
+    let without_query = recipient.split(['?', '#']).next().unwrap_or_default();
+    match without_query.rsplit_once('/') {
+        Some((head, last)) if last.chars().count() > 4 => {
+            format!("{head}/{}…", last.chars().take(4).collect::<String>())
+        }
+        _ => without_query.to_owned(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    channel: String,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `POST /alerts/test`: records a test alert for the channel and sends it now, here (not by
+/// the leader's worker): 200 when delivered, 502 with the channel's error when not.
+pub async fn test(
+    State(app): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let body: TestBody = serde_json::from_slice(&body).map_err(|e| {
+        let field = if e.to_string().contains("channel") {
+            "channel"
+        } else {
+            "body"
+        };
+        ApiError::invalid(field, e.to_string())
+    })?;
+    let kind = channel("channel", &body.channel)?;
+    app.channels
+        .sender(kind)
+        .map_err(|e| ApiError::invalid("channel", e.message))?;
+    let settings = &app.channels.settings;
+    let target = match given(body.to) {
+        Some(to) => {
+            let checked = match kind {
+                ChannelKind::Email => parse_email(&to),
+                _ => parse_http_url(&to).map(|_| ()),
+            };
+            checked.map_err(|m| ApiError::invalid("to", m))?;
+            crate::alert::rules::Target {
+                channel: kind,
+                address: to,
+                secret: None,
+            }
+        }
+        None => crate::alert::rules::system_targets(settings)
+            .into_iter()
+            .find(|t| t.channel == kind)
+            .ok_or_else(|| {
+                let setting = match kind {
+                    ChannelKind::Email => "CRONY_ALERT_EMAILS",
+                    ChannelKind::Feishu => "CRONY_FEISHU_WEBHOOK",
+                    ChannelKind::Webhook => "CRONY_ALERT_WEBHOOK",
+                };
+                ApiError::invalid(
+                    "to",
+                    format!(
+                        "no {} recipient configured: set {setting} or give \"to\"",
+                        kind.as_str()
+                    ),
+                )
+            })?,
+    };
+    let now = Utc::now();
+    let item = AlertItem {
+        event: EventKind::Test,
+        job_id: None,
+        job_name: None,
+        agent_id: None,
+        execution_id: None,
+        at: now,
+        timezone: "UTC".into(),
+        error: String::new(),
+        output_excerpt: "This is a test alert from Crony. If you can read it, the channel works."
+            .into(),
+        link: None,
+    };
+    let claim = uuid::Uuid::now_v7().to_string();
+    let new = NewAlert {
+        event: EventKind::Test,
+        job_id: None,
+        execution_id: None,
+        agent_id: None,
+        group_key: "test:cluster".into(),
+        alert: Alert {
+            id: 0,
+            title: crate::alert::rules::title(&item),
+            items: vec![item],
+        },
+        targets: vec![target],
+        throttle: false,
+        claim: Some(claim.clone()),
+    };
+    let recorded = app
+        .store
+        .record_alert(&new, Default::default(), now)
+        .await?;
+    let id = recorded.first().map(|r| r.id).unwrap_or_default();
+    let row = app
+        .store
+        .get_alert(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the test alert was not recorded"))?;
+    let alert = row
+        .alert()
+        .map_err(|m| ApiError::new(ErrorCode::Internal, m))?;
+    let result = app
+        .channels
+        .send_row(app.store.as_ref(), &row, &alert)
+        .await;
+    // A test checks the channel now: it is not retried later.
+    let outcome = match &result {
+        Ok(()) => Delivery::Sent,
+        Err(e) => Delivery::Dead {
+            error: e.message.clone(),
+        },
+    };
+    app.store.finish(id, &claim, &outcome, Utc::now()).await?;
+    let label = [kind.as_str()];
+    match result {
+        Ok(()) => {
+            app.metrics.alerts_sent.with_label_values(&label).inc();
+            Ok(
+                Json(json!({"id": id, "channel": kind.as_str(), "status": "sent",
+                           "recipient": shown_recipient(&row.recipient)}))
+                .into_response(),
+            )
+        }
+        Err(e) => {
+            app.metrics.alerts_failed.with_label_values(&label).inc();
+            let error = json!({"error": {"code": "delivery_failed",
+                "message": format!("{} delivery failed: {}", kind.as_str(), e.message),
+                "id": id}});
+            Ok((StatusCode::BAD_GATEWAY, Json(error)).into_response())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_tokens_are_not_shown() {
+        assert_eq!(
+            shown_recipient("https://open.feishu.cn/open-apis/bot/v2/hook/abcdef-123?x=1"),
+            "https://open.feishu.cn/open-apis/bot/v2/hook/abcd…"
+        );
+        assert_eq!(shown_recipient("ops@example.com"), "ops@example.com");
+    }
+}

@@ -1,0 +1,148 @@
+//! Issue 5 end to end with the real channels: a job run by a real agent fails after its last
+//! retry and the on-call people get one email (real SMTP server on loopback) and one Feishu
+//! message (a Feishu stand-in that checks the signature exactly as Feishu does); its recovery
+//! is announced the same way. Names and output with quotes, backslashes, newlines and Chinese
+//! text arrive intact.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{create_job, post};
+use crony_tests::{
+    AgentProcess, FeishuBot, HttpSink, SmtpServer, TestEnv, TestScheduler, wait_until,
+};
+use serde_json::json;
+
+const SECRET: &str = "s3cr3t-飞书";
+
+#[tokio::test]
+async fn a_failing_job_mails_and_messages_once_after_its_last_retry_then_its_recovery()
+-> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let smtp = SmtpServer::start().await?;
+    let bot = FeishuBot::start(Some(SECRET)).await?;
+    let smtp_url = smtp.url();
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.alerts.smtp_url = Some(smtp_url);
+        c.alerts.smtp_from = Some("crony@example.com".into());
+    })
+    .await?;
+    let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
+    agent.id().await?;
+    wait_until("the agent is online", Duration::from_secs(15), || async {
+        Ok((common::agent_ids(&s.base_url, "online").await?.len() == 1).then_some(()))
+    })
+    .await?;
+    let sink = HttpSink::start().await?;
+    sink.answer(500);
+    let name = "nightly \"report\" \\ 任务";
+    let job = create_job(
+        &s.base_url,
+        &json!({
+            "name": name,
+            "schedule": "0 0 3 1 1 *",
+            "target": {"kind": "http", "url": sink.url("/report")},
+            "retry": {"max_retries": 1, "backoff": "fixed", "initial_secs": 1},
+            "alerts": {
+                "on": ["failed", "recovered"],
+                "emails": ["oncall@example.com"],
+                "feishu_webhooks": [{"url": bot.url(), "secret": SECRET}],
+            },
+        }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    trigger(&s.base_url, &job).await?;
+
+    // The first attempt fails: nobody is told yet, the retry may still succeed.
+    wait_until("the first attempt", Duration::from_secs(10), || async {
+        Ok((!sink.calls_to("/report").is_empty()).then_some(()))
+    })
+    .await?;
+    assert!(
+        smtp.mails().is_empty() && bot.accepted().is_empty(),
+        "alerted before the last retry"
+    );
+    wait_until(
+        "one email and one Feishu message",
+        Duration::from_secs(20),
+        || async { Ok((!smtp.mails().is_empty() && !bot.accepted().is_empty()).then_some(())) },
+    )
+    .await?;
+    assert_eq!(
+        sink.calls_to("/report").len(),
+        2,
+        "the alert came after the retry"
+    );
+    let mail = smtp.mails()[0].parse()?;
+    assert_eq!(smtp.mails()[0].rcpt_to, ["oncall@example.com"]);
+    let text = mail.text.clone().unwrap_or_default();
+    assert!(
+        mail.subject.contains(name) || text.contains(name),
+        "{mail:?}"
+    );
+    assert!(text.contains("500"), "the error is in the mail: {text}");
+    let card = bot.accepted()[0].to_string();
+    assert!(card.contains("任务"), "{card}");
+
+    // Recovery: the next run succeeds and that is announced once, too.
+    sink.answer(200);
+    trigger(&s.base_url, &job).await?;
+    wait_until(
+        "recovery email and message",
+        Duration::from_secs(20),
+        || async { Ok((smtp.mails().len() >= 2 && bot.accepted().len() >= 2).then_some(())) },
+    )
+    .await?;
+    let recovery = smtp.mails()[1].parse()?;
+    let words = format!(
+        "{} {}",
+        recovery.subject,
+        recovery.text.clone().unwrap_or_default()
+    )
+    .to_lowercase();
+    assert!(words.contains("recover"), "{recovery:?}");
+    // Recorded as sent once each: one message per event and channel.
+    let alerts = wait_until(
+        "four alerts recorded as sent",
+        Duration::from_secs(10),
+        || async {
+            let (status, alerts) =
+                common::get_json(&format!("{}/api/v1/alerts?job_id={job}", s.base_url)).await?;
+            if status != 200 {
+                return Err(format!("alerts answered {status}: {alerts}"));
+            }
+            let sent = alerts["alerts"]
+                .as_array()
+                .map_or(0, |a| a.iter().filter(|r| r["status"] == "sent").count());
+            Ok((sent == 4).then_some(alerts))
+        },
+    )
+    .await?;
+    assert_eq!(
+        alerts["alerts"].as_array().map(Vec::len),
+        Some(4),
+        "{alerts}"
+    );
+    assert_eq!(smtp.mails().len(), 2);
+    assert_eq!(bot.accepted().len(), 2);
+    assert!(
+        !alerts.to_string().contains(SECRET),
+        "the Feishu secret never leaves the server"
+    );
+    Ok(())
+}
+
+async fn trigger(base: &str, job: &str) -> anyhow::Result<String> {
+    wait_until(
+        "the job can be triggered",
+        Duration::from_secs(10),
+        || async move {
+            let (status, body) = post(base, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
+            Ok((status == 202)
+                .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
+        },
+    )
+    .await
+}
