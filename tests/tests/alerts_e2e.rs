@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{create_job, post};
 use crony_tests::{
-    AgentProcess, FeishuBot, HttpSink, SmtpServer, TestEnv, TestScheduler, wait_until,
+    AgentProcess, FeishuBot, HttpSink, SmtpMode, SmtpServer, TestEnv, TestScheduler, wait_until,
 };
 use serde_json::json;
 
@@ -130,6 +130,76 @@ async fn a_failing_job_mails_and_messages_once_after_its_last_retry_then_its_rec
     assert!(
         !alerts.to_string().contains(SECRET),
         "the Feishu secret never leaves the server"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_smtp_server_leaves_the_alert_failed_with_its_error_then_it_is_retried()
+-> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let smtp = SmtpServer::start().await?;
+    smtp.set_mode(SmtpMode::Drop);
+    let smtp_url = smtp.url();
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.alerts.smtp_url = Some(smtp_url);
+    })
+    .await?;
+    let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
+    agent.id().await?;
+    wait_until("the agent is online", Duration::from_secs(15), || async {
+        Ok((common::agent_ids(&s.base_url, "online").await?.len() == 1).then_some(()))
+    })
+    .await?;
+    let job = create_job(
+        &s.base_url,
+        &json!({
+            "name": "mail-me",
+            "schedule": "0 0 3 1 1 *",
+            "target": {"kind": "shell", "command": "echo broken; exit 1"},
+            "alerts": {"on": ["failed"], "emails": ["oncall@example.com"]},
+        }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    trigger(&s.base_url, &job).await?;
+    let url = format!("{}/api/v1/alerts?job_id={job}", s.base_url);
+    let failed = wait_until(
+        "the alert is failed with the error",
+        Duration::from_secs(20),
+        || async {
+            let (_, alerts) = common::get_json(&url).await?;
+            Ok(alerts["alerts"]
+                .as_array()
+                .and_then(|a| a.iter().find(|r| r["status"] == "failed").cloned()))
+        },
+    )
+    .await?;
+    assert!(
+        !failed["last_error"].as_str().unwrap_or_default().is_empty(),
+        "{failed}"
+    );
+    assert!(smtp.mails().is_empty());
+    // The server comes back: the stored alert is retried and delivered, once.
+    smtp.set_mode(SmtpMode::Accept);
+    wait_until(
+        "the alert is sent on a retry",
+        Duration::from_secs(30),
+        || async {
+            let (_, alerts) = common::get_json(&url).await?;
+            Ok(alerts["alerts"].as_array().and_then(|a| {
+                a.iter()
+                    .find(|r| r["status"] == "sent" && r["attempts"].as_u64() >= Some(2))
+                    .cloned()
+            }))
+        },
+    )
+    .await?;
+    assert_eq!(smtp.mails().len(), 1);
+    let mail = smtp.mails()[0].parse()?;
+    assert!(
+        mail.text.unwrap_or_default().contains("broken"),
+        "the output excerpt is in the mail"
     );
     Ok(())
 }

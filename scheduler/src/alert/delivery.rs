@@ -36,23 +36,22 @@ pub fn not_configured(channel: ChannelKind) -> String {
     }
 }
 
-/// The senders the configuration enables: email when `CRONY_SMTP_URL` and `CRONY_SMTP_FROM`
-/// are set; Feishu and the generic webhook always (their addresses come with each alert).
+/// The senders the configuration enables: email when `CRONY_SMTP_URL` is set (from
+/// `CRONY_SMTP_FROM`, default `crony@<hostname>`); Feishu and the generic webhook always (their addresses come with each alert).
 /// An unusable setting is an error naming it, reported at start-up.
 pub fn configured_senders(
     settings: &AlertSettings,
 ) -> Result<HashMap<ChannelKind, Arc<dyn Sender>>, String> {
     let mut senders: HashMap<ChannelKind, Arc<dyn Sender>> = HashMap::new();
-    match (&settings.smtp_url, &settings.smtp_from) {
-        (Some(url), Some(from)) => {
-            senders.insert(
-                ChannelKind::Email,
-                Arc::new(super::EmailSender::from_url(url, from)?),
-            );
-        }
-        (Some(_), None) => return Err("CRONY_SMTP_FROM is required with CRONY_SMTP_URL".into()),
-        (None, Some(_)) => return Err("CRONY_SMTP_URL is required with CRONY_SMTP_FROM".into()),
-        (None, None) => {}
+    if let Some(url) = &settings.smtp_url {
+        let from = settings
+            .smtp_from
+            .clone()
+            .unwrap_or_else(|| format!("crony@{}", gethostname::gethostname().to_string_lossy()));
+        senders.insert(
+            ChannelKind::Email,
+            Arc::new(super::EmailSender::from_url(url, &from)?),
+        );
     }
     senders.insert(ChannelKind::Feishu, Arc::new(super::FeishuSender::new()?));
     senders.insert(ChannelKind::Webhook, Arc::new(super::WebhookSender::new()?));
