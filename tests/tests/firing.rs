@@ -469,3 +469,45 @@ fn is_zombie(pid: i32) -> bool {
         })
         .unwrap_or(true)
 }
+
+#[tokio::test]
+async fn overlap_replace_kills_the_running_run_and_allow_runs_them_side_by_side()
+-> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let (s, _agent) = cluster(&env).await?;
+    let mut jobs = Vec::new();
+    for overlap in ["replace", "allow"] {
+        jobs.push(
+            create_job(
+                &s.base_url,
+                &json!({
+                    "name": format!("overlap-{overlap}"),
+                    "schedule": "*/1 * * * * *",
+                    "target": {"kind": "shell", "command": "sleep 30"},
+                    "timeout_secs": 60,
+                    "overlap": overlap,
+                }),
+            )
+            .await
+            .map_err(anyhow::Error::msg)?,
+        );
+    }
+    // replace: each fire kills the run before it, so only the newest is ever running.
+    let killed = wait_for(&s.base_url, &jobs[0], "killed", 2, Duration::from_secs(15)).await?;
+    assert!(killed.iter().all(|e| e["attempt_count"] == 1), "{killed:?}");
+    let running = executions_with(&s.base_url, &jobs[0], "running")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert!(
+        running.len() <= 1,
+        "replace keeps at most one run: {running:?}"
+    );
+    // allow: runs pile up side by side.
+    wait_for(&s.base_url, &jobs[1], "running", 3, Duration::from_secs(15)).await?;
+    for job in &jobs {
+        post(&s.base_url, &format!("/api/v1/jobs/{job}/pause"), None)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}

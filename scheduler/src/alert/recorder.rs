@@ -28,6 +28,12 @@ use crate::store::{Store, StoreError};
 const JOB_CACHE: Duration = Duration::from_secs(5);
 /// Tries to record one event while MySQL is away, a second apart.
 const RECORD_TRIES: u32 = 30;
+/// Events taken from the queue at a time.
+const BATCH: usize = 1_000;
+/// More cache misses than this in one batch: read every job at once instead.
+const BULK_LOAD_AT: usize = 50;
+/// Jobs kept in the cache (a bound, not a working-set guess: 100k jobs fit).
+const MAX_CACHED: usize = 200_000;
 
 pub struct Recorder {
     pub store: Arc<dyn Store>,
@@ -59,27 +65,63 @@ impl Recorder {
     }
 
     pub async fn run(mut self, mut rx: mpsc::Receiver<Happening>, shutdown: CancellationToken) {
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let happening = tokio::select! {
+            batch.clear();
+            let received = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                next = rx.recv() => match next {
-                    Some(h) => h,
-                    None => return,
-                },
+                n = rx.recv_many(&mut batch, BATCH) => n,
             };
-            for attempt in 1..=RECORD_TRIES {
-                match self.handle(&happening).await {
-                    Ok(()) => break,
-                    Err(e) if attempt < RECORD_TRIES && !shutdown.is_cancelled() => {
-                        tracing::warn!(error = %e, ?happening, "recording an alert failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, ?happening, "alert not recorded");
-                        break;
-                    }
+            if received == 0 {
+                return;
+            }
+            // Under load most events concern jobs not in the cache: one read of every job is
+            // far cheaper than thousands of single look-ups (and keeps the queue from filling).
+            let misses = batch
+                .iter()
+                .filter(|h| matches!(h, Happening::Settled { job_id, .. } if !self.is_cached(job_id)))
+                .count();
+            if misses > BULK_LOAD_AT {
+                self.load_all_jobs().await;
+            }
+            for happening in &batch {
+                self.record_one(happening, &shutdown).await;
+            }
+        }
+    }
+
+    async fn record_one(&mut self, happening: &Happening, shutdown: &CancellationToken) {
+        for attempt in 1..=RECORD_TRIES {
+            match self.handle(happening).await {
+                Ok(()) => break,
+                Err(e) if attempt < RECORD_TRIES && !shutdown.is_cancelled() => {
+                    tracing::warn!(error = %e, ?happening, "recording an alert failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, ?happening, "alert not recorded");
+                    break;
                 }
             }
+        }
+    }
+
+    fn is_cached(&self, id: &str) -> bool {
+        self.jobs
+            .get(id)
+            .is_some_and(|(_, at)| at.elapsed() < JOB_CACHE)
+    }
+
+    async fn load_all_jobs(&mut self) {
+        match self.store.all_jobs().await {
+            Ok(jobs) => {
+                let now = Instant::now();
+                self.jobs = jobs
+                    .into_iter()
+                    .map(|job| (job.id.clone(), (Some(job), now)))
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the jobs for alert rules"),
         }
     }
 
@@ -267,7 +309,7 @@ impl Recorder {
             return Ok(job.clone());
         }
         let job = self.store.get_job(id).await?;
-        if self.jobs.len() > 10_000 {
+        if self.jobs.len() > MAX_CACHED {
             self.jobs.clear();
         }
         self.jobs
