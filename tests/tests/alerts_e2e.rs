@@ -204,6 +204,81 @@ async fn an_unreachable_smtp_server_leaves_the_alert_failed_with_its_error_then_
     Ok(())
 }
 
+#[tokio::test]
+async fn two_schedulers_announce_a_killed_agent_once_by_email_and_feishu() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let smtp = SmtpServer::start().await?;
+    let bot = FeishuBot::start(Some(SECRET)).await?;
+    let configure = |c: &mut crony_scheduler::config::SchedulerConfig| {
+        c.alerts.smtp_url = Some(smtp.url());
+        c.alerts.emails = vec!["ops@example.com".into()];
+        c.alerts.feishu_webhook = Some(bot.url());
+        c.alerts.feishu_secret = Some(SECRET.into());
+    };
+    let first = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, configure).await?;
+    let second = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, configure).await?;
+    let mut agent = AgentProcess::spawn(env.agent_spec("doomed").ttl(2))?;
+    let agent_id = agent.id().await?;
+    for s in [&first, &second] {
+        wait_until(
+            "both schedulers see the agent",
+            Duration::from_secs(15),
+            || async {
+                Ok(
+                    (common::agent_ids(&s.base_url, "online").await? == [agent_id.clone()])
+                        .then_some(()),
+                )
+            },
+        )
+        .await?;
+    }
+    agent.kill();
+    let url = format!("{}/api/v1/alerts?event=agent_offline", first.base_url);
+    let rows = wait_until(
+        "the offline alert is sent by email and Feishu",
+        Duration::from_secs(20),
+        || async {
+            let (_, alerts) = common::get_json(&url).await?;
+            let rows = alerts["alerts"].as_array().cloned().unwrap_or_default();
+            let sent = rows.iter().filter(|r| r["status"] == "sent").count();
+            Ok((sent >= 2).then_some(rows))
+        },
+    )
+    .await?;
+    assert_eq!(
+        rows.len(),
+        2,
+        "one row per channel, whichever scheduler leads: {rows:?}"
+    );
+    // Only the offline alert is counted: the agent's arrival may be announced as well.
+    let mut offline_mails = Vec::new();
+    for mail in smtp.mails() {
+        let parsed = mail.parse()?;
+        if parsed.subject.to_lowercase().contains("offline") {
+            offline_mails.push((mail.rcpt_to.clone(), parsed));
+        }
+    }
+    assert_eq!(offline_mails.len(), 1, "{offline_mails:?}");
+    assert_eq!(offline_mails[0].0, ["ops@example.com"]);
+    assert!(
+        format!(
+            "{} {:?}",
+            offline_mails[0].1.subject, offline_mails[0].1.text
+        )
+        .contains(&agent_id)
+    );
+    let offline_cards: Vec<String> = bot
+        .accepted()
+        .iter()
+        .map(|m| m.to_string())
+        .filter(|m| m.contains("offline") && m.contains(&agent_id))
+        .collect();
+    assert_eq!(offline_cards.len(), 1, "{offline_cards:?}");
+    first.stop().await;
+    second.stop().await;
+    Ok(())
+}
+
 async fn trigger(base: &str, job: &str) -> anyhow::Result<String> {
     wait_until(
         "the job can be triggered",

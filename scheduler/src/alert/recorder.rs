@@ -79,7 +79,9 @@ impl Recorder {
             // far cheaper than thousands of single look-ups (and keeps the queue from filling).
             let misses = batch
                 .iter()
-                .filter(|h| matches!(h, Happening::Settled { job_id, .. } if !self.is_cached(job_id)))
+                .filter(
+                    |h| matches!(h, Happening::Settled { job_id, .. } if !self.is_cached(job_id)),
+                )
                 .count();
             if misses > BULK_LOAD_AT {
                 self.load_all_jobs().await;
