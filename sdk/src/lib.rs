@@ -50,7 +50,7 @@ pub use jobs::{
     Alerts, Backoff, FeishuWebhook, Fire, Job, JobPage, JobQuery, JobSpec, Misfire, Overlap,
     Placement, RetryPolicy, Target, Triggered,
 };
-pub use report::{JobResult, Reporter, ResultStatus, RetryPolicy as ReportRetryPolicy};
+pub use report::{JobResult, ReportRetryPolicy, Reporter, ResultStatus};
 
 /// The `#[async_trait]` attribute, for implementing [`Handler`] without adding the dependency.
 pub use async_trait::async_trait;

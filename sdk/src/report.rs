@@ -16,7 +16,7 @@ use crate::executions::Execution;
 /// How hard a [`Reporter`] tries. The defaults: 10 attempts within 2 minutes, 10 s per
 /// request, backoff from 250 ms doubling up to 10 s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct ReportRetryPolicy {
     /// Requests at most, the first included.
     pub max_attempts: u32,
     /// No new attempt starts after this much time since the first.
@@ -29,7 +29,7 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for ReportRetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 10,
@@ -41,7 +41,7 @@ impl Default for RetryPolicy {
     }
 }
 
-impl RetryPolicy {
+impl ReportRetryPolicy {
     /// The wait before retry `n` (1-based): doubling from `initial_backoff`, capped, with up to
     /// a quarter taken off so that many reporters failing together do not retry in step.
     fn backoff(&self, n: u32) -> Duration {
@@ -113,21 +113,21 @@ pub struct JobResult {
 pub struct Reporter {
     target: ReportTarget,
     http: reqwest::Client,
-    policy: RetryPolicy,
+    policy: ReportRetryPolicy,
 }
 
 impl Reporter {
-    /// A reporter for one execution, with the default [`RetryPolicy`].
+    /// A reporter for one execution, with the default [`ReportRetryPolicy`].
     pub fn new(target: ReportTarget) -> Self {
         Self {
             target,
             http: reqwest::Client::new(),
-            policy: RetryPolicy::default(),
+            policy: ReportRetryPolicy::default(),
         }
     }
 
     /// The same reporter with another retry policy.
-    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+    pub fn with_policy(mut self, policy: ReportRetryPolicy) -> Self {
         self.policy = policy;
         self
     }
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let policy = RetryPolicy::default();
+        let policy = ReportRetryPolicy::default();
         let first = policy.backoff(1);
         assert!(first <= Duration::from_millis(250) && first >= Duration::from_millis(180));
         let late = policy.backoff(12);
