@@ -30,10 +30,7 @@ async fn a_failing_job_mails_and_messages_once_after_its_last_retry_then_its_rec
     .await?;
     let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
     agent.id().await?;
-    wait_until("the agent is online", Duration::from_secs(15), || async {
-        Ok((common::agent_ids(&s.base_url, "online").await?.len() == 1).then_some(()))
-    })
-    .await?;
+    common::online(&s.base_url, 1).await?;
     let sink = HttpSink::start().await?;
     sink.answer(500);
     let name = "nightly \"report\" \\ 任务";
@@ -147,10 +144,7 @@ async fn an_unreachable_smtp_server_leaves_the_alert_failed_with_its_error_then_
     .await?;
     let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
     agent.id().await?;
-    wait_until("the agent is online", Duration::from_secs(15), || async {
-        Ok((common::agent_ids(&s.base_url, "online").await?.len() == 1).then_some(()))
-    })
-    .await?;
+    common::online(&s.base_url, 1).await?;
     let job = create_job(
         &s.base_url,
         &json!({

@@ -7,7 +7,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use common::{create_job, executions_in_mysql, executions_of, post};
+use common::{create_job, executions_in_mysql, executions_of, online, post};
 use crony_tests::{
     AgentProcess, HttpSink, MariaDb, SchedulerProcess, TestEnv, TestScheduler, shared_etcd,
     wait_until,
@@ -16,18 +16,6 @@ use serde_json::{Value, json};
 
 /// How long the scheduler or MariaDB stays away (the issue asks for 10 s).
 const OUTAGE: Duration = Duration::from_secs(10);
-
-async fn online(base: &str, n: usize) -> anyhow::Result<Vec<String>> {
-    wait_until(
-        &format!("{n} agents online"),
-        Duration::from_secs(20),
-        || async move {
-            let ids = common::agent_ids(base, "online").await?;
-            Ok((ids.len() == n).then_some(ids))
-        },
-    )
-    .await
-}
 
 fn every_second(name: &str, sink: &HttpSink) -> Value {
     json!({

@@ -13,23 +13,7 @@ use serde_json::{Value, json};
 
 /// A scheduler and one agent (lease TTL 2 s), the agent online.
 async fn cluster(env: &TestEnv) -> anyhow::Result<(TestScheduler, AgentProcess)> {
-    let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
-    agent.id().await?;
-    let base = scheduler.base_url.clone();
-    wait_until("the agent is online", Duration::from_secs(15), || {
-        let base = base.clone();
-        async move {
-            let ids = common::agent_ids(&base, "online").await?;
-            if ids.len() == 1 {
-                Ok(Some(()))
-            } else {
-                Err(format!("online: {ids:?}"))
-            }
-        }
-    })
-    .await?;
-    Ok((scheduler, agent))
+    common::scheduler_and_agent(env).await
 }
 
 /// Waits until the job has at least `n` executions with `status`; returns them.

@@ -16,24 +16,9 @@ use crony_sdk::{
 use crony_tests::{AgentProcess, TestEnv, TestScheduler, wait_until};
 use tokio::sync::mpsc;
 
-/// A scheduler and one agent (lease TTL 2 s), the agent online.
+/// A scheduler and one agent (lease TTL 2 s), the agent online, and a client for its API.
 async fn cluster(env: &TestEnv) -> anyhow::Result<(TestScheduler, AgentProcess, Client)> {
-    let scheduler = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
-    agent.id().await?;
-    let base = scheduler.base_url.clone();
-    wait_until("the agent is online", Duration::from_secs(15), || {
-        let base = base.clone();
-        async move {
-            let ids = common::agent_ids(&base, "online").await?;
-            if ids.len() == 1 {
-                Ok(Some(()))
-            } else {
-                Err(format!("online: {ids:?}"))
-            }
-        }
-    })
-    .await?;
+    let (scheduler, agent) = common::scheduler_and_agent(env).await?;
     let client = Client::new(&scheduler.base_url)?;
     Ok((scheduler, agent, client))
 }

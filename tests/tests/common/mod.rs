@@ -190,3 +190,27 @@ pub async fn executions_in_mysql(
     pool.close().await;
     Ok(rows)
 }
+
+/// Waits until the API lists exactly `n` agents online; returns their sorted ids.
+pub async fn online(base: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    crony_tests::wait_until(
+        &format!("{n} agents online"),
+        std::time::Duration::from_secs(20),
+        || async move {
+            let ids = agent_ids(base, "online").await?;
+            Ok((ids.len() == n).then_some(ids))
+        },
+    )
+    .await
+}
+
+/// A scheduler and one agent (lease TTL 2 s), the agent online.
+pub async fn scheduler_and_agent(
+    env: &crony_tests::TestEnv,
+) -> anyhow::Result<(crony_tests::TestScheduler, crony_tests::AgentProcess)> {
+    let scheduler = crony_tests::TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut agent = crony_tests::AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
+    agent.id().await?;
+    online(&scheduler.base_url, 1).await?;
+    Ok((scheduler, agent))
+}
