@@ -3,7 +3,8 @@
 
 use axum::http::StatusCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidArgument,
     NotFound,
@@ -15,6 +16,8 @@ pub enum ErrorCode {
     Unauthenticated,
     PermissionDenied,
     Unavailable,
+    /// A test alert the channel refused or could not take (HTTP only: 502).
+    DeliveryFailed,
     Internal,
 }
 
@@ -29,6 +32,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::DeliveryFailed => "delivery_failed",
             ErrorCode::Internal => "internal",
         }
     }
@@ -43,6 +47,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::DeliveryFailed => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,8 +61,35 @@ impl ErrorCode {
             ErrorCode::AlreadySettled => tonic::Code::FailedPrecondition,
             ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
             ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
-            ErrorCode::Unavailable => tonic::Code::Unavailable,
+            ErrorCode::Unavailable | ErrorCode::DeliveryFailed => tonic::Code::Unavailable,
             ErrorCode::Internal => tonic::Code::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API serializes the code with serde and logs it with `as_str`: they must agree.
+    #[test]
+    fn serde_names_match_as_str() {
+        for code in [
+            ErrorCode::InvalidArgument,
+            ErrorCode::NotFound,
+            ErrorCode::Conflict,
+            ErrorCode::NotRecordedYet,
+            ErrorCode::AlreadySettled,
+            ErrorCode::Unauthenticated,
+            ErrorCode::PermissionDenied,
+            ErrorCode::Unavailable,
+            ErrorCode::DeliveryFailed,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
         }
     }
 }

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 /// What happened. Job events can be chosen per job (`alerts.on`); agent and system events go
 /// to the cluster-wide recipients from configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// An execution failed after all its retries.
@@ -78,7 +78,7 @@ impl EventKind {
 }
 
 /// One thing that happened, with the context an on-call person needs to act.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertItem {
     pub event: EventKind,
     pub job_id: Option<String>,
@@ -113,7 +113,7 @@ pub struct Alert {
     pub items: Vec<AlertItem>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Email,

@@ -45,7 +45,7 @@ pub struct Recorded {
 }
 
 /// One row of `alerts`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AlertRow {
     pub id: u64,
     pub event: String,

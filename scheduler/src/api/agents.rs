@@ -3,25 +3,39 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use crate::domain::agent::{AgentPatch, AgentState, AgentView};
 use crate::error::ErrorCode;
 use crate::store::StoreError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only agents in this state (from the live etcd view).
+    #[param(value_type = Option<AgentState>)]
     state: Option<String>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<AgentView>,
+}
+
+/// Every agent ever seen, by id; online ones from etcd even when MySQL is down.
+#[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery), responses(
+    (status = 200, description = "The agents", body = AgentList),
+    (status = 400, description = "`state` is not online or offline", body = ErrorBody),
+    (status = 503, description = "MySQL and etcd both unreachable", body = ErrorBody),
+))]
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AgentList>, ApiError> {
     let wanted = match query.state.as_deref() {
         None | Some("") => None,
         Some(raw) => Some(
@@ -48,9 +62,17 @@ pub async fn list(
     }
     agents.retain(|a| wanted.is_none_or(|w| a.state == w));
     agents.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(Json(json!({ "agents": agents })))
+    Ok(Json(AgentList { agents }))
 }
 
+/// One agent.
+#[utoipa::path(get, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    responses(
+        (status = 200, description = "The agent", body = AgentView),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable and the agent not online", body = ErrorBody),
+))]
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -71,6 +93,16 @@ pub async fn get(
     Ok(Json(agent))
 }
 
+/// Operator weight override and drain; placement follows at once.
+#[utoipa::path(patch, path = "/agents/{id}", tag = "agents",
+    params(("id" = String, Path, description = "Agent id")),
+    request_body = AgentPatch,
+    responses(
+        (status = 200, description = "The agent after the change", body = AgentView),
+        (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
+        (status = 404, description = "No such agent", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn patch(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -9,11 +9,11 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::alert::settings::{parse_email, parse_http_url};
 use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
 use crate::alert::{Alert, AlertItem, ChannelKind, EventKind};
@@ -34,16 +34,68 @@ const EVENTS: [EventKind; 10] = [
 ];
 const STATUSES: [&str; 5] = ["pending", "sent", "failed", "dead", "suppressed"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only alerts about this job.
     job_id: Option<String>,
+    /// Only this event.
+    #[param(value_type = Option<EventKind>)]
     event: Option<String>,
+    /// Only this channel.
+    #[param(value_type = Option<ChannelKind>)]
     channel: Option<String>,
+    /// One delivery status or several, comma-separated: pending, sent, failed, dead, suppressed.
     status: Option<String>,
+    /// Created at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
+    /// Created before this instant (RFC 3339); must be after `from`.
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 500; default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+}
+
+/// One alert to one recipient, with its delivery status and message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertView {
+    /// `recipient` is shortened for webhook URLs (their last segment is a credential).
+    #[serde(flatten)]
+    pub row: AlertRow,
+    pub title: Option<String>,
+    pub items: Option<Vec<AlertItem>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertList {
+    pub alerts: Vec<AlertView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A test alert for one channel.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestBody {
+    #[schema(value_type = ChannelKind)]
+    channel: String,
+    /// An email address (email) or webhook URL (feishu, webhook); default: the configured
+    /// cluster recipient of the channel.
+    #[serde(default)]
+    to: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestSent {
+    pub id: u64,
+    pub channel: ChannelKind,
+    /// Always `sent`.
+    pub status: String,
+    pub recipient: String,
 }
 
 fn given(value: Option<String>) -> Option<String> {
@@ -90,10 +142,16 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, u64)> {
     ))
 }
 
+/// Alert history with delivery status, newest first, with filters and cursor paging.
+#[utoipa::path(get, path = "/alerts", tag = "alerts", params(ListQuery), responses(
+    (status = 200, description = "One page of alerts", body = AlertList),
+    (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AlertList>, ApiError> {
     let job_id = match given(query.job_id) {
         Some(id) if !valid_id(&id, MAX_ID) => {
             return Err(ApiError::invalid("job_id", "must be a job id"));
@@ -168,20 +226,20 @@ pub async fn list(
     let next_cursor = (rows.len() as u32 == limit)
         .then(|| rows.last().map(encode_cursor))
         .flatten();
-    Ok(Json(json!({
-        "alerts": rows.iter().map(render).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(AlertList {
+        alerts: rows.into_iter().map(render).collect(),
+        next_cursor,
+    }))
 }
 
 /// A row as the API shows it: the recipient shortened for URLs, and the message.
-fn render(row: &AlertRow) -> Value {
-    let mut value = serde_json::to_value(row).unwrap_or_default();
-    value["recipient"] = json!(shown_recipient(&row.recipient));
-    let alert: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
-    value["title"] = alert["title"].clone();
-    value["items"] = alert["items"].clone();
-    value
+fn render(mut row: AlertRow) -> AlertView {
+    row.recipient = shown_recipient(&row.recipient);
+    let (title, items) = match row.alert() {
+        Ok(alert) => (Some(alert.title), Some(alert.items)),
+        Err(_) => (None, None),
+    };
+    AlertView { row, title, items }
 }
 
 /// Email addresses as they are; for webhook URLs the host and path with the last segment
@@ -199,16 +257,14 @@ pub fn shown_recipient(recipient: &str) -> String {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestBody {
-    channel: String,
-    #[serde(default)]
-    to: Option<String>,
-}
-
 /// `POST /alerts/test`: records a test alert for the channel and sends it now, here (not by
 /// the leader's worker): 200 when delivered, 502 with the channel's error when not.
+#[utoipa::path(post, path = "/alerts/test", tag = "alerts", request_body = TestBody, responses(
+    (status = 200, description = "Delivered", body = TestSent),
+    (status = 400, description = "Channel or recipient invalid or not configured (named in `field`)", body = ErrorBody),
+    (status = 502, description = "The channel refused or failed (`delivery_failed`, with the alert `id`)", body = ErrorBody),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn test(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
@@ -317,17 +373,24 @@ pub async fn test(
     match result {
         Ok(()) => {
             app.metrics.alerts_sent.with_label_values(&label).inc();
-            Ok(
-                Json(json!({"id": id, "channel": kind.as_str(), "status": "sent",
-                           "recipient": shown_recipient(&row.recipient)}))
-                .into_response(),
-            )
+            Ok(Json(TestSent {
+                id,
+                channel: kind,
+                status: "sent".into(),
+                recipient: shown_recipient(&row.recipient),
+            })
+            .into_response())
         }
         Err(e) => {
             app.metrics.alerts_failed.with_label_values(&label).inc();
-            let error = json!({"error": {"code": "delivery_failed",
-                "message": format!("{} delivery failed: {}", kind.as_str(), e.message),
-                "id": id}});
+            let error = ErrorBody {
+                error: ErrorDetail {
+                    code: ErrorCode::DeliveryFailed,
+                    message: format!("{} delivery failed: {}", kind.as_str(), e.message),
+                    field: None,
+                    id: Some(id),
+                },
+            };
             Ok((StatusCode::BAD_GATEWAY, Json(error)).into_response())
         }
     }

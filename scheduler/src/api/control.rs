@@ -6,17 +6,43 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use crony_proto::v1::{KillRequest, TriggerKind, TriggerRequest};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::error::ErrorCode;
 use crate::reconcile::push::agent_client;
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Triggered {
+    /// Look it up under `/executions/{id}` once the agent reports it.
+    pub execution_id: String,
+    pub job_id: String,
+    pub agent_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Killing {
+    pub execution_id: String,
+    pub agent_id: String,
+    /// Always true: the agent is stopping it and will report it `killed`.
+    pub killing: bool,
+}
+
+/// Runs a job once now on its agent.
+#[utoipa::path(post, path = "/jobs/{id}/trigger", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 202, description = "The agent started it", body = Triggered),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is paused or has no agent", body = ErrorBody),
+        (status = 503, description = "Its agent is offline or did not take it; MySQL unreachable", body = ErrorBody),
+))]
 pub async fn trigger(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Triggered>), ApiError> {
     let job = super::jobs::load(&app, &id).await?;
     if !job.spec.enabled {
         return Err(ApiError::new(
@@ -56,16 +82,28 @@ pub async fn trigger(
     let execution_id = answer.into_inner().execution_id;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"execution_id": execution_id, "job_id": id, "agent_id": agent_id})),
+        Json(Triggered {
+            execution_id,
+            job_id: id,
+            agent_id,
+        }),
     ))
 }
 
 /// `POST /executions/{id}/kill`: the agent running it stops it (process group for shell,
 /// cancellation for calls) and reports it `killed`.
+#[utoipa::path(post, path = "/executions/{id}/kill", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 202, description = "The agent is stopping it", body = Killing),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 409, description = "Not running, or its service reports the result", body = ErrorBody),
+        (status = 503, description = "Its agent is offline or unreachable; MySQL unreachable", body = ErrorBody),
+))]
 pub async fn kill(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Killing>), ApiError> {
     let Some(execution) = app.store.get_execution(&id).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
@@ -120,6 +158,10 @@ pub async fn kill(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"execution_id": id, "agent_id": agent_id, "killing": true})),
+        Json(Killing {
+            execution_id: id,
+            agent_id,
+            killing: true,
+        }),
     ))
 }

@@ -4,21 +4,45 @@ use axum::Json;
 use axum::extract::Query;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::jobs::Fire;
 use crate::domain::schedule::Schedule;
 
-#[derive(Debug, Deserialize)]
+/// Every parameter is optional to the extractor so that a missing or bad one is a 400 naming
+/// it (axum's own rejection would be plain text).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
+    /// Cron (6 or 5 fields), `@every 90s`, `@delay 10m` or `@at <RFC 3339>` (docs/schedules.md).
+    #[param(required = true, value_type = String)]
     schedule: Option<String>,
+    /// IANA time zone of the schedule; default UTC.
     timezone: Option<String>,
+    /// How many fires, 1 to 100; default 10.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     count: Option<String>,
+    /// Fires strictly after this instant (RFC 3339); default now.
+    #[param(value_type = Option<String>, format = DateTime)]
     after: Option<String>,
 }
 
-pub async fn preview(Query(query): Query<PreviewQuery>) -> Result<Json<Value>, ApiError> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Preview {
+    pub schedule: String,
+    pub timezone: String,
+    pub after: String,
+    pub fires: Vec<Fire>,
+}
+
+/// The next fire times of a schedule, as UTC and local time.
+#[utoipa::path(get, path = "/cron/preview", tag = "cron", params(PreviewQuery), responses(
+    (status = 200, description = "The next fires", body = Preview),
+    (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
+))]
+pub async fn preview(Query(query): Query<PreviewQuery>) -> Result<Json<Preview>, ApiError> {
     let raw = query
         .schedule
         .filter(|s| !s.is_empty())
@@ -47,7 +71,10 @@ pub async fn preview(Query(query): Query<PreviewQuery>) -> Result<Json<Value>, A
     let schedule =
         Schedule::parse(&raw, tz, after).map_err(|m| ApiError::invalid("schedule", m))?;
     let fires = super::jobs::fires(&schedule, tz, after, count);
-    Ok(Json(
-        json!({ "schedule": raw, "timezone": tz_name, "after": after.to_rfc3339(), "fires": fires }),
-    ))
+    Ok(Json(Preview {
+        schedule: raw,
+        timezone: tz_name,
+        after: after.to_rfc3339(),
+        fires,
+    }))
 }

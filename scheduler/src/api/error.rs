@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ErrorCode;
 use crate::store::StoreError;
@@ -12,6 +13,25 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+}
+
+/// Every error answer of the API (the body of each 4xx and 5xx).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// What went wrong, in words meant for the person who sent the request.
+    pub message: String,
+    /// The request field at fault (`target.url`, `limit`, `body`…), for 400s and name clashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The alert recorded for a failed test delivery (`delivery_failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
 }
 
 impl ApiError {
@@ -46,11 +66,15 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code.as_str(), "message": self.message });
-        if let Some(field) = self.field {
-            error["field"] = json!(field);
-        }
-        (self.code.http_status(), Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                field: self.field,
+                id: None,
+            },
+        };
+        (self.code.http_status(), Json(body)).into_response()
     }
 }
 

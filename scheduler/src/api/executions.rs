@@ -8,11 +8,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::domain::execution::{
     MAX_AGENT_ID, MAX_ERROR, MAX_ID, MAX_OUTPUT, Status, Trigger, cap_output, cut, valid_id,
 };
@@ -21,16 +22,58 @@ use crate::store::executions::{
     ExecutionDetail, ExecutionFilter, ExecutionSummary, PostedResult, ResultOutcome,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this job's executions.
     job_id: Option<String>,
+    /// Only executions run by this agent.
     agent_id: Option<String>,
+    /// One status or several, comma-separated (`failed,timed_out`).
     status: Option<String>,
+    /// `schedule`, `manual` or `retry`.
     trigger: Option<String>,
+    /// Scheduled at or after this instant (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     from: Option<String>,
+    /// Scheduled before this instant (RFC 3339); must be after `from`.
+    #[param(value_type = Option<String>, format = DateTime)]
     to: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 500; default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
+}
+
+/// An execution as history lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutionView {
+    #[serde(flatten)]
+    pub summary: ExecutionSummary,
+    /// How long it ran (null until it finished).
+    pub duration_ms: Option<i64>,
+    /// How late it started after its scheduled instant.
+    pub start_delay_ms: Option<i64>,
+}
+
+/// One execution with its attempts and output.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutionDetailView {
+    #[serde(flatten)]
+    pub view: ExecutionView,
+    /// Each try: times, outcome, exit code or HTTP status, error, and `duration_ms`.
+    pub attempts: Vec<Value>,
+    pub output: String,
+    /// A result posted after the execution was settled otherwise (kept, not applied).
+    pub late_result: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExecutionList {
+    pub executions: Vec<ExecutionView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A query value, with "" meaning absent (as forms send it).
@@ -80,10 +123,16 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     valid_id(id, MAX_ID).then(|| (at, id.to_owned()))
 }
 
+/// Execution history, newest first, with filters and cursor paging.
+#[utoipa::path(get, path = "/executions", tag = "executions", params(ListQuery), responses(
+    (status = 200, description = "One page of executions", body = ExecutionList),
+    (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExecutionList>, ApiError> {
     let statuses = match given(query.status) {
         None => Vec::new(),
         Some(raw) => raw
@@ -142,56 +191,60 @@ pub async fn list(
     let next_cursor = (rows.len() as u32 == limit)
         .then(|| rows.last().map(encode_cursor))
         .flatten();
-    Ok(Json(json!({
-        "executions": rows.iter().map(render_summary).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(ExecutionList {
+        executions: rows.into_iter().map(render_summary).collect(),
+        next_cursor,
+    }))
 }
 
 fn millis_between(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Option<i64> {
     Some((to? - from?).num_milliseconds())
 }
 
-fn render_summary(row: &ExecutionSummary) -> Value {
-    let mut value = serde_json::to_value(row).unwrap_or_default();
-    // How long it ran, and how late it started after its scheduled instant.
-    value["duration_ms"] = json!(millis_between(row.started_at, row.finished_at));
-    value["start_delay_ms"] = json!(millis_between(Some(row.scheduled_at), row.started_at));
-    value
+fn render_summary(summary: ExecutionSummary) -> ExecutionView {
+    ExecutionView {
+        duration_ms: millis_between(summary.started_at, summary.finished_at),
+        start_delay_ms: millis_between(Some(summary.scheduled_at), summary.started_at),
+        summary,
+    }
 }
 
-fn render_detail(row: &ExecutionDetail) -> Value {
-    let mut value = render_summary(&row.summary);
-    let mut attempts: Value = serde_json::from_str(&row.attempts).unwrap_or(json!([]));
-    if let Some(list) = attempts.as_array_mut() {
-        for attempt in list {
-            let started = attempt["started_at_ms"].as_i64().unwrap_or(0);
-            let finished = attempt["finished_at_ms"].as_i64().unwrap_or(0);
-            attempt["duration_ms"] = if started > 0 && finished >= started {
-                json!(finished - started)
-            } else {
-                Value::Null
-            };
-        }
+fn render_detail(row: ExecutionDetail) -> ExecutionDetailView {
+    let mut attempts: Vec<Value> = serde_json::from_str(&row.attempts).unwrap_or_default();
+    // Indexing a non-object `Value` mutably panics: only objects get a duration.
+    for attempt in attempts.iter_mut().filter_map(Value::as_object_mut) {
+        let ms = |key: &str| attempt.get(key).and_then(Value::as_i64).unwrap_or(0);
+        let (started, finished) = (ms("started_at_ms"), ms("finished_at_ms"));
+        let duration = (started > 0 && finished >= started).then(|| finished - started);
+        attempt.insert("duration_ms".into(), json!(duration));
     }
-    value["attempts"] = attempts;
-    value["output"] = json!(row.output);
-    value["late_result"] = row
-        .late_result
-        .as_deref()
-        .and_then(|raw| serde_json::from_str(raw).ok())
-        .unwrap_or(Value::Null);
-    value
+    ExecutionDetailView {
+        late_result: row
+            .late_result
+            .as_deref()
+            .and_then(|raw| serde_json::from_str(raw).ok()),
+        view: render_summary(row.summary),
+        attempts,
+        output: row.output,
+    }
 }
 
 fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no execution with id {id:?}"))
 }
 
+/// One execution with its attempts and output.
+#[utoipa::path(get, path = "/executions/{id}", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    responses(
+        (status = 200, description = "The execution", body = ExecutionDetailView),
+        (status = 404, description = "No such execution", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExecutionDetailView>, ApiError> {
     if !valid_id(&id, MAX_ID) {
         return Err(not_found(&id));
     }
@@ -200,19 +253,20 @@ pub async fn get(
         .get_execution(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(render_detail(&row)))
+    Ok(Json(render_detail(row)))
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum ResultStatus {
+pub enum ResultStatus {
     Succeeded,
     Failed,
 }
 
-#[derive(Debug, Deserialize)]
+/// An async result, posted by the service that answered 202 / `ACCEPTED`.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ResultBody {
+pub struct ResultBody {
     status: ResultStatus,
     #[serde(default)]
     output: Option<String>,
@@ -223,6 +277,18 @@ struct ResultBody {
 /// `POST /executions/{id}/result` (rules in `docs/executions.md`). The token is checked
 /// before anything else, and before the execution is looked up, so a caller without the
 /// right token learns nothing — not even whether the execution exists.
+#[utoipa::path(post, path = "/executions/{id}/result", tag = "executions",
+    params(("id" = String, Path, description = "Execution id")),
+    request_body = ResultBody,
+    security(("report_token" = [])),
+    responses(
+        (status = 200, description = "Recorded (or the same result again)", body = ExecutionDetailView),
+        (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
+        (status = 401, description = "Missing or wrong report token", body = ErrorBody),
+        (status = 409, description = "`not_recorded_yet` (retry after `Retry-After`) or `already_settled` (kept as `late_result`)", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds, with `not_recorded_yet`"))),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn post_result(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -283,7 +349,7 @@ pub async fn post_result(
                 app.alert_events
                     .settled(&id, &row.summary.job_id, result.status);
             }
-            Ok(Json(render_detail(&row)).into_response())
+            Ok(Json(render_detail(row)).into_response())
         }
     }
 }

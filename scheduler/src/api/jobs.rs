@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
@@ -21,7 +21,7 @@ use crate::store::jobs::JobFilter;
 const NEXT_FIRES: usize = 5;
 const ACTOR: &str = "api";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Fire {
     pub utc: String,
     pub local: String,
@@ -56,25 +56,46 @@ pub(crate) async fn load(app: &AppState, id: &str) -> Result<Job, ApiError> {
     app.store.get_job(id).await?.ok_or_else(|| not_found(id))
 }
 
-fn render(job: &Job) -> Value {
-    let mut value = serde_json::to_value(job).unwrap_or_default();
-    let fires = if job.spec.enabled {
+/// A job as every answer shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobView {
+    #[serde(flatten)]
+    pub job: Job,
+    /// The next five fires (none while paused).
+    pub next_fires: Vec<Fire>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub jobs: Vec<JobView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn render(job: Job) -> JobView {
+    let next_fires = if job.spec.enabled {
         fires_of(&job.spec, Utc::now(), NEXT_FIRES)
     } else {
         Vec::new()
     };
-    value["next_fires"] = json!(fires);
-    value
+    JobView { job, next_fires }
 }
 
 fn not_found(id: &str) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no job with id {id:?}"))
 }
 
+/// Creates a job; placement and the push to its agent follow at once.
+#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobSpec, responses(
+    (status = 201, description = "The job", body = JobView),
+    (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
+    (status = 409, description = "Another job has this name (`field` = `name`)", body = ErrorBody),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn create(
     State(app): State<AppState>,
     ValidJson(spec): ValidJson<JobSpec>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let now = Utc::now();
     spec.validate(now)?;
     let job = Job {
@@ -91,22 +112,36 @@ pub async fn create(
         .await
         .map_err(name_field)?;
     app.jobs_changed.notify_one();
-    Ok((StatusCode::CREATED, Json(render(&job))))
+    Ok((StatusCode::CREATED, Json(render(job))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Part of the name or description.
     q: Option<String>,
+    /// Only enabled (true) or paused (false) jobs.
+    #[param(value_type = Option<bool>)]
     enabled: Option<String>,
+    /// Only jobs assigned to this agent.
     agent_id: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size, 1 to 500; default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
 }
 
+/// Jobs by id, with filters and cursor paging.
+#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery), responses(
+    (status = 200, description = "One page of jobs", body = JobList),
+    (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn list(
     State(app): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobList>, ApiError> {
     let enabled = match query.enabled.as_deref() {
         None | Some("") => None,
         Some("true") => Some(true),
@@ -132,24 +167,43 @@ pub async fn list(
     let next_cursor = (jobs.len() as u32 == limit)
         .then(|| jobs.last().map(|j| j.id.clone()))
         .flatten();
-    Ok(Json(json!({
-        "jobs": jobs.iter().map(render).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    })))
+    Ok(Json(JobList {
+        jobs: jobs.into_iter().map(render).collect(),
+        next_cursor,
+    }))
 }
 
+/// One job.
+#[utoipa::path(get, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn get(
     State(app): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(render(&load(&app, &id).await?)))
+) -> Result<Json<JobView>, ApiError> {
+    Ok(Json(render(load(&app, &id).await?)))
 }
 
+/// Replaces a job's whole definition (fields left out take their defaults).
+#[utoipa::path(put, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    request_body = JobSpec,
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Another job has this name (`field` = `name`)", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn replace(
     State(app): State<AppState>,
     Path(id): Path<String>,
     ValidJson(spec): ValidJson<JobSpec>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
     spec.validate(now)?;
     let job = app
@@ -159,9 +213,17 @@ pub async fn replace(
         .map_err(name_field)?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(render(&job)))
+    Ok(Json(render(job)))
 }
 
+/// Deletes a job; its agent stops firing it at the next push.
+#[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
 pub async fn delete(
     State(app): State<AppState>,
     Path(id): Path<String>,
@@ -173,11 +235,27 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn pause(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+/// Disables a job (idempotent).
+#[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, paused", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
+pub async fn pause(state: State<AppState>, id: Path<String>) -> Result<Json<JobView>, ApiError> {
     set_enabled(state, id, false).await
 }
 
-pub async fn resume(state: State<AppState>, id: Path<String>) -> Result<Json<Value>, ApiError> {
+/// Enables a job (idempotent).
+#[utoipa::path(post, path = "/jobs/{id}/resume", tag = "jobs",
+    params(("id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, enabled", body = JobView),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
+pub async fn resume(state: State<AppState>, id: Path<String>) -> Result<Json<JobView>, ApiError> {
     set_enabled(state, id, true).await
 }
 
@@ -185,10 +263,10 @@ async fn set_enabled(
     State(app): State<AppState>,
     Path(id): Path<String>,
     enabled: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;
     if job.spec.enabled == enabled {
-        return Ok(Json(render(&job)));
+        return Ok(Json(render(job)));
     }
     let spec = JobSpec {
         enabled,
@@ -197,7 +275,7 @@ async fn set_enabled(
     let job = app.store.replace_job(&id, &spec, Utc::now(), ACTOR).await?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(render(&job)))
+    Ok(Json(render(job)))
 }
 
 /// A name clash is the `name` field's fault.

@@ -9,12 +9,15 @@ pub mod executions;
 pub mod health;
 pub mod jobs;
 pub mod json;
+pub mod openapi;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::metrics::Metrics;
 use crate::registry::LiveAgents;
@@ -42,31 +45,42 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/agents", get(agents::list))
-        .route("/agents/{id}", get(agents::get).patch(agents::patch))
-        .route("/jobs", get(jobs::list).post(jobs::create))
-        .route(
-            "/jobs/{id}",
-            get(jobs::get).put(jobs::replace).delete(jobs::delete),
-        )
-        .route("/jobs/{id}/pause", post(jobs::pause))
-        .route("/jobs/{id}/resume", post(jobs::resume))
-        .route("/jobs/{id}/trigger", post(control::trigger))
-        .route("/executions", get(executions::list))
-        .route("/executions/{id}", get(executions::get))
-        .route("/executions/{id}/result", post(executions::post_result))
-        .route("/executions/{id}/kill", post(control::kill))
-        .route("/cron/preview", get(cron::preview))
-        .route("/alerts", get(alerts::list))
-        .route("/alerts/test", post(alerts::test))
+    let (router, doc) = documented().split_for_parts();
+    let document = openapi::Document(Arc::new(openapi::render(&doc).to_string()));
+    router.layer(Extension(document)).with_state(state)
+}
+
+/// The OpenAPI document of [`router`], without starting anything.
+pub fn openapi_document() -> serde_json::Value {
+    openapi::render(&documented().into_openapi())
+}
+
+/// Every route together with its documentation: `routes!` only takes handlers that carry
+/// `#[utoipa::path]`, and the path and method come from that attribute, so a route cannot be
+/// served undocumented or documented under another path.
+fn documented() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .routes(routes!(agents::list))
+        .routes(routes!(agents::get, agents::patch))
+        .routes(routes!(jobs::list, jobs::create))
+        .routes(routes!(jobs::get, jobs::replace, jobs::delete))
+        .routes(routes!(jobs::pause))
+        .routes(routes!(jobs::resume))
+        .routes(routes!(control::trigger))
+        .routes(routes!(executions::list))
+        .routes(routes!(executions::get))
+        .routes(routes!(executions::post_result))
+        .routes(routes!(control::kill))
+        .routes(routes!(cron::preview))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::test))
+        .routes(routes!(openapi::document))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))
         .fallback(error::not_found);
-    Router::new()
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .with_state(state)
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }

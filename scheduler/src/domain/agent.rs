@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {
     Online,
@@ -31,7 +31,7 @@ impl AgentState {
 }
 
 /// One agent as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
     pub id: String,
     pub grpc_addr: String,
@@ -51,11 +51,12 @@ pub struct AgentView {
 }
 
 /// What an operator may change on an agent (`PATCH /api/v1/agents/{id}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentPatch {
-    /// `Some(None)` (JSON null) goes back to the agent's own weight.
+    /// 1 to 1000, or null to go back to the weight the agent publishes.
     #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub weight: Option<Option<u32>>,
     #[serde(default)]
     pub drained: Option<bool>,

@@ -32,7 +32,9 @@ impl Candidate {
 }
 
 /// How the scheduler spreads jobs over eligible agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Smooth weighted round-robin: shares follow the weights, interleaved without bursts.

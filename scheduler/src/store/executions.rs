@@ -27,7 +27,7 @@ pub struct ExecutionFilter {
 }
 
 /// One row as history lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ExecutionSummary {
     pub id: String,
     pub job_id: String,

@@ -1,0 +1,168 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI document of the HTTP API, generated from the
+//! handlers' `#[utoipa::path]` attributes and the request and response types, so it cannot
+//! drift from what the router serves (see `super::documented`).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Map, Value};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ErrorBody, ErrorDetail};
+use crate::error::ErrorCode;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Crony scheduler API",
+        description = "Jobs, executions, agents, alerts and health of a Crony cluster. Errors are \
+            `{\"error\": {\"code\", \"message\", \"field\"?}}`; a 400 names the request field at fault."
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    modifiers(&ReportToken),
+    tags(
+        (name = "jobs", description = "Job definitions and control"),
+        (name = "executions", description = "History, kill, async results"),
+        (name = "agents", description = "The fleet"),
+        (name = "cron", description = "Schedule preview"),
+        (name = "alerts", description = "Alert history and test alerts"),
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The only credential the API checks today: the per-execution report token of async results.
+struct ReportToken;
+
+impl Modify for ReportToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "report_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The execution's report token, sent to the job as `X-Crony-Report-Token` \
+                         (HTTP) or `x-crony-report-token` (gRPC); valid for that execution only",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as served, serialized once at start-up.
+#[derive(Clone)]
+pub struct Document(pub Arc<String>);
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", responses(
+    (status = 200, description = "The OpenAPI 3.1 document of this API", body = serde_json::Value),
+))]
+pub async fn document(Extension(doc): Extension<Document>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        doc.0.as_str().to_owned(),
+    )
+}
+
+/// The generated document as JSON, with every `allOf` of a component schema merged into one
+/// object. utoipa renders `#[serde(flatten)]` as `allOf`, and a flattened request type with
+/// `deny_unknown_fields` (`JobSpec`) carries `additionalProperties: false`, which would make
+/// every answer that adds fields to it (`Job`: `id`, `agent_id`…) invalid against its own schema.
+pub fn render(doc: &utoipa::openapi::OpenApi) -> Value {
+    let mut value = serde_json::to_value(doc).unwrap_or(Value::Null);
+    let Some(schemas) = value
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return value;
+    };
+    let merged: Map<String, Value> = schemas
+        .iter()
+        .map(|(name, schema)| (name.clone(), merge_all_of(schema, &schemas, 0)))
+        .collect();
+    if let Some(slot) = value.pointer_mut("/components/schemas") {
+        *slot = Value::Object(merged);
+    }
+    value
+}
+
+/// Flattens one schema: an `allOf` of objects (references or inline) becomes one object with
+/// the union of their properties and required fields, and no `additionalProperties`.
+fn merge_all_of(schema: &Value, schemas: &Map<String, Value>, depth: usize) -> Value {
+    // Flatten chains are a few levels deep; the bound only guards against a reference cycle.
+    let Some(parts) = schema.get("allOf").and_then(Value::as_array) else {
+        return schema.clone();
+    };
+    if depth > 8 {
+        return schema.clone();
+    }
+    let mut properties = Map::new();
+    let mut required: Vec<Value> = Vec::new();
+    for part in parts {
+        let resolved = match part.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                match schemas.get(name) {
+                    Some(target) => merge_all_of(target, schemas, depth + 1),
+                    None => return schema.clone(),
+                }
+            }
+            None => merge_all_of(part, schemas, depth + 1),
+        };
+        // Only plain objects can be merged (an internally tagged enum is a `oneOf`).
+        let Some(props) = resolved.get("properties").and_then(Value::as_object) else {
+            return schema.clone();
+        };
+        properties.extend(props.clone());
+        if let Some(names) = resolved.get("required").and_then(Value::as_array) {
+            for name in names {
+                if !required.contains(name) {
+                    required.push(name.clone());
+                }
+            }
+        }
+    }
+    let mut object = Map::new();
+    object.insert("type".into(), Value::from("object"));
+    if let Some(description) = schema.get("description") {
+        object.insert("description".into(), description.clone());
+    }
+    object.insert("properties".into(), Value::Object(properties));
+    if !required.is_empty() {
+        object.insert("required".into(), Value::Array(required));
+    }
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    #[test]
+    fn flattened_answers_are_single_objects() {
+        let doc = super::super::openapi_document();
+        if std::env::var_os("CRONY_PRINT_OPENAPI").is_some() {
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap());
+        }
+        let job = &doc["components"]["schemas"]["JobView"];
+        assert_eq!(job["type"], "object", "{job}");
+        for field in ["id", "name", "target", "agent_id", "next_fires"] {
+            assert!(
+                job["properties"][field].is_object(),
+                "JobView lacks {field}"
+            );
+        }
+        assert_eq!(job.get("additionalProperties"), None);
+        // The request keeps refusing unknown fields.
+        let spec = &doc["components"]["schemas"]["JobSpec"];
+        assert_eq!(spec["additionalProperties"], Value::Bool(false));
+    }
+}
