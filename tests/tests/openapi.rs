@@ -187,3 +187,41 @@ async fn every_route_is_documented_and_every_documented_route_is_served() -> any
     s.stop().await;
     Ok(())
 }
+
+/// What `scripts/fuzz-api` found, kept fixed: input axum used to refuse in plain text (a
+/// repeated query parameter, a path that is not UTF-8) is a JSON 400 naming the parameter, and
+/// a body that is an array of the fields in order is refused instead of applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fuzzer_findings_are_json_400s_naming_the_field() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let client = reqwest::Client::new();
+    let cases = [
+        (
+            client.get(s.url("/api/v1/agents?state=online&state=offline")),
+            "state",
+        ),
+        (client.get(s.url("/api/v1/jobs?limit=1&limit=2")), "limit"),
+        (client.get(s.url("/api/v1/alerts?to=&to=")), "to"),
+        (client.get(s.url("/api/v1/jobs/%FF")), "id"),
+        (
+            client
+                .patch(s.url("/api/v1/agents/a1"))
+                .body("[null, null]"),
+            "body",
+        ),
+        (client.post(s.url("/api/v1/jobs")).body("[\"x\"]"), "body"),
+        (client.post(s.url("/api/v1/alerts/test")).body("[]"), "body"),
+    ];
+    for (request, field) in cases {
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {text}");
+        assert_eq!(body["error"]["code"], "invalid_argument", "{text}");
+        assert_eq!(body["error"]["field"], field, "{text}");
+    }
+    s.stop().await;
+    Ok(())
+}

@@ -2,13 +2,14 @@
 //! live set from etcd deciding who is online (it is fresher than any table).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
+use super::params::{ValidPath, ValidQuery};
 use crate::domain::agent::{AgentPatch, AgentState, AgentView};
 use crate::error::ErrorCode;
 use crate::store::StoreError;
@@ -34,7 +35,7 @@ pub struct AgentList {
 ))]
 pub async fn list(
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
+    ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<AgentList>, ApiError> {
     let wanted = match query.state.as_deref() {
         None | Some("") => None,
@@ -75,7 +76,7 @@ pub async fn list(
 ))]
 pub async fn get(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
     let stored = app.store.get_agent(&id).await;
     let mut agent = match (stored, app.live.get(&id)) {
@@ -105,7 +106,7 @@ pub async fn get(
 ))]
 pub async fn patch(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(patch): ValidJson<AgentPatch>,
 ) -> Result<Json<AgentView>, ApiError> {
     patch
@@ -119,7 +120,7 @@ pub async fn patch(
     }
     // Placement follows at once (a drained agent's jobs move away).
     app.jobs_changed.notify_one();
-    get(State(app), Path(id)).await
+    get(State(app), ValidPath(id)).await
 }
 
 /// Live fields come from etcd; history and operator settings from MySQL.

@@ -4,8 +4,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::params::ValidQuery;
 use crate::alert::settings::{parse_email, parse_http_url};
 use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
 use crate::alert::{Alert, AlertItem, ChannelKind, EventKind};
@@ -38,6 +39,7 @@ const STATUSES: [&str; 5] = ["pending", "sent", "failed", "dead", "suppressed"];
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only alerts about this job.
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,40}$")]
     job_id: Option<String>,
     /// Only this event.
     #[param(value_type = Option<EventKind>)]
@@ -46,6 +48,9 @@ pub struct ListQuery {
     #[param(value_type = Option<ChannelKind>)]
     channel: Option<String>,
     /// One delivery status or several, comma-separated: pending, sent, failed, dead, suppressed.
+    #[param(
+        pattern = "^ *(pending|sent|failed|dead|suppressed)( *, *(pending|sent|failed|dead|suppressed))* *$"
+    )]
     status: Option<String>,
     /// Created at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -150,7 +155,7 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, u64)> {
 ))]
 pub async fn list(
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
+    ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
     let job_id = match given(query.job_id) {
         Some(id) if !valid_id(&id, MAX_ID) => {
@@ -270,14 +275,7 @@ pub async fn test(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    let body: TestBody = serde_json::from_slice(&body).map_err(|e| {
-        let field = if e.to_string().contains("channel") {
-            "channel"
-        } else {
-            "body"
-        };
-        ApiError::invalid(field, e.to_string())
-    })?;
+    let body: TestBody = super::json::parse(&body)?;
     let kind = channel("channel", &body.channel)?;
     app.channels
         .sender(kind)

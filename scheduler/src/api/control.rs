@@ -3,7 +3,7 @@
 //! other execution.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use crony_proto::v1::{KillRequest, TriggerKind, TriggerRequest};
 use serde::Serialize;
@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::params::ValidPath;
 use crate::error::ErrorCode;
 use crate::reconcile::push::agent_client;
 
@@ -41,7 +42,7 @@ pub struct Killing {
 ))]
 pub async fn trigger(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<(StatusCode, Json<Triggered>), ApiError> {
     let job = super::jobs::load(&app, &id).await?;
     if !job.spec.enabled {
@@ -102,7 +103,7 @@ pub async fn trigger(
 ))]
 pub async fn kill(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<(StatusCode, Json<Killing>), ApiError> {
     let Some(execution) = app.store.get_execution(&id).await? else {
         return Err(ApiError::new(

@@ -1,7 +1,6 @@
 //! `GET /api/v1/cron/preview`: the next fire times of a schedule, or a 400 saying what is wrong.
 
 use axum::Json;
-use axum::extract::Query;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -9,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::jobs::Fire;
+use super::params::ValidQuery;
 use crate::domain::schedule::Schedule;
 
 /// Every parameter is optional to the extractor so that a missing or bad one is a 400 naming
@@ -17,7 +17,7 @@ use crate::domain::schedule::Schedule;
 #[into_params(parameter_in = Query)]
 pub struct PreviewQuery {
     /// Cron (6 or 5 fields), `@every 90s`, `@delay 10m` or `@at <RFC 3339>` (docs/schedules.md).
-    #[param(required = true, value_type = String)]
+    #[param(required = true, value_type = String, min_length = 1, example = "0 */5 * * * *")]
     schedule: Option<String>,
     /// IANA time zone of the schedule; default UTC.
     timezone: Option<String>,
@@ -42,7 +42,9 @@ pub struct Preview {
     (status = 200, description = "The next fires", body = Preview),
     (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
 ))]
-pub async fn preview(Query(query): Query<PreviewQuery>) -> Result<Json<Preview>, ApiError> {
+pub async fn preview(
+    ValidQuery(query): ValidQuery<PreviewQuery>,
+) -> Result<Json<Preview>, ApiError> {
     let raw = query
         .schedule
         .filter(|s| !s.is_empty())

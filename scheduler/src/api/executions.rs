@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::params::{ValidPath, ValidQuery};
 use crate::domain::execution::{
     MAX_AGENT_ID, MAX_ERROR, MAX_ID, MAX_OUTPUT, Status, Trigger, cap_output, cut, valid_id,
 };
@@ -26,12 +27,18 @@ use crate::store::executions::{
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only this job's executions.
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,40}$")]
     job_id: Option<String>,
     /// Only executions run by this agent.
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,64}$")]
     agent_id: Option<String>,
-    /// One status or several, comma-separated (`failed,timed_out`).
+    /// One status or several, comma-separated (`failed,timed_out`); the names of `Status::ALL`.
+    #[param(
+        pattern = "^ *(scheduled|running|succeeded|failed|timed_out|killed|lost|skipped|missed)( *, *(scheduled|running|succeeded|failed|timed_out|killed|lost|skipped|missed))* *$"
+    )]
     status: Option<String>,
     /// `schedule`, `manual` or `retry`.
+    #[param(pattern = "^(schedule|manual|retry)$")]
     trigger: Option<String>,
     /// Scheduled at or after this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
@@ -131,7 +138,7 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
 ))]
 pub async fn list(
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
+    ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
     let statuses = match given(query.status) {
         None => Vec::new(),
@@ -243,7 +250,7 @@ fn not_found(id: &str) -> ApiError {
 ))]
 pub async fn get(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<ExecutionDetailView>, ApiError> {
     if !valid_id(&id, MAX_ID) {
         return Err(not_found(&id));
@@ -291,7 +298,7 @@ pub struct ResultBody {
 ))]
 pub async fn post_result(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

@@ -2,7 +2,7 @@
 //! the job's next fire times in its own time zone.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
+use super::params::{ValidPath, ValidQuery};
 use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
 use crate::error::ErrorCode;
@@ -140,7 +141,7 @@ pub struct ListQuery {
 ))]
 pub async fn list(
     State(app): State<AppState>,
-    Query(query): Query<ListQuery>,
+    ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
     let enabled = match query.enabled.as_deref() {
         None | Some("") => None,
@@ -183,7 +184,7 @@ pub async fn list(
 ))]
 pub async fn get(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
     Ok(Json(render(load(&app, &id).await?)))
 }
@@ -201,7 +202,7 @@ pub async fn get(
 ))]
 pub async fn replace(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     ValidJson(spec): ValidJson<JobSpec>,
 ) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
@@ -226,7 +227,7 @@ pub async fn replace(
 ))]
 pub async fn delete(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode, ApiError> {
     if !app.store.delete_job(&id, ACTOR).await? {
         return Err(not_found(&id));
@@ -243,7 +244,10 @@ pub async fn delete(
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
-pub async fn pause(state: State<AppState>, id: Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn pause(
+    state: State<AppState>,
+    id: ValidPath<String>,
+) -> Result<Json<JobView>, ApiError> {
     set_enabled(state, id, false).await
 }
 
@@ -255,13 +259,16 @@ pub async fn pause(state: State<AppState>, id: Path<String>) -> Result<Json<JobV
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
-pub async fn resume(state: State<AppState>, id: Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn resume(
+    state: State<AppState>,
+    id: ValidPath<String>,
+) -> Result<Json<JobView>, ApiError> {
     set_enabled(state, id, true).await
 }
 
 async fn set_enabled(
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    ValidPath(id): ValidPath<String>,
     enabled: bool,
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;

@@ -22,6 +22,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
 
 /// Parses a JSON body; an error names the offending field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is an object, but serde's derived structs also take an array of
+    // their fields in order: the fuzzer's `[null, null]` reset an agent's weight override.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => Ok(value),
@@ -48,5 +54,19 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             };
             Err(ApiError::invalid(field, message))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use crate::domain::agent::AgentPatch;
+
+    #[test]
+    fn a_body_must_be_an_object_not_the_fields_in_order() {
+        let error = parse::<AgentPatch>(b" [null, null]").unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("body"));
+        let patch = parse::<AgentPatch>(b"{\"weight\": null}").unwrap();
+        assert_eq!(patch.weight, Some(None));
     }
 }

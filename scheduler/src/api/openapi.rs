@@ -91,7 +91,34 @@ pub fn render(doc: &utoipa::openapi::OpenApi) -> Value {
     if let Some(slot) = value.pointer_mut("/components/schemas") {
         *slot = Value::Object(merged);
     }
+    allow_empty_optional_queries(&mut value);
     value
+}
+
+/// Every handler reads an empty optional query parameter as absent (`?state=`, as HTML forms
+/// send it); utoipa's `IntoParams` cannot say so per field, so it is said here for all of them.
+fn allow_empty_optional_queries(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let operations = paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for parameter in parameters.iter_mut().filter_map(Value::as_object_mut) {
+            let optional = parameter.get("required") != Some(&Value::Bool(true));
+            if parameter.get("in") == Some(&Value::from("query")) && optional {
+                parameter.insert("allowEmptyValue".into(), Value::Bool(true));
+            }
+        }
+    }
 }
 
 /// Flattens one schema: an `allOf` of objects (references or inline) becomes one object with

@@ -20,6 +20,13 @@ pub const MAX_RETRIES: u32 = 100;
 /// A job definition as users write it (POST/PUT body) and as it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+// A valid example lets API fuzzers create jobs (random cron strings almost never parse).
+#[schema(example = json!({
+    "name": "nightly-report",
+    "schedule": "0 30 2 * * *",
+    "timezone": "Asia/Shanghai",
+    "target": {"kind": "http", "method": "POST", "url": "http://127.0.0.1:9/run"}
+}))]
 pub struct JobSpec {
     pub name: String,
     #[serde(default)]

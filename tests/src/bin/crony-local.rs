@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  API        {api}/api/v1/agents");
     println!("  readiness  {api}/readyz");
     println!("  metrics    {api}/metrics");
+    println!("  OpenAPI    {api}/api/v1/openapi.json");
     println!("  etcd       {}", etcd.endpoint());
     println!("  MariaDB    {}", db.url("crony"));
     println!("  try:       curl {api}/api/v1/agents");
