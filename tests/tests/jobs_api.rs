@@ -454,3 +454,58 @@ async fn cron_preview_lists_fires_in_the_time_zone_or_names_the_bad_parameter() 
     s.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn feishu_secrets_never_leave_the_server_and_a_put_of_the_placeholder_keeps_them()
+-> anyhow::Result<()> {
+    let (s, db_url) = start().await?;
+    let client = Client::new();
+    let secret = "feishu-signing-secret-1234";
+    let mut body = http_job("secretive");
+    body["alerts"]["feishu_webhooks"] =
+        json!([{"url": "http://127.0.0.1:9/hook", "secret": secret}]);
+    let (status, created) = send(&client, client.post(s.url("/api/v1/jobs")).json(&body)).await?;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let (_, read) = send(&client, client.get(s.url(&format!("/api/v1/jobs/{id}")))).await?;
+    let (_, list) = send(&client, client.get(s.url("/api/v1/jobs"))).await?;
+    for shown in [&created, &read, &list] {
+        assert!(!shown.to_string().contains(secret), "secret shown: {shown}");
+    }
+    let placeholder = read["alerts"]["feishu_webhooks"][0]["secret"].clone();
+    assert_eq!(placeholder, "********");
+
+    // Sending the placeholder back (an edit of something else) keeps the stored secret.
+    body["description"] = json!("edited");
+    body["alerts"]["feishu_webhooks"][0]["secret"] = placeholder.clone();
+    let (status, replaced) = send(
+        &client,
+        client.put(s.url(&format!("/api/v1/jobs/{id}"))).json(&body),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    let pool = sqlx::MySqlPool::connect(&db_url).await?;
+    let (stored,): (String,) = sqlx::query_as("SELECT spec FROM jobs WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await?;
+    assert!(
+        stored.contains(secret) && stored.contains("edited"),
+        "{stored}"
+    );
+
+    // The placeholder for a webhook that has no stored secret is refused, naming the field.
+    body["alerts"]["feishu_webhooks"][0]["url"] = json!("http://127.0.0.1:9/other-hook");
+    let (status, refused) = send(
+        &client,
+        client.put(s.url(&format!("/api/v1/jobs/{id}"))).json(&body),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(
+        refused["error"]["field"],
+        "alerts.feishu_webhooks[0].secret"
+    );
+    pool.close().await;
+    Ok(())
+}

@@ -21,6 +21,8 @@ use crate::store::jobs::JobFilter;
 /// How many upcoming fires each job answer shows.
 const NEXT_FIRES: usize = 5;
 const ACTOR: &str = "api";
+/// What the API shows instead of a Feishu signing secret.
+pub const REDACTED: &str = "********";
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Fire {
@@ -73,13 +75,47 @@ pub struct JobList {
     pub next_cursor: Option<String>,
 }
 
-fn render(job: Job) -> JobView {
+fn render(mut job: Job) -> JobView {
     let next_fires = if job.spec.enabled {
         fires_of(&job.spec, Utc::now(), NEXT_FIRES)
     } else {
         Vec::new()
     };
+    // Feishu signing secrets never leave the server; the placeholder says one is set.
+    for hook in &mut job.spec.alerts.feishu_webhooks {
+        if hook.secret.is_some() {
+            hook.secret = Some(REDACTED.to_owned());
+        }
+    }
     JobView { job, next_fires }
+}
+
+/// A `PUT` may send back the placeholder a `GET` showed: it keeps the stored secret of the
+/// webhook with the same URL (and is an error where there is none to keep).
+fn keep_redacted_secrets(spec: &mut JobSpec, current: &JobSpec) -> Result<(), ApiError> {
+    for (i, hook) in spec.alerts.feishu_webhooks.iter_mut().enumerate() {
+        if hook.secret.as_deref() != Some(REDACTED) {
+            continue;
+        }
+        let stored = current
+            .alerts
+            .feishu_webhooks
+            .iter()
+            .find(|old| old.url == hook.url)
+            .and_then(|old| old.secret.clone());
+        match stored {
+            Some(secret) => hook.secret = Some(secret),
+            None => {
+                return Err(ApiError::invalid(
+                    format!("alerts.feishu_webhooks[{i}].secret"),
+                    format!(
+                        "{REDACTED:?} stands for a stored secret, and this webhook has none: send the secret itself"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -203,9 +239,18 @@ pub async fn get(
 pub async fn replace(
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
-    ValidJson(spec): ValidJson<JobSpec>,
+    ValidJson(mut spec): ValidJson<JobSpec>,
 ) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
+    if spec
+        .alerts
+        .feishu_webhooks
+        .iter()
+        .any(|h| h.secret.as_deref() == Some(REDACTED))
+    {
+        let current = load(&app, &id).await?;
+        keep_redacted_secrets(&mut spec, &current.spec)?;
+    }
     spec.validate(now)?;
     let job = app
         .store
