@@ -24,6 +24,12 @@ impl tonic::service::Interceptor for ClusterTokenCheck {
         if constant_time_eq(given, expected.as_bytes()) {
             Ok(request)
         } else {
+            // Never the token itself: only that it was missing or wrong, and who sent it.
+            tracing::warn!(
+                peer = ?request.remote_addr(),
+                token_sent = !given.is_empty(),
+                "rejected a gRPC call with a missing or wrong cluster token"
+            );
             Err(Status::unauthenticated("missing or wrong cluster token"))
         }
     }

@@ -235,6 +235,17 @@ impl SchedulerProcess {
         database_url: &str,
         log_dir: &Path,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with(etcd, prefix, database_url, log_dir, &[])
+    }
+
+    /// Like [`SchedulerProcess::spawn`], with extra `CRONY_*` settings.
+    pub fn spawn_with(
+        etcd: &str,
+        prefix: &str,
+        database_url: &str,
+        log_dir: &Path,
+        settings: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let port = crate::process::free_port();
         std::fs::create_dir_all(log_dir)?;
         let log = log_dir.join(format!("scheduler-{port}.log"));
@@ -251,6 +262,7 @@ impl SchedulerProcess {
             .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
             .env("CRONY_ELECTION_TTL_SECS", "2")
             .env("RUST_LOG", "info")
+            .envs(settings.iter().copied())
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
