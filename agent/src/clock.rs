@@ -174,15 +174,14 @@ impl Clock {
         });
         let newly_armed =
             armed != 0 && !(same_definition && previous.as_ref().is_some_and(|p| p.armed == armed));
-        let tz: Tz = spec.timezone.parse().unwrap_or_else(|_| {
-            tracing::error!(job = %spec.id, timezone = %spec.timezone, "unknown time zone; using UTC");
-            Tz::UTC
-        });
-        let schedule = match Schedule::parse(&spec.schedule, tz, now) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::error!(job = %spec.id, schedule = %spec.schedule, error = %e, "unusable schedule; the job will not fire");
-                None
+        // A resync of an unchanged job keeps its parsed schedule and its timer (and so the
+        // phase of an `@every`): a full sync of thousands of jobs parses nothing again.
+        let kept = previous.filter(|_| same_definition);
+        let (schedule, tz, kept_next) = match kept {
+            Some(p) => (p.schedule, p.tz, p.next),
+            None => {
+                let (schedule, tz) = parse_schedule(&spec, now);
+                (schedule, tz, None)
             }
         };
         let spec = Arc::new(spec);
@@ -194,11 +193,7 @@ impl Clock {
             armed,
         };
         if spec.enabled && entry.schedule.is_some() {
-            entry.next = match previous.and_then(|p| p.next) {
-                // A resync of an unchanged job keeps its timer (and its phase for @every).
-                Some(next) if same_definition => Some(next),
-                _ => first_fire(&entry, now),
-            };
+            entry.next = kept_next.or_else(|| first_fire(&entry, now));
             if newly_armed {
                 self.catch_up(&mut entry, now);
             }
@@ -364,6 +359,21 @@ impl Clock {
             let next = at + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
             entry.next = Some(next);
             self.queue.insert((next, job_id.to_owned()));
+        }
+    }
+}
+
+/// The job's schedule in its time zone, or `None` (logged) when this agent cannot use it.
+fn parse_schedule(spec: &JobSpec, now: DateTime<Utc>) -> (Option<Schedule>, Tz) {
+    let tz: Tz = spec.timezone.parse().unwrap_or_else(|_| {
+        tracing::error!(job = %spec.id, timezone = %spec.timezone, "unknown time zone; using UTC");
+        Tz::UTC
+    });
+    match Schedule::parse(&spec.schedule, tz, now) {
+        Ok(schedule) => (Some(schedule), tz),
+        Err(e) => {
+            tracing::error!(job = %spec.id, schedule = %spec.schedule, error = %e, "unusable schedule; the job will not fire");
+            (None, tz)
         }
     }
 }

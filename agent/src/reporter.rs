@@ -2,6 +2,7 @@
 //! One batch in flight at a time keeps an execution's snapshots in order; when no scheduler
 //! answers, reports simply wait in the spool (on disk) and the loop backs off.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use crony_proto::auth::AttachClusterToken;
 use crony_proto::v1::ReportBatch;
 use crony_proto::v1::report_service_client::ReportServiceClient;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 
 use crate::metrics::Metrics;
 use crate::schedulers::SchedulerDirectory;
@@ -26,11 +29,14 @@ pub struct Reporter {
     pub directory: Arc<SchedulerDirectory>,
     pub token: AttachClusterToken,
     pub metrics: Arc<Metrics>,
+    pub clients: HashMap<String, Client>,
 }
+
+type Client = ReportServiceClient<InterceptedService<Channel, AttachClusterToken>>;
 
 impl Reporter {
     /// Runs until `cancel`; then makes one last attempt to flush within `flush_for`.
-    pub async fn run(self, cancel: CancellationToken, flush_for: Duration) {
+    pub async fn run(mut self, cancel: CancellationToken, flush_for: Duration) {
         let mut backoff = Backoff::new();
         loop {
             self.metrics.spool_depth.set(self.spool.depth() as i64);
@@ -65,8 +71,30 @@ impl Reporter {
         }
     }
 
+    /// The client for a scheduler's `ReportService`, kept per URL so batches reuse one
+    /// connection instead of opening a new one each time.
+    fn client(&mut self, url: &str) -> Option<Client> {
+        if let Some(client) = self.clients.get(url) {
+            return Some(client.clone());
+        }
+        let endpoint = match tonic::transport::Endpoint::from_shared(url.to_owned()) {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "bad scheduler URL in etcd");
+                return None;
+            }
+        };
+        let channel = endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .connect_lazy();
+        let client = ReportServiceClient::with_interceptor(channel, self.token.clone());
+        self.clients.insert(url.to_owned(), client.clone());
+        Some(client)
+    }
+
     /// Sends one batch to the first scheduler that takes it; false if none did.
-    async fn send_one(&self) -> bool {
+    async fn send_one(&mut self) -> bool {
         let batch = self.spool.batch(BATCH);
         if batch.is_empty() {
             return true;
@@ -82,18 +110,9 @@ impl Reporter {
         }
         for scheduler in schedulers {
             let started = std::time::Instant::now();
-            let channel = match tonic::transport::Endpoint::from_shared(scheduler.grpc_url.clone())
-            {
-                Ok(endpoint) => endpoint
-                    .connect_timeout(Duration::from_secs(2))
-                    .timeout(Duration::from_secs(30))
-                    .connect_lazy(),
-                Err(e) => {
-                    tracing::warn!(url = %scheduler.grpc_url, error = %e, "bad scheduler URL in etcd");
-                    continue;
-                }
+            let Some(mut client) = self.client(&scheduler.grpc_url) else {
+                continue;
             };
-            let mut client = ReportServiceClient::with_interceptor(channel, self.token.clone());
             let request = ReportBatch {
                 agent_id: self.agent_id.clone(),
                 reports: batch.clone(),

@@ -187,7 +187,7 @@ impl Runner {
         report.error = why.to_owned();
         self.metrics
             .executions
-            .with_label_values(&[&fire.job.name, status_name(status)])
+            .with_label_values(&[&fire.job.name, status.api_name()])
             .inc();
         let spool = self.spool.clone();
         self.tracker.spawn(async move {
@@ -343,7 +343,7 @@ impl Runner {
         let status = ExecutionStatus::try_from(report.status).unwrap_or(ExecutionStatus::Failed);
         self.metrics
             .executions
-            .with_label_values(&[&job.name, status_name(status)])
+            .with_label_values(&[&job.name, status.api_name()])
             .inc();
         self.save(&mut report).await;
     }
@@ -361,21 +361,6 @@ pub fn missed_id(job_id: &str, at: DateTime<Utc>) -> String {
         format!("{job_id}/{}/missed", at.timestamp_millis()).as_bytes(),
     )
     .to_string()
-}
-
-pub fn status_name(status: ExecutionStatus) -> &'static str {
-    match status {
-        ExecutionStatus::Unspecified => "unspecified",
-        ExecutionStatus::Scheduled => "scheduled",
-        ExecutionStatus::Running => "running",
-        ExecutionStatus::Succeeded => "succeeded",
-        ExecutionStatus::Failed => "failed",
-        ExecutionStatus::TimedOut => "timed_out",
-        ExecutionStatus::Killed => "killed",
-        ExecutionStatus::Lost => "lost",
-        ExecutionStatus::Skipped => "skipped",
-        ExecutionStatus::Missed => "missed",
-    }
 }
 
 /// Reports left unfinished by a previous run of this agent (it died mid-run): they are `lost`.

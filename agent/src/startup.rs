@@ -211,7 +211,7 @@ impl Agent {
         // The lease outlives the drain below: while running work finishes and its outcome is
         // flushed, the agent still owns its jobs, so nothing is marked lost or run twice.
         let lease_stop = CancellationToken::new();
-        tracker.spawn(registrar.run(lease, lease_stop.clone()));
+        tracker.spawn(registrar.run(Some(lease), lease_stop.clone()));
         let server_shutdown = shutdown.clone();
         tracker.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
@@ -232,6 +232,7 @@ impl Agent {
             directory,
             token: attach,
             metrics: metrics.clone(),
+            clients: Default::default(),
         };
         let reporting = tokio::spawn(reporter.run(reporter_stop.clone(), Duration::from_secs(5)));
         tracker.spawn(crate::status::serve(

@@ -4,6 +4,7 @@
 
 pub mod etcd;
 pub mod lease;
+pub mod leased_key;
 pub mod registry;
 pub mod report_token;
 pub mod schedule;

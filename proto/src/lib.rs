@@ -16,3 +16,22 @@ pub const CLUSTER_TOKEN_HEADER: &str = "x-crony-cluster-token";
 
 /// The default method path of a gRPC job target.
 pub const DEFAULT_CALLBACK_METHOD: &str = "/crony.v1.JobCallback/Execute";
+
+impl v1::ExecutionStatus {
+    /// The name the JSON API, MySQL and metrics use (`timed_out`, …); `unspecified` for 0.
+    pub fn api_name(self) -> &'static str {
+        use v1::ExecutionStatus as S;
+        match self {
+            S::Unspecified => "unspecified",
+            S::Scheduled => "scheduled",
+            S::Running => "running",
+            S::Succeeded => "succeeded",
+            S::Failed => "failed",
+            S::TimedOut => "timed_out",
+            S::Killed => "killed",
+            S::Lost => "lost",
+            S::Skipped => "skipped",
+            S::Missed => "missed",
+        }
+    }
+}

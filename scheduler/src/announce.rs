@@ -5,93 +5,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crony_common::lease::{Backoff, Ended, Fence, keep_alive};
+use crony_common::lease::Fence;
+use crony_common::leased_key::LeasedKey;
 use crony_common::registry::{SchedulerRecord, scheduler_key};
-use etcd_client::{Client, PutOptions};
-use tokio_util::sync::CancellationToken;
+use etcd_client::Client;
 
-pub struct Announcer {
+/// The leased key announcing this scheduler (nothing is fenced on its lease).
+pub fn announcer(
     client: Client,
-    key: String,
-    value: String,
+    prefix: &str,
+    record: &SchedulerRecord,
     ttl: Duration,
-    /// Unused beyond the keep-alive helper's bookkeeping: nothing is fenced on this lease.
-    fence: Arc<Fence>,
-}
-
-impl Announcer {
-    pub fn new(client: Client, prefix: &str, record: &SchedulerRecord, ttl: Duration) -> Self {
-        Self {
-            client,
-            key: scheduler_key(prefix, &record.id),
-            value: serde_json::to_string(record).expect("scheduler record serialises"),
-            ttl,
-            fence: Arc::new(Fence::default()),
-        }
-    }
-
-    /// Grants a lease and puts the record under it; returns the lease id.
-    pub async fn register(&mut self) -> Result<i64, etcd_client::Error> {
-        let lease = self
-            .client
-            .lease_grant(self.ttl.as_secs() as i64, None)
-            .await?;
-        let options = PutOptions::new().with_lease(lease.id());
-        self.client
-            .put(self.key.as_str(), self.value.as_str(), Some(options))
-            .await?;
-        tracing::info!(key = %self.key, lease = lease.id(), "scheduler announced in etcd");
-        Ok(lease.id())
-    }
-
-    /// Keeps the record alive until `cancel` (registering again after a lost lease), then
-    /// revokes the lease so agents stop reporting here at once.
-    pub async fn run(mut self, mut lease: Option<i64>, cancel: CancellationToken) {
-        let mut backoff = Backoff::new();
-        loop {
-            let Some(current) = lease else {
-                match self.register().await {
-                    Ok(id) => {
-                        lease = Some(id);
-                        backoff.reset();
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot announce the scheduler in etcd; retrying");
-                        if !backoff.sleep(&cancel).await {
-                            return;
-                        }
-                    }
-                }
-                continue;
-            };
-            match keep_alive(&mut self.client, current, self.ttl, &self.fence, &cancel).await {
-                Ended::Cancelled => break,
-                Ended::LeaseLost => {
-                    tracing::warn!(lease = current, "scheduler lease expired; announcing again");
-                    lease = None;
-                }
-                Ended::Broken(why) => {
-                    // The lease may still be alive (etcd restarting): keep trying the same one;
-                    // etcd answers "not found" once it is really gone.
-                    tracing::warn!(lease = current, error = %why, "scheduler keep-alive interrupted");
-                    if !backoff.sleep(&cancel).await {
-                        break;
-                    }
-                }
-            }
-        }
-        if let Some(lease) = lease {
-            match tokio::time::timeout(Duration::from_secs(2), self.client.lease_revoke(lease))
-                .await
-            {
-                Ok(Ok(_)) => tracing::info!(lease, "scheduler lease revoked"),
-                _ => tracing::warn!(
-                    lease,
-                    "could not revoke the scheduler lease; it will expire"
-                ),
-            }
-        }
-    }
+) -> LeasedKey {
+    LeasedKey::new(
+        client,
+        scheduler_key(prefix, &record.id),
+        serde_json::to_string(record).expect("scheduler record serialises"),
+        ttl,
+        Arc::new(Fence::default()),
+    )
 }
 
 /// `http://host:port` for a bound address: the advertised host if configured, else the bound

@@ -17,7 +17,7 @@ use crate::alert::recorder::Recorder;
 use crate::alert::watch::LeaderAlerting;
 use crate::alert::worker::Worker;
 use crate::alert::{ChannelKind, Sender};
-use crate::announce::{Announcer, url_for};
+use crate::announce::{announcer, url_for};
 use crate::api::{AppState, router};
 use crate::config::SchedulerConfig;
 use crate::election::etcd::EtcdElection;
@@ -245,7 +245,7 @@ impl Scheduler {
             grpc_url: url_for(grpc_addr, config.advertise_host.as_deref()),
             http_url: url_for(http_addr, config.advertise_host.as_deref()),
         };
-        let mut announcer = Announcer::new(
+        let mut announcer = announcer(
             etcd.clone(),
             &config.etcd_prefix,
             &record,

@@ -8,12 +8,13 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::paging::{cursor, encode_cursor, given, page_limit, time_range};
 use super::params::ValidQuery;
 use crate::alert::settings::{parse_email, parse_http_url};
 use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
@@ -103,25 +104,6 @@ pub struct TestSent {
     pub recipient: String,
 }
 
-fn given(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
-
-fn instant(field: &str, raw: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    given(raw)
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(&raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::invalid(
-                        field,
-                        format!("{raw:?} is not an RFC 3339 instant (e.g. 2026-01-31T08:00:00Z)"),
-                    )
-                })
-        })
-        .transpose()
-}
-
 fn channel(field: &str, raw: &str) -> Result<ChannelKind, ApiError> {
     match raw {
         "email" => Ok(ChannelKind::Email),
@@ -132,19 +114,6 @@ fn channel(field: &str, raw: &str) -> Result<ChannelKind, ApiError> {
             format!("{raw:?} is not a channel; use email, feishu or webhook"),
         )),
     }
-}
-
-fn encode_cursor(row: &AlertRow) -> String {
-    hex::encode(format!("{}:{}", row.created_at.timestamp_millis(), row.id))
-}
-
-fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, u64)> {
-    let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
-    let (ms, id) = text.split_once(':')?;
-    Some((
-        DateTime::from_timestamp_millis(ms.parse().ok()?)?,
-        id.parse().ok()?,
-    ))
 }
 
 /// Alert history with delivery status, newest first, with filters and cursor paging.
@@ -195,28 +164,9 @@ pub async fn list(
             })
             .collect::<Result<_, _>>()?,
     };
-    let from = instant("from", query.from)?;
-    let to = instant("to", query.to)?;
-    if let (Some(from), Some(to)) = (from, to)
-        && to <= from
-    {
-        return Err(ApiError::invalid("to", "must be after from"));
-    }
-    let limit = match given(query.limit) {
-        None => 50,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 500"))?,
-    };
-    let before = given(query.cursor)
-        .map(|raw| {
-            decode_cursor(&raw).ok_or_else(|| {
-                ApiError::invalid("cursor", "not a cursor from a previous page's next_cursor")
-            })
-        })
-        .transpose()?;
+    let (from, to) = time_range(query.from, query.to)?;
+    let limit = page_limit(query.limit)?;
+    let before = cursor(query.cursor, |id| id.parse::<u64>().ok())?;
     let filter = AlertFilter {
         job_id,
         event,
@@ -229,7 +179,10 @@ pub async fn list(
     };
     let rows = app.store.list_alerts(&filter).await?;
     let next_cursor = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(encode_cursor))
+        .then(|| {
+            rows.last()
+                .map(|r| encode_cursor(r.created_at, &r.id.to_string()))
+        })
         .flatten();
     Ok(Json(AlertList {
         alerts: rows.into_iter().map(render).collect(),

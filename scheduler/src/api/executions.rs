@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::paging::{cursor, encode_cursor, given, page_limit, time_range};
 use super::params::{ValidPath, ValidQuery};
 use crate::domain::execution::{
     MAX_AGENT_ID, MAX_ERROR, MAX_ID, MAX_OUTPUT, Status, Trigger, cap_output, cut, valid_id,
@@ -83,26 +84,6 @@ pub struct ExecutionList {
     pub next_cursor: Option<String>,
 }
 
-/// A query value, with "" meaning absent (as forms send it).
-fn given(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
-
-fn instant(field: &str, raw: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    given(raw)
-        .map(|raw| {
-            DateTime::parse_from_rfc3339(&raw)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::invalid(
-                        field,
-                        format!("{raw:?} is not an RFC 3339 instant (e.g. 2026-01-31T08:00:00Z)"),
-                    )
-                })
-        })
-        .transpose()
-}
-
 fn id_filter(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
     match given(raw) {
         Some(id) if !valid_id(&id, max) => Err(ApiError::invalid(
@@ -111,23 +92,6 @@ fn id_filter(field: &str, raw: Option<String>, max: usize) -> Result<Option<Stri
         )),
         id => Ok(id),
     }
-}
-
-/// The cursor is the (scheduled_at, id) of the last row served, hex-encoded so that clients
-/// treat it as opaque.
-fn encode_cursor(row: &ExecutionSummary) -> String {
-    hex::encode(format!(
-        "{}:{}",
-        row.scheduled_at.timestamp_millis(),
-        row.id
-    ))
-}
-
-fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
-    let text = String::from_utf8(hex::decode(raw).ok()?).ok()?;
-    let (ms, id) = text.split_once(':')?;
-    let at = DateTime::from_timestamp_millis(ms.parse().ok()?)?;
-    valid_id(id, MAX_ID).then(|| (at, id.to_owned()))
 }
 
 /// Execution history, newest first, with filters and cursor paging.
@@ -162,28 +126,11 @@ pub async fn list(
                 .ok_or_else(|| ApiError::invalid("trigger", "must be schedule, manual or retry"))
         })
         .transpose()?;
-    let from = instant("from", query.from)?;
-    let to = instant("to", query.to)?;
-    if let (Some(from), Some(to)) = (from, to)
-        && to <= from
-    {
-        return Err(ApiError::invalid("to", "must be after from"));
-    }
-    let limit = match given(query.limit) {
-        None => 50,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 500"))?,
-    };
-    let before = given(query.cursor)
-        .map(|raw| {
-            decode_cursor(&raw).ok_or_else(|| {
-                ApiError::invalid("cursor", "not a cursor from a previous page's next_cursor")
-            })
-        })
-        .transpose()?;
+    let (from, to) = time_range(query.from, query.to)?;
+    let limit = page_limit(query.limit)?;
+    let before = cursor(query.cursor, |id| {
+        valid_id(id, MAX_ID).then(|| id.to_owned())
+    })?;
     let filter = ExecutionFilter {
         job_id: id_filter("job_id", query.job_id, MAX_ID)?,
         agent_id: id_filter("agent_id", query.agent_id, MAX_AGENT_ID)?,
@@ -196,7 +143,7 @@ pub async fn list(
     };
     let rows = app.store.list_executions(&filter).await?;
     let next_cursor = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(encode_cursor))
+        .then(|| rows.last().map(|r| encode_cursor(r.scheduled_at, &r.id)))
         .flatten();
     Ok(Json(ExecutionList {
         executions: rows.into_iter().map(render_summary).collect(),

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
+use super::paging::{given, page_limit};
 use super::params::{ValidPath, ValidQuery};
 use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
@@ -185,19 +186,12 @@ pub async fn list(
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::invalid("enabled", "must be true or false")),
     };
-    let limit = match query.limit.as_deref() {
-        None | Some("") => 50,
-        Some(raw) => raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| ApiError::invalid("limit", "must be 1 to 500"))?,
-    };
+    let limit = page_limit(query.limit)?;
     let filter = JobFilter {
-        q: query.q.filter(|q| !q.is_empty()),
+        q: given(query.q),
         enabled,
-        agent_id: query.agent_id.filter(|a| !a.is_empty()),
-        after: query.cursor.filter(|c| !c.is_empty()),
+        agent_id: given(query.agent_id),
+        after: given(query.cursor),
         limit,
     };
     let jobs = app.store.list_jobs(&filter).await?;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod jobs;
 pub mod json;
 pub mod openapi;
+pub mod paging;
 pub mod params;
 
 use std::sync::Arc;

@@ -66,20 +66,13 @@ impl Status {
         !matches!(self, Status::Scheduled | Status::Running)
     }
 
+    /// The status an agent reported; `None` for 0 or a value this scheduler does not know.
     pub fn from_proto(value: i32) -> Option<Self> {
-        use crony_proto::v1::ExecutionStatus as P;
-        Some(match P::try_from(value).ok()? {
-            P::Unspecified => return None,
-            P::Scheduled => Status::Scheduled,
-            P::Running => Status::Running,
-            P::Succeeded => Status::Succeeded,
-            P::Failed => Status::Failed,
-            P::TimedOut => Status::TimedOut,
-            P::Killed => Status::Killed,
-            P::Lost => Status::Lost,
-            P::Skipped => Status::Skipped,
-            P::Missed => Status::Missed,
-        })
+        Self::parse(
+            crony_proto::v1::ExecutionStatus::try_from(value)
+                .ok()?
+                .api_name(),
+        )
     }
 }
 
