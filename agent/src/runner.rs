@@ -34,10 +34,9 @@ pub struct Fire {
     pub attempts_used: u32,
 }
 
-struct Run {
-    job_id: String,
-    kill: CancellationToken,
-}
+/// Running executions by job id, then execution id: overlap checks look at one job's runs
+/// on every fire, so they must not scan everything that runs.
+type Runs = HashMap<String, HashMap<String, CancellationToken>>;
 
 pub struct Runner {
     pub agent_id: String,
@@ -50,7 +49,7 @@ pub struct Runner {
     /// Told when an execution ends (fixed-delay schedules count from there).
     pub finished: mpsc::UnboundedSender<(String, DateTime<Utc>)>,
     tracker: TaskTracker,
-    runs: Mutex<HashMap<String, Run>>,
+    runs: Mutex<Runs>,
 }
 
 impl Runner {
@@ -86,13 +85,13 @@ impl Runner {
         let kill = CancellationToken::new();
         {
             let mut runs = self.lock();
-            let running: Vec<&Run> = runs.values().filter(|r| r.job_id == fire.job.id).collect();
-            if !running.is_empty() {
+            let running = runs.get(&fire.job.id).filter(|r| !r.is_empty());
+            if let Some(running) = running {
                 match Overlap::try_from(fire.job.overlap).unwrap_or(Overlap::Skip) {
                     Overlap::Allow => {}
                     Overlap::Replace => {
-                        for run in running {
-                            run.kill.cancel();
+                        for kill in running.values() {
+                            kill.cancel();
                         }
                     }
                     Overlap::Skip | Overlap::Unspecified => {
@@ -108,13 +107,9 @@ impl Runner {
                     }
                 }
             }
-            runs.insert(
-                id.clone(),
-                Run {
-                    job_id: fire.job.id.clone(),
-                    kill: kill.clone(),
-                },
-            );
+            runs.entry(fire.job.id.clone())
+                .or_default()
+                .insert(id.clone(), kill.clone());
         }
         self.metrics.running.inc();
         let this = self.clone();
@@ -122,7 +117,15 @@ impl Runner {
         self.tracker.spawn(async move {
             let job_id = fire.job.id.clone();
             this.execute(fire, exec_id.clone(), kill).await;
-            this.lock().remove(&exec_id);
+            {
+                let mut runs = this.lock();
+                if let Some(of_job) = runs.get_mut(&job_id) {
+                    of_job.remove(&exec_id);
+                    if of_job.is_empty() {
+                        runs.remove(&job_id);
+                    }
+                }
+            }
             this.metrics.running.dec();
             let _ = this.finished.send((job_id, Utc::now()));
         });
@@ -152,9 +155,13 @@ impl Runner {
 
     /// Stops a running execution; false if it is not running here.
     pub fn kill(&self, execution_id: &str) -> bool {
-        match self.lock().get(execution_id) {
-            Some(run) => {
-                run.kill.cancel();
+        match self
+            .lock()
+            .values()
+            .find_map(|of_job| of_job.get(execution_id))
+        {
+            Some(kill) => {
+                kill.cancel();
                 true
             }
             None => false,
@@ -163,13 +170,13 @@ impl Runner {
 
     /// Stops every running execution (shutdown after the grace period).
     pub fn kill_all(&self) {
-        for run in self.lock().values() {
-            run.kill.cancel();
+        for kill in self.lock().values().flat_map(HashMap::values) {
+            kill.cancel();
         }
     }
 
     pub fn running(&self) -> usize {
-        self.lock().len()
+        self.lock().values().map(HashMap::len).sum()
     }
 
     /// Waits for every execution task to end.
@@ -348,7 +355,7 @@ impl Runner {
         self.save(&mut report).await;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Run>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Runs> {
         self.runs.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
