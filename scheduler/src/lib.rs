@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod election;
 pub mod error;
+pub mod https;
 pub mod ingest;
 pub mod lost;
 pub mod metrics;

@@ -68,6 +68,11 @@ impl TestScheduler {
         config.grpc_addr = "127.0.0.1:0".parse()?;
         config.election_ttl = Duration::from_secs(2);
         adjust(&mut config);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let shutdown = CancellationToken::new();
         let scheduler = match senders {
             Some(senders) => {
@@ -75,7 +80,7 @@ impl TestScheduler {
             }
             None => Scheduler::start(config, shutdown.clone()).await?,
         };
-        let base_url = format!("http://{}", scheduler.http_addr);
+        let base_url = format!("{scheme}://{}", scheduler.http_addr);
         Ok(Self {
             scheduler,
             base_url,

@@ -63,7 +63,7 @@ pub async fn trigger(
             format!("agent {agent_id} of job {id} is not online; the job is being moved"),
         ));
     };
-    let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
+    let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let answer = client
         .trigger(TriggerRequest {
@@ -133,7 +133,7 @@ pub async fn kill(
             format!("agent {agent_id} running execution {id} is not online"),
         ));
     };
-    let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
+    let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let killed = client
         .kill(KillRequest {

@@ -136,6 +136,9 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     let now = Utc::now();
     spec.validate(now)?;
+    if let Some(allow) = &app.callback_allow {
+        spec.check_callback_allow(allow)?;
+    }
     let job = Job {
         id: uuid::Uuid::now_v7().simple().to_string(),
         spec,
@@ -246,6 +249,9 @@ pub async fn replace(
         keep_redacted_secrets(&mut spec, &current.spec)?;
     }
     spec.validate(now)?;
+    if let Some(allow) = &app.callback_allow {
+        spec.check_callback_allow(allow)?;
+    }
     let job = app
         .store
         .replace_job(&id, &spec, now, ACTOR)
