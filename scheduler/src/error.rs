@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Unavailable,
     /// A test alert the channel refused or could not take (HTTP only: 502).
     DeliveryFailed,
+    /// A request body over the API's size limit (413).
+    PayloadTooLarge,
     Internal,
 }
 
@@ -33,6 +35,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::DeliveryFailed => "delivery_failed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Internal => "internal",
         }
     }
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::DeliveryFailed => StatusCode::BAD_GATEWAY,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -62,6 +66,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
             ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
             ErrorCode::Unavailable | ErrorCode::DeliveryFailed => tonic::Code::Unavailable,
+            ErrorCode::PayloadTooLarge => tonic::Code::ResourceExhausted,
             ErrorCode::Internal => tonic::Code::Internal,
         }
     }
@@ -84,6 +89,7 @@ mod tests {
             ErrorCode::PermissionDenied,
             ErrorCode::Unavailable,
             ErrorCode::DeliveryFailed,
+            ErrorCode::PayloadTooLarge,
             ErrorCode::Internal,
         ] {
             assert_eq!(
