@@ -64,9 +64,15 @@ impl GrpcExecutor {
     /// Validates the target up front, so a bad endpoint or method is reported as a job problem
     /// instead of as a failed call on every fire.
     pub fn new(target: &GrpcTarget, channels: ChannelCache) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(target.endpoint.clone())
+        let mut endpoint = Endpoint::from_shared(target.endpoint.clone())
             .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?
             .connect_timeout(super::CONNECT_TIMEOUT);
+        // Users' services are verified like any HTTPS site: against the public roots.
+        if endpoint.uri().scheme_str() == Some("https") {
+            endpoint = endpoint
+                .tls_config(tonic::transport::ClientTlsConfig::new().with_webpki_roots())
+                .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?;
+        }
         let method = if target.method.is_empty() {
             crony_proto::DEFAULT_CALLBACK_METHOD
         } else {
