@@ -106,7 +106,10 @@ impl Executors {
             .user_agent(concat!("crony-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT);
         if let Some(allow) = &allow {
+            // Through a proxy (HTTP_PROXY and friends) the proxy would resolve the target and
+            // the addresses could not be checked, so the allow-list rules out proxies.
             builder = builder
+                .no_proxy()
                 .dns_resolver(Arc::new(allow::AllowResolver(allow.clone())))
                 .redirect(allow::redirect_policy(allow.clone()));
         }
