@@ -235,6 +235,7 @@ async fn accepted_runs_report_later_through_the_sdk_reporter() -> anyhow::Result
                     endpoint: endpoint.clone(),
                     method: None,
                     metadata: Default::default(),
+                    secret_metadata: Vec::new(),
                 },
             )
             .payload("ok"),

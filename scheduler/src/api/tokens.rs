@@ -103,6 +103,7 @@ pub async fn create(
     security(("token" = ["admin"]), ("session" = ["admin"])),
     params(("id" = u64, Path, description = "Token id")),
     responses(
+        (status = 400, description = "The id is not a number (`field` = `id`)", body = ErrorBody),
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such token", body = ErrorBody),
 ))]

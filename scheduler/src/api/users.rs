@@ -102,6 +102,7 @@ pub async fn create(
     security(("token" = ["admin"]), ("session" = ["admin"])),
     params(("id" = u64, Path, description = "User id")),
     responses(
+        (status = 400, description = "The id is not a number (`field` = `id`)", body = ErrorBody),
         (status = 200, description = "The account", body = User),
         (status = 404, description = "No such user", body = ErrorBody),
 ))]
@@ -159,6 +160,7 @@ pub async fn patch(
     security(("token" = ["admin"]), ("session" = ["admin"])),
     params(("id" = u64, Path, description = "User id")),
     responses(
+        (status = 400, description = "The id is not a number (`field` = `id`)", body = ErrorBody),
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "It is the last enabled admin", body = ErrorBody),
