@@ -14,6 +14,7 @@ use crony_common::tls::{CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_KEY, Tls
 use sqlx::mysql::MySqlConnectOptions;
 
 use crate::alert::settings::{self as alert, AlertSettings};
+use crate::auth::settings::{self as auth, AuthSettings};
 use crate::placement::Strategy;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
@@ -98,6 +99,12 @@ static SETTINGS: &[Setting] = &[
     alert::ALERT_FAILURE_RATE,
     alert::ALERT_FAILURE_WINDOW,
     alert::DASHBOARD_URL,
+    auth::ADMIN_USER,
+    auth::ADMIN_PASSWORD,
+    auth::ADMIN_TOKEN,
+    auth::SECRET_KEY,
+    auth::SECURE_COOKIES,
+    auth::SESSION_TTL,
     TLS_CERT,
     TLS_KEY,
     TLS_CA,
@@ -126,6 +133,7 @@ pub struct SchedulerConfig {
     pub alerts: AlertSettings,
     /// How often the leader's alert worker looks for due alerts.
     pub alert_interval: Duration,
+    pub auth: AuthSettings,
     /// `Some`: the HTTP API and `ReportService` serve TLS with this certificate (and session
     /// cookies can be `Secure`).
     pub tls: Option<ServerIdentity>,
@@ -154,6 +162,7 @@ impl SchedulerConfig {
             log_format: LogFormat::Plain,
             alerts: AlertSettings::default(),
             alert_interval: Duration::from_secs(1),
+            auth: AuthSettings::default(),
             tls: None,
             tls_ca: None,
             callback_allow: None,
@@ -213,6 +222,7 @@ impl SchedulerConfig {
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             alerts: AlertSettings::load(&src)?,
             alert_interval: d.alert_interval,
+            auth: AuthSettings::load(&src)?,
             database: d.database,
         })
     }

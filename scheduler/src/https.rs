@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -19,9 +20,14 @@ pub async fn serve(
     app: axum::Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The peer address feeds login throttling and the audit log.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     match tls {
         Some(config) => {
-            axum::serve(TlsListener::new(listener, config)?, app)
+            // `tap_io` with nothing to do: axum gives `ConnectInfo<SocketAddr>` for a tapped
+            // listener of any kind, but for untapped ones only for `TcpListener`.
+            let listener = TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .await
         }

@@ -110,7 +110,11 @@ impl Scheduler {
             .await
             .map_err(|_| database_error("timed out connecting".into()))?
             .map_err(|e| database_error(e.to_string()))?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = Arc::new(store.with_secrets(config.auth.secrets.clone()));
+        let auth =
+            crate::auth::bootstrap::bootstrap(store.as_ref(), &config.auth, config.tls.is_some())
+                .await
+                .map_err(|e| database_error(e.to_string()))?;
 
         let etcd = crony_common::etcd::connect(&config.etcd_endpoints, Duration::from_secs(5))
             .await
@@ -288,6 +292,7 @@ impl Scheduler {
             report_key: ReportKey::from_cluster_token(config.cluster_token.as_deref()),
             alert_events,
             channels,
+            auth: Arc::new(auth),
         });
         let server_shutdown = shutdown.clone();
         let http_tls = config.tls.as_ref().map(|identity| identity.rustls());

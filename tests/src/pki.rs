@@ -55,11 +55,17 @@ impl TestPki {
         self.key.to_str().unwrap_or_default()
     }
 
-    /// A reqwest client that trusts this CA.
+    /// A reqwest client that trusts this CA and presents the test admin token.
     pub fn client(&self) -> anyhow::Result<reqwest::Client> {
         let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca)?)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", crate::ADMIN_TOKEN))?,
+        );
         Ok(reqwest::Client::builder()
             .add_root_certificate(ca)
+            .default_headers(headers)
             .build()?)
     }
 }

@@ -12,7 +12,7 @@ use crony_tests::{AgentProcess, HttpSink, TestEnv, TestScheduler, wait_until};
 use serde_json::{Value, json};
 
 async fn send(method: reqwest::Method, url: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-    let response = reqwest::Client::new()
+    let response = crony_tests::api_client()
         .request(method, url)
         .json(body)
         .send()

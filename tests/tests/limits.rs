@@ -11,7 +11,7 @@ use crony_tests::{TestEnv, TestScheduler, wait_until};
 use serde_json::{Value, json};
 
 async fn post_raw(url: &str, body: Vec<u8>) -> anyhow::Result<(u16, String, Value)> {
-    let response = reqwest::Client::new()
+    let response = crony_tests::api_client()
         .post(url)
         .header("content-type", "application/json")
         .body(body)

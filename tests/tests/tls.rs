@@ -117,6 +117,23 @@ async fn jobs_and_executions_travel_over_tls_and_plain_http_is_refused() -> anyh
     assert!(!rows.is_empty());
     assert!(!sink.calls_to("/tls").is_empty(), "the sink was called");
 
+    // Over TLS, the dashboard's session cookie is marked Secure.
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": crony_tests::ADMIN_PASSWORD}))
+        .send()
+        .await?;
+    assert_eq!(login.status().as_u16(), 200);
+    let session = login
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("crony_session="))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(session.contains("Secure"), "session cookie: {session:?}");
+
     // The same port does not speak plain HTTP, and a client without the CA is refused too.
     let plain = format!("http://{}/healthz", scheduler.scheduler.http_addr);
     assert!(

@@ -2,6 +2,8 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod audit;
+pub mod auth;
 pub mod control;
 pub mod cron;
 pub mod error;
@@ -12,6 +14,8 @@ pub mod json;
 pub mod openapi;
 pub mod paging;
 pub mod params;
+pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -46,6 +50,8 @@ pub struct AppState {
     pub alert_events: crate::alert::events::AlertEvents,
     /// Senders and settings, for test alerts.
     pub channels: Arc<crate::alert::delivery::Channels>,
+    /// Login throttling, the setup token and cookie settings.
+    pub auth: Arc<crate::auth::bootstrap::AuthState>,
 }
 
 /// The largest request body the API reads. Job fields are capped at 64 KiB each; 1 MiB
@@ -82,6 +88,15 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(cron::preview))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::test))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::setup))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::patch, users::delete))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list))
         .routes(routes!(openapi::document))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(error::not_found);

@@ -1,5 +1,6 @@
 //! Persistence behind a trait, so the API and loops do not care that it is MySQL.
 
+pub mod accounts;
 pub mod assignments;
 pub mod executions;
 pub mod ingest;
@@ -20,6 +21,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
+    /// A deadlock or lock wait timeout: nothing was written; the same call may succeed now.
+    #[error("database busy, try again: {0}")]
+    Retry(String),
     #[error("leader term {mine} was superseded by term {current}")]
     Deposed { mine: u64, current: u64 },
     #[error("database error: {0}")]
@@ -31,7 +35,7 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
             StoreError::Conflict(_) => ErrorCode::Conflict,
-            StoreError::Deposed { .. } => ErrorCode::Unavailable,
+            StoreError::Deposed { .. } | StoreError::Retry(_) => ErrorCode::Unavailable,
             StoreError::Other(_) => ErrorCode::Internal,
         }
     }
@@ -43,6 +47,14 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(e.to_string())
             }
+            // ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT: InnoDB rolled the statement back.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("40001") | Some("HY000"))
+                    && (db.message().contains("Deadlock")
+                        || db.message().contains("Lock wait")) =>
+            {
+                StoreError::Retry(e.to_string())
+            }
             other => StoreError::Other(other.to_string()),
         }
     }
@@ -51,6 +63,7 @@ impl From<sqlx::Error> for StoreError {
 #[async_trait::async_trait]
 pub trait Store:
     jobs::JobStore
+    + accounts::AccountStore
     + assignments::AssignmentStore
     + executions::ExecutionStore
     + crate::alert::store::AlertStore
@@ -71,7 +84,12 @@ pub trait Store:
     async fn get_agent(&self, id: &str) -> Result<Option<AgentView>, StoreError>;
 
     /// Applies operator settings; false when the agent was never seen.
-    async fn patch_agent(&self, id: &str, patch: &AgentPatch) -> Result<bool, StoreError>;
+    async fn patch_agent(
+        &self,
+        id: &str,
+        patch: &AgentPatch,
+        audit: crate::audit::AuditRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Operator settings of the agents that have any.
     async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError>;
