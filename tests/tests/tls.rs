@@ -200,3 +200,40 @@ async fn an_agent_that_does_not_trust_the_scheduler_cannot_report() -> anyhow::R
     scheduler.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_plain_agent_works_with_a_tls_scheduler_during_a_rollout() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let pki = TestPki::create(&env.path("pki"), "cluster")?;
+    let scheduler = tls_scheduler(&env, &pki).await?;
+    // Only the CA: the agent serves plain gRPC (its record says tls: false) but reports to the
+    // scheduler over TLS, as in a cluster moving to TLS one process at a time.
+    let mut agent = AgentProcess::spawn(
+        env.agent_spec("agent")
+            .ttl(2)
+            .env("CRONY_TLS_CA", pki.ca_str()),
+    )?;
+    let agent_id = agent.id().await?;
+    let client = pki.client()?;
+    let base = scheduler.base_url.clone();
+    online_over_tls(&client, &base).await?;
+    assert_eq!(agent_record(&env, &agent_id).await?["tls"], false);
+    let sink = HttpSink::start().await?;
+    let job = create_http_job(&client, &base, "rollout", &sink.url("/rollout")).await?;
+    wait_until(
+        "an execution of the job reaches MySQL",
+        Duration::from_secs(30),
+        || async {
+            let rows = common::executions_in_mysql(&env.db_url, &job).await?;
+            Ok(rows
+                .iter()
+                .any(|(_, status, _)| status == "succeeded")
+                .then_some(()))
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}; agent log: {}", agent.log()))?;
+    agent.terminate().await?;
+    scheduler.stop().await;
+    Ok(())
+}
