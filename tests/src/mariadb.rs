@@ -35,9 +35,13 @@ impl MariaDb {
             port: free_port(),
             server,
         };
+        // Its own temp dir: servers bootstrapping at once in the shared /tmp clash on their
+        // temporary table files ("Unknown table 'mysql.tmp_user_sys'", then "Aborting").
+        std::fs::create_dir_all(db.tmp_dir())?;
         let output = Command::new(&install)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", db.data_dir().display()))
+            .arg(format!("--tmpdir={}", db.tmp_dir().display()))
             .arg("--auth-root-authentication-method=normal")
             .arg("--skip-test-db")
             .arg("--user=root")
@@ -84,12 +88,17 @@ impl MariaDb {
         self.dir.path().join("data")
     }
 
+    fn tmp_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("tmp")
+    }
+
     fn launch(&self) -> anyhow::Result<()> {
         let log = self.server.log_path().to_owned();
         let mut command = Command::new(&self.binary);
         command
             .arg("--no-defaults")
             .arg(format!("--datadir={}", self.data_dir().display()))
+            .arg(format!("--tmpdir={}", self.tmp_dir().display()))
             .arg(format!("--port={}", self.port))
             .arg("--bind-address=127.0.0.1")
             .arg(format!(
