@@ -8,6 +8,7 @@ pub mod alert;
 pub mod announce;
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod election;
 pub mod error;

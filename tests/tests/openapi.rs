@@ -30,6 +30,8 @@ const ROUTES: &[&str] = &[
     "GET /api/v1/cron/preview",
     "GET /api/v1/alerts",
     "POST /api/v1/alerts/test",
+    "GET /api/v1/stats/summary",
+    "GET /api/v1/stats/daily",
     "GET /api/v1/openapi.json",
     "GET /healthz",
     "GET /readyz",

@@ -18,6 +18,7 @@ use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
 use crate::error::ErrorCode;
 use crate::store::jobs::JobFilter;
+use crate::store::stats::LastOutcome;
 
 /// How many upcoming fires each job answer shows.
 const NEXT_FIRES: usize = 5;
@@ -67,6 +68,9 @@ pub struct JobView {
     pub job: Job,
     /// The next five fires (none while paused).
     pub next_fires: Vec<Fire>,
+    /// The newest settled execution (succeeded, failed, timed_out, killed or lost); null when
+    /// there is none yet.
+    pub last_outcome: Option<LastOutcome>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,7 +80,7 @@ pub struct JobList {
     pub next_cursor: Option<String>,
 }
 
-fn render(mut job: Job) -> JobView {
+fn render(mut job: Job, last_outcome: Option<LastOutcome>) -> JobView {
     let next_fires = if job.spec.enabled {
         fires_of(&job.spec, Utc::now(), NEXT_FIRES)
     } else {
@@ -88,7 +92,24 @@ fn render(mut job: Job) -> JobView {
             hook.secret = Some(REDACTED.to_owned());
         }
     }
-    JobView { job, next_fires }
+    JobView {
+        job,
+        next_fires,
+        last_outcome,
+    }
+}
+
+/// A job with its last outcome looked up. The outcome is decoration: when the look-up fails
+/// the job is still answered, without it.
+async fn view(app: &AppState, job: Job) -> JobView {
+    let last = match app.store.last_outcomes(std::slice::from_ref(&job.id)).await {
+        Ok(mut found) => found.remove(&job.id),
+        Err(e) => {
+            tracing::warn!(error = %e, job = %job.id, "last outcome not read");
+            None
+        }
+    };
+    render(job, last)
 }
 
 /// A `PUT` may send back the placeholder a `GET` showed: it keeps the stored secret of the
@@ -150,7 +171,7 @@ pub async fn create(
         .await
         .map_err(name_field)?;
     app.jobs_changed.notify_one();
-    Ok((StatusCode::CREATED, Json(render(job))))
+    Ok((StatusCode::CREATED, Json(render(job, None))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -198,8 +219,16 @@ pub async fn list(
     let next_cursor = (jobs.len() as u32 == limit)
         .then(|| jobs.last().map(|j| j.id.clone()))
         .flatten();
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let mut last = app.store.last_outcomes(&ids).await?;
     Ok(Json(JobList {
-        jobs: jobs.into_iter().map(render).collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|job| {
+                let outcome = last.remove(&job.id);
+                render(job, outcome)
+            })
+            .collect(),
         next_cursor,
     }))
 }
@@ -216,7 +245,8 @@ pub async fn get(
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    Ok(Json(render(load(&app, &id).await?)))
+    let job = load(&app, &id).await?;
+    Ok(Json(view(&app, job).await))
 }
 
 /// Replaces a job's whole definition (fields left out take their defaults).
@@ -253,7 +283,7 @@ pub async fn replace(
         .map_err(name_field)?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(render(job)))
+    Ok(Json(view(&app, job).await))
 }
 
 /// Deletes a job; its agent stops firing it at the next push.
@@ -312,7 +342,7 @@ async fn set_enabled(
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;
     if job.spec.enabled == enabled {
-        return Ok(Json(render(job)));
+        return Ok(Json(view(&app, job).await));
     }
     let spec = JobSpec {
         enabled,
@@ -321,7 +351,7 @@ async fn set_enabled(
     let job = app.store.replace_job(&id, &spec, Utc::now(), ACTOR).await?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(render(job)))
+    Ok(Json(view(&app, job).await))
 }
 
 /// A name clash is the `name` field's fault.

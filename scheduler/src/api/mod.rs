@@ -12,6 +12,7 @@ pub mod json;
 pub mod openapi;
 pub mod paging;
 pub mod params;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -49,7 +50,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let (router, doc) = documented().split_for_parts();
     let document = openapi::Document(Arc::new(openapi::render(&doc).to_string()));
-    router.layer(Extension(document)).with_state(state)
+    // The dashboard is not part of the API document: it is pages, not operations.
+    router
+        .layer(Extension(document))
+        .merge(crate::dashboard::router())
+        .with_state(state)
 }
 
 /// The OpenAPI document of [`router`], without starting anything.
@@ -76,6 +81,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(cron::preview))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::test))
+        .routes(routes!(stats::summary))
+        .routes(routes!(stats::daily))
         .routes(routes!(openapi::document))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))

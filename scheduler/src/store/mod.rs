@@ -5,6 +5,7 @@ pub mod executions;
 pub mod ingest;
 pub mod jobs;
 pub mod mysql;
+pub mod stats;
 
 use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
@@ -53,6 +54,7 @@ pub trait Store:
     jobs::JobStore
     + assignments::AssignmentStore
     + executions::ExecutionStore
+    + stats::StatsStore
     + crate::alert::store::AlertStore
     + Send
     + Sync

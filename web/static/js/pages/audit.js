@@ -1,0 +1,43 @@
+// The audit log: who changed what, filterable by action and target, with before/after.
+
+import { h, table, fmtTime, pageHeader, clear, errorBox, debounce } from '../dom.js';
+import { get, query } from '../api.js';
+
+export async function auditPage(main) {
+  main.append(pageHeader('Audit log'));
+  const state = { action: '', target_type: '', target_id: '' };
+  const inputs = Object.keys(state).map((k) => {
+    const el = h('input', { type: 'search', placeholder: k.replace('_', ' '), 'aria-label': `Filter by ${k.replace('_', ' ')}` });
+    el.addEventListener('input', debounce(() => { state[k] = el.value.trim(); load(false); }, 300));
+    return el;
+  });
+  main.append(h('div.filters', { role: 'search' }, inputs));
+  const results = h('div', { id: 'audit-results' });
+  main.append(results);
+  let rows = [];
+  let cursor = null;
+  const load = async (more) => {
+    try {
+      const page = await get(`/audit${query({ ...state, cursor: more ? cursor : null, limit: 50 })}`);
+      rows = more ? rows.concat(page.entries) : page.entries;
+      cursor = page.next_cursor;
+      clear(results).append(table('Audit log', ['When', 'Who', 'Action', 'Target', 'Change'], rows.map((e) => [
+        fmtTime(e.at),
+        h('span', {}, e.actor.name || e.actor.id || '—', h('span.muted.small', {}, ` (${e.actor.kind})`)),
+        h('code', {}, e.action),
+        `${e.target_type}${e.target_id ? ` ${e.target_id}` : ''}`,
+        change(e),
+      ]), 'No changes recorded yet.'));
+      if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, 'Load more'));
+    } catch (e) {
+      clear(results).append(errorBox(e));
+    }
+  };
+  await load(false);
+}
+
+function change(e) {
+  if (e.before == null && e.after == null) return h('span.muted', {}, '—');
+  return h('details', {}, h('summary', {}, 'before / after'),
+    h('pre.output.small', {}, `before: ${JSON.stringify(e.before, null, 2)}\nafter: ${JSON.stringify(e.after, null, 2)}`));
+}
