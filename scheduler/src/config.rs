@@ -12,6 +12,7 @@ use crony_common::telemetry::{LogFormat, parse_log_format};
 use sqlx::mysql::MySqlConnectOptions;
 
 use crate::alert::settings::{self as alert, AlertSettings};
+use crate::auth::settings::{self as auth, AuthSettings};
 use crate::placement::Strategy;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
@@ -96,6 +97,12 @@ static SETTINGS: &[Setting] = &[
     alert::ALERT_FAILURE_RATE,
     alert::ALERT_FAILURE_WINDOW,
     alert::DASHBOARD_URL,
+    auth::ADMIN_USER,
+    auth::ADMIN_PASSWORD,
+    auth::ADMIN_TOKEN,
+    auth::SECRET_KEY,
+    auth::SECURE_COOKIES,
+    auth::SESSION_TTL,
 ];
 
 #[derive(Debug, Clone)]
@@ -120,6 +127,7 @@ pub struct SchedulerConfig {
     pub alerts: AlertSettings,
     /// How often the leader's alert worker looks for due alerts.
     pub alert_interval: Duration,
+    pub auth: AuthSettings,
 }
 
 impl SchedulerConfig {
@@ -141,6 +149,7 @@ impl SchedulerConfig {
             log_format: LogFormat::Plain,
             alerts: AlertSettings::default(),
             alert_interval: Duration::from_secs(1),
+            auth: AuthSettings::default(),
         }
     }
 
@@ -191,6 +200,7 @@ impl SchedulerConfig {
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             alerts: AlertSettings::load(&src)?,
             alert_interval: d.alert_interval,
+            auth: AuthSettings::load(&src)?,
             database: d.database,
         })
     }

@@ -15,6 +15,10 @@ pub enum ErrorCode {
     AlreadySettled,
     Unauthenticated,
     PermissionDenied,
+    /// A change sent with a session cookie but without its CSRF token.
+    CsrfFailed,
+    /// Too many failed sign-ins; wait as `Retry-After` says.
+    TooManyRequests,
     Unavailable,
     /// A test alert the channel refused or could not take (HTTP only: 502).
     DeliveryFailed,
@@ -31,6 +35,8 @@ impl ErrorCode {
             ErrorCode::AlreadySettled => "already_settled",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::CsrfFailed => "csrf_failed",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::DeliveryFailed => "delivery_failed",
             ErrorCode::Internal => "internal",
@@ -45,7 +51,8 @@ impl ErrorCode {
                 StatusCode::CONFLICT
             }
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorCode::PermissionDenied | ErrorCode::CsrfFailed => StatusCode::FORBIDDEN,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::DeliveryFailed => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,7 +67,8 @@ impl ErrorCode {
             ErrorCode::NotRecordedYet => tonic::Code::Unavailable,
             ErrorCode::AlreadySettled => tonic::Code::FailedPrecondition,
             ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
-            ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
+            ErrorCode::PermissionDenied | ErrorCode::CsrfFailed => tonic::Code::PermissionDenied,
+            ErrorCode::TooManyRequests => tonic::Code::ResourceExhausted,
             ErrorCode::Unavailable | ErrorCode::DeliveryFailed => tonic::Code::Unavailable,
             ErrorCode::Internal => tonic::Code::Internal,
         }
@@ -82,6 +90,8 @@ mod tests {
             ErrorCode::AlreadySettled,
             ErrorCode::Unauthenticated,
             ErrorCode::PermissionDenied,
+            ErrorCode::CsrfFailed,
+            ErrorCode::TooManyRequests,
             ErrorCode::Unavailable,
             ErrorCode::DeliveryFailed,
             ErrorCode::Internal,

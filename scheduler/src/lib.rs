@@ -7,6 +7,8 @@
 pub mod alert;
 pub mod announce;
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod domain;

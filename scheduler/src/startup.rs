@@ -105,7 +105,10 @@ impl Scheduler {
             .await
             .map_err(|_| database_error("timed out connecting".into()))?
             .map_err(|e| database_error(e.to_string()))?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn Store> = Arc::new(store.with_secrets(config.auth.secrets.clone()));
+        let auth = crate::auth::bootstrap::bootstrap(store.as_ref(), &config.auth, false)
+            .await
+            .map_err(|e| database_error(e.to_string()))?;
 
         let etcd = crony_common::etcd::connect(&config.etcd_endpoints, Duration::from_secs(5))
             .await
@@ -274,9 +277,12 @@ impl Scheduler {
             report_key: ReportKey::from_cluster_token(config.cluster_token.as_deref()),
             alert_events,
             channels,
+            auth: Arc::new(auth),
         });
         let server_shutdown = shutdown.clone();
         tracker.spawn(async move {
+            // The peer address feeds login throttling and the audit log.
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(server_shutdown.clone().cancelled_owned())
                 .await;

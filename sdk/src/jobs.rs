@@ -179,6 +179,10 @@ pub enum Target {
         /// The one status that counts as success (any 2xx when unset).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         success_status: Option<u16>,
+        /// Names of `headers` whose values are secret: the API shows them as `"********"`
+        /// (send that back to keep them) and stores them encrypted when the scheduler has a key.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_headers: Vec<String>,
     },
     /// A unary gRPC call of `crony.v1.ExecuteRequest` → `ExecuteResponse`.
     Grpc {
@@ -190,6 +194,9 @@ pub enum Target {
         /// Request metadata.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         metadata: BTreeMap<String, String>,
+        /// Keys of `metadata` whose values are secret (see `secret_headers`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_metadata: Vec<String>,
     },
     /// A command run by `sh -c` on the agent (admins only).
     Shell {
@@ -201,6 +208,9 @@ pub enum Target {
         /// Extra environment.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         env: BTreeMap<String, String>,
+        /// Names of `env` variables whose values are secret (see `secret_headers`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_env: Vec<String>,
     },
 }
 
@@ -213,6 +223,7 @@ impl Target {
             headers: BTreeMap::new(),
             body: String::new(),
             success_status: None,
+            secret_headers: Vec::new(),
         }
     }
 
@@ -222,6 +233,7 @@ impl Target {
             endpoint: endpoint.into(),
             method: Some(method.into()),
             metadata: BTreeMap::new(),
+            secret_metadata: Vec::new(),
         }
     }
 
@@ -231,7 +243,40 @@ impl Target {
             command: command.into(),
             workdir: None,
             env: BTreeMap::new(),
+            secret_env: Vec::new(),
         }
+    }
+
+    /// Adds a header (HTTP), metadata entry (gRPC) or variable (shell) whose value is secret:
+    /// never shown by the API nor logged, encrypted at rest when the scheduler has a key.
+    ///
+    /// ```
+    /// let target = crony_sdk::Target::http("https://billing.internal/run")
+    ///     .with_secret("Authorization", "Bearer s3cr3t");
+    /// let json = serde_json::to_value(&target).unwrap();
+    /// assert_eq!(json["headers"]["Authorization"], "Bearer s3cr3t");
+    /// assert_eq!(json["secret_headers"], serde_json::json!(["Authorization"]));
+    /// ```
+    pub fn with_secret(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        let (map, secret) = match &mut self {
+            Target::Http {
+                headers,
+                secret_headers,
+                ..
+            } => (headers, secret_headers),
+            Target::Grpc {
+                metadata,
+                secret_metadata,
+                ..
+            } => (metadata, secret_metadata),
+            Target::Shell {
+                env, secret_env, ..
+            } => (env, secret_env),
+        };
+        map.insert(name.clone(), value.into());
+        secret.push(name);
+        self
     }
 }
 

@@ -67,6 +67,8 @@ impl TestScheduler {
         config.http_addr = "127.0.0.1:0".parse()?;
         config.grpc_addr = "127.0.0.1:0".parse()?;
         config.election_ttl = Duration::from_secs(2);
+        config.auth.admin_password = Some(crate::ADMIN_PASSWORD.to_owned());
+        config.auth.admin_token = Some(crate::ADMIN_TOKEN.to_owned());
         adjust(&mut config);
         let shutdown = CancellationToken::new();
         let scheduler = match senders {
@@ -238,7 +240,8 @@ impl SchedulerProcess {
         Self::spawn_with(etcd, prefix, database_url, log_dir, &[])
     }
 
-    /// Like [`SchedulerProcess::spawn`], with extra `CRONY_*` settings.
+    /// Like [`SchedulerProcess::spawn`], with extra `CRONY_*` settings (an empty value unsets
+    /// one, e.g. `CRONY_ADMIN_PASSWORD` for a first start without an admin).
     pub fn spawn_with(
         etcd: &str,
         prefix: &str,
@@ -261,8 +264,17 @@ impl SchedulerProcess {
             .env("CRONY_HTTP_ADDR", format!("127.0.0.1:{port}"))
             .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
             .env("CRONY_ELECTION_TTL_SECS", "2")
-            .env("RUST_LOG", "info")
-            .envs(settings.iter().copied())
+            .env("CRONY_ADMIN_PASSWORD", crate::ADMIN_PASSWORD)
+            .env("CRONY_ADMIN_TOKEN", crate::ADMIN_TOKEN)
+            .env("RUST_LOG", "info");
+        for (key, value) in settings {
+            if value.is_empty() {
+                command.env_remove(key);
+            } else {
+                command.env(key, value);
+            }
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);

@@ -27,6 +27,26 @@ pub use sink::HttpSink;
 pub use smtp::{ParsedMail, ReceivedMail, SmtpMode, SmtpServer};
 pub use wait::wait_until;
 
+/// The password of the `admin` account every test scheduler creates.
+pub const ADMIN_PASSWORD: &str = "crony-test-admin-password";
+/// An admin API token every test scheduler accepts (`CRONY_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "crony_test_admin_token_0123456789";
+
+/// An HTTP client that presents [`ADMIN_TOKEN`] on every request (a request's own
+/// `Authorization` header wins).
+pub fn api_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {ADMIN_TOKEN}"))
+            .expect("the test token is a valid header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a reqwest client builds")
+}
+
 /// A name unique within this machine's test runs: `{tag}_{pid}_{n}`, usable as a database
 /// name and inside an etcd prefix.
 pub fn unique_name(tag: &str) -> String {

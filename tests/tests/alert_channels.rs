@@ -245,7 +245,7 @@ async fn feishu_wrong_secret_is_the_bots_19021() {
     // A correct signature over a timestamp more than an hour old is refused as well.
     let stale = Utc::now().timestamp() - 3_700;
     let body = feishu::build_message(&a, FeishuFormat::Card, Some("right"), stale);
-    let answer: Value = reqwest::Client::new()
+    let answer: Value = crony_tests::api_client()
         .post(bot.url())
         .json(&body)
         .send()

@@ -294,7 +294,12 @@ async fn a_failure_alerts_each_recipient_once_recorded_before_delivery_then_reco
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["field"], field, "{query}: {body}");
     }
-    let metrics = reqwest::get(s.url("/metrics")).await?.text().await?;
+    let metrics = crony_tests::api_client()
+        .get(s.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     assert!(metrics.contains("crony_alerts_sent_total{channel=\"email\"} 6"));
     assert!(metrics.contains("crony_alerts_suppressed_total 3"));
     s.stop().await;

@@ -11,12 +11,15 @@
 use std::time::Duration;
 
 use crony_tests::browser::Browser;
-use crony_tests::{AgentProcess, HttpSink, TestEnv, TestScheduler, wait_until};
+use crony_tests::{ADMIN_PASSWORD, AgentProcess, HttpSink, TestEnv, TestScheduler, wait_until};
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// Direct API calls of the test (setting up, and checking what the browser did).
+const VIEWER_PASSWORD: &str = "viewer-password-123";
+
+/// Direct API calls of the test, with the harness's admin token (setting up, and checking
+/// what the browser did).
 struct Api {
     base: String,
     http: reqwest::Client,
@@ -26,7 +29,7 @@ impl Api {
     fn new(base: &str) -> Self {
         Self {
             base: base.to_owned(),
-            http: reqwest::Client::new(),
+            http: crony_tests::api_client(),
         }
     }
 
@@ -167,8 +170,8 @@ async fn stats_answer_for_an_empty_cluster_and_name_a_bad_days() -> anyhow::Resu
 
 /// The walk-through of the issue's "must show" list, in one browser session.
 #[tokio::test]
-async fn an_operator_runs_a_job_from_the_browser_and_a_viewer_cannot_change_it()
--> anyhow::Result<()> {
+async fn an_admin_runs_a_job_from_the_browser_and_a_viewer_cannot_change_it() -> anyhow::Result<()>
+{
     let env = TestEnv::shared();
     let sink = HttpSink::start().await?;
     let alert_hook = sink.url("/alerts");
@@ -208,22 +211,21 @@ async fn walk(
     sink: &HttpSink,
     agent_id: &str,
 ) -> anyhow::Result<()> {
-    // Log in (when the server asks), keyboard only: Enter submits.
+    // Log in; a wrong password is said so; keyboard only: Enter submits.
     b.goto(&s.url("/")).await?;
-    b.find("main h1").await?;
-    if b.exists("#username").await? {
-        b.fill("#username", "admin").await?;
-        b.fill("#password", "wrong password").await?;
-        b.click("#login-submit").await?;
-        b.wait_text("#login-error", "Wrong username or password")
-            .await?;
-        b.fill("#password", "").await?;
-        b.find("#password")
-            .await?
-            .send_keys(&format!("{}\u{E007}", admin_password()))
-            .await?;
-    }
+    b.wait_text("main h1", "Log in").await?;
+    b.fill("#username", "admin").await?;
+    b.fill("#password", "wrong password").await?;
+    b.click("#login-submit").await?;
+    b.wait_text("#login-error", "Wrong username or password")
+        .await?;
+    b.fill("#password", "").await?;
+    b.find("#password")
+        .await?
+        .send_keys(&format!("{ADMIN_PASSWORD}\u{E007}"))
+        .await?;
     b.wait_text("main h1", "Overview").await?;
+    b.wait_text("#user-box", "Admin").await?;
     b.wait_text(".stat", "Agents online").await?;
 
     // Create an HTTP job at the sink; the cron preview answers as you type.
@@ -333,6 +335,30 @@ async fn walk(
         .await?;
     b.screenshot("alerts").await?;
 
+    // Users and tokens, and the audit log of what the browser did.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(json!({"username": "vera", "password": VIEWER_PASSWORD, "role": "viewer"})),
+        )
+        .await?;
+    anyhow::ensure!(
+        status == StatusCode::CREATED,
+        "adding a viewer: {status} {body}"
+    );
+    b.goto(&s.url("/#/users")).await?;
+    b.wait_text("#users-results", "vera").await?;
+    b.fill("input[name='name']", "deploy-script").await?;
+    b.click("form[aria-label='Create an API token'] button[type='submit']")
+        .await?;
+    b.wait_text(".token-once", "not shown again").await?;
+    b.wait_text("#tokens-results", "deploy-script").await?;
+    b.screenshot("users").await?;
+    b.goto(&s.url("/#/audit")).await?;
+    b.wait_text("#audit-results", "pause").await?;
+    b.screenshot("audit").await?;
+
     // A phone-width window: the sidebar folds into a menu.
     b.client.set_window_size(390, 844).await?;
     b.goto(&s.url("/#/")).await?;
@@ -343,9 +369,62 @@ async fn walk(
     b.click("#menu-toggle").await?;
     assert!(b.find("#sidebar").await?.is_displayed().await?);
     b.client.set_window_size(1366, 900).await?;
-    Ok(())
-}
 
-fn admin_password() -> &'static str {
-    "unused until the auth API exists"
+    // A viewer: no edit controls anywhere, and the server refuses the change made by hand.
+    b.click("#logout").await?;
+    b.wait_text("main h1", "Log in").await?;
+    b.fill("#username", "vera").await?;
+    b.fill("#password", VIEWER_PASSWORD).await?;
+    b.click("#login-submit").await?;
+    b.wait_text("#user-box", "Viewer").await?;
+    b.goto(&s.url(&format!("/#/jobs/{job_id}"))).await?;
+    b.wait_text("main h1", "nightly-report").await?;
+    b.wait_text("#job-history", "failed").await?;
+    for control in [
+        "#job-pause",
+        "#job-resume",
+        "#job-trigger",
+        "#job-edit",
+        "#job-delete",
+    ] {
+        assert!(!b.exists(control).await?, "a viewer sees {control}");
+    }
+    b.goto(&s.url("/#/jobs")).await?;
+    b.wait_text("#jobs-results", "nightly-report").await?;
+    assert!(!b.exists("#new-job").await?, "a viewer sees New job");
+    b.goto(&s.url("/#/agents")).await?;
+    b.wait_text("#agents-results", "zone=a").await?;
+    assert!(
+        !b.exists("input.weight").await?,
+        "a viewer can edit weights"
+    );
+    assert!(!b.exists("[data-drain]").await?, "a viewer can drain");
+    assert!(
+        !b.find("a[href='#/users']").await?.is_displayed().await?,
+        "a viewer is offered Users"
+    );
+    // The same session, by hand: resume the job and change the weight, CSRF header and all.
+    let refused = b
+        .client
+        .execute_async(
+            r#"const [job, agent, done] = arguments;
+               const csrf = document.cookie.split('; ').find((c) => c.startsWith('crony_csrf=')).split('=')[1];
+               const send = (method, path, body) => fetch('/api/v1' + path, {method,
+                 headers: {'Content-Type': 'application/json', 'X-CSRF-Token': csrf},
+                 body: body && JSON.stringify(body)})
+                 .then(async (r) => [r.status, (await r.json()).error.code]);
+               Promise.all([send('POST', `/jobs/${job}/resume`), send('PATCH', `/agents/${agent}`, {weight: 1})])
+                 .then(done, (e) => done(String(e)));"#,
+            vec![json!(job_id), json!(agent_id)],
+        )
+        .await?;
+    assert_eq!(
+        refused,
+        json!([[403, "permission_denied"], [403, "permission_denied"]])
+    );
+    let job = api.get(&format!("/api/v1/jobs/{job_id}")).await?;
+    assert_eq!(job["enabled"], false, "{job}");
+    let a = api.get(&format!("/api/v1/agents/{agent_id}")).await?;
+    assert_eq!(a["weight_override"], 7, "{a}");
+    Ok(())
 }

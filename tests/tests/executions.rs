@@ -34,7 +34,7 @@ async fn call(req: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value
 }
 
 async fn get(s: &TestScheduler, path: &str) -> anyhow::Result<(StatusCode, Value)> {
-    call(reqwest::Client::new().get(s.url(path))).await
+    call(crony_tests::api_client().get(s.url(path))).await
 }
 
 async fn execution(s: &TestScheduler, id: &str) -> anyhow::Result<Value> {
@@ -45,7 +45,12 @@ async fn execution(s: &TestScheduler, id: &str) -> anyhow::Result<Value> {
 
 /// The value of one sample on `/metrics` (0 when absent).
 async fn metric(s: &TestScheduler, sample: &str) -> anyhow::Result<f64> {
-    let text = reqwest::get(s.url("/metrics")).await?.text().await?;
+    let text = crony_tests::api_client()
+        .get(s.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     Ok(text
         .lines()
         .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
@@ -56,7 +61,7 @@ async fn create_job(s: &TestScheduler, name: &str) -> anyhow::Result<String> {
     let job = json!({"name": name, "schedule": "@every 1h",
                      "target": {"kind": "http", "url": "http://127.0.0.1:9/"}});
     let (status, body) = call(
-        reqwest::Client::new()
+        crony_tests::api_client()
             .post(s.url("/api/v1/jobs"))
             .json(&job),
     )
@@ -342,7 +347,7 @@ async fn post_result(
     token: &str,
     body: Value,
 ) -> anyhow::Result<(StatusCode, Value, Option<String>)> {
-    let response = reqwest::Client::new()
+    let response = crony_tests::api_client()
         .post(s.url(&format!("/api/v1/executions/{id}/result")))
         .bearer_auth(token)
         .json(&body)

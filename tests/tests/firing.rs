@@ -433,7 +433,7 @@ async fn trigger(base: &str, job: &str) -> anyhow::Result<String> {
 
 /// Posts an async result; returns the HTTP status.
 async fn report(url: &str, token: &str, status: &str) -> anyhow::Result<u16> {
-    let response = reqwest::Client::new()
+    let response = crony_tests::api_client()
         .post(url)
         .bearer_auth(token)
         .json(&json!({"status": status, "output": "reported later"}))

@@ -65,7 +65,7 @@ async fn job_count(db_url: &str) -> anyhow::Result<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_can_be_created_read_listed_replaced_paused_and_deleted() -> anyhow::Result<()> {
     let (s, db_url) = start().await?;
-    let c = Client::new();
+    let c = crony_tests::api_client();
 
     let (status, job) = send(
         &c,
@@ -211,15 +211,37 @@ async fn jobs_can_be_created_read_listed_replaced_paused_and_deleted() -> anyhow
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(job_count(&db_url).await?, 4);
 
-    // Every change is in the audit log.
-    let pool = sqlx::MySqlPool::connect(&db_url).await?;
-    let actions: Vec<(String,)> =
-        sqlx::query_as("SELECT action FROM audit_log WHERE job_id = ? ORDER BY id")
-            .bind(&id)
-            .fetch_all(&pool)
-            .await?;
-    let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
-    assert_eq!(actions, ["create", "update", "update", "update", "delete"]);
+    // Every change is in the audit log, with who made it and the state before and after.
+    let (status, audit) = send(
+        &c,
+        c.get(s.url(&format!("/api/v1/audit?target_type=job&target_id={id}"))),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK);
+    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+    let actions: Vec<&str> = entries
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "job.create",
+            "job.update",
+            "job.pause",
+            "job.resume",
+            "job.delete"
+        ]
+    );
+    for entry in &entries {
+        assert_eq!(entry["actor"]["kind"], "token", "{entry}");
+        assert_eq!(entry["actor"]["name"], "CRONY_ADMIN_TOKEN", "{entry}");
+    }
+    let update = &entries[3];
+    assert_eq!(update["before"]["name"], "nightly-report");
+    assert_ne!(update["before"], update["after"]);
+    assert!(entries[0]["after"].is_null(), "a delete has no after");
     s.stop().await;
     Ok(())
 }
@@ -227,7 +249,7 @@ async fn jobs_can_be_created_read_listed_replaced_paused_and_deleted() -> anyhow
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_field_is_a_400_naming_it_and_nothing_is_stored() -> anyhow::Result<()> {
     let (s, db_url) = start().await?;
-    let c = Client::new();
+    let c = crony_tests::api_client();
     let big = "x".repeat(64 * 1024 + 1);
     let cases: Vec<(&str, Mutation)> = vec![
         ("name", Box::new(|j| j["name"] = json!(""))),
@@ -428,7 +450,7 @@ async fn every_invalid_field_is_a_400_naming_it_and_nothing_is_stored() -> anyho
 async fn cron_preview_lists_fires_in_the_time_zone_or_names_the_bad_parameter() -> anyhow::Result<()>
 {
     let (s, _) = start().await?;
-    let c = Client::new();
+    let c = crony_tests::api_client();
     let url = s.url("/api/v1/cron/preview?schedule=0%2030%202%20*%20*%20*&timezone=Asia/Shanghai&count=3&after=2026-03-02T00:00:00Z");
     let (status, body) = send(&c, c.get(url)).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -459,7 +481,7 @@ async fn cron_preview_lists_fires_in_the_time_zone_or_names_the_bad_parameter() 
 async fn feishu_secrets_never_leave_the_server_and_a_put_of_the_placeholder_keeps_them()
 -> anyhow::Result<()> {
     let (s, db_url) = start().await?;
-    let client = Client::new();
+    let client = crony_tests::api_client();
     let secret = "feishu-signing-secret-1234";
     let mut body = http_job("secretive");
     body["alerts"]["feishu_webhooks"] =

@@ -3,45 +3,21 @@
 //! table, and every operation it lists is served (a harmless call reaches its handler rather
 //! than the 404 fallback or a 405).
 
+mod common;
+
 use std::collections::BTreeSet;
 
 use crony_tests::{TestEnv, TestScheduler};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The routes the README documents, as `METHOD path`. Adding a route means adding it here,
-/// to the README, and (through `routes!`) to the document.
-const ROUTES: &[&str] = &[
-    "GET /api/v1/agents",
-    "GET /api/v1/agents/{id}",
-    "PATCH /api/v1/agents/{id}",
-    "GET /api/v1/jobs",
-    "POST /api/v1/jobs",
-    "GET /api/v1/jobs/{id}",
-    "PUT /api/v1/jobs/{id}",
-    "DELETE /api/v1/jobs/{id}",
-    "POST /api/v1/jobs/{id}/pause",
-    "POST /api/v1/jobs/{id}/resume",
-    "POST /api/v1/jobs/{id}/trigger",
-    "GET /api/v1/executions",
-    "GET /api/v1/executions/{id}",
-    "POST /api/v1/executions/{id}/kill",
-    "POST /api/v1/executions/{id}/result",
-    "GET /api/v1/cron/preview",
-    "GET /api/v1/alerts",
-    "POST /api/v1/alerts/test",
-    "GET /api/v1/stats/summary",
-    "GET /api/v1/stats/daily",
-    "GET /api/v1/openapi.json",
-    "GET /healthz",
-    "GET /readyz",
-    "GET /metrics",
-];
-
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 async fn document(s: &TestScheduler) -> anyhow::Result<Value> {
-    let response = reqwest::get(s.url("/api/v1/openapi.json")).await?;
+    let response = crony_tests::api_client()
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response
         .headers()
@@ -157,12 +133,17 @@ async fn every_route_is_documented_and_every_documented_route_is_served() -> any
             documented.insert(format!("{} {path}", method.to_uppercase()));
         }
     }
-    let expected: BTreeSet<String> = ROUTES.iter().map(|r| r.to_string()).collect();
+    // The routes the README documents (`common::routes`): adding a route means adding it
+    // there, to the README, and (through `routes!`) to the document.
+    let expected: BTreeSet<String> = common::routes::ROUTES
+        .iter()
+        .map(|(r, _)| r.to_string())
+        .collect();
     assert_eq!(documented, expected);
 
     // Each documented operation, called with an unknown id and an empty body, reaches its
     // handler: never the fallback's "no API route" 404, never a 405, never a 5xx.
-    let client = reqwest::Client::new();
+    let client = crony_tests::api_client();
     for route in &documented {
         let (method, path) = route.split_once(' ').expect("METHOD path");
         let url = s.url(&path.replace("{id}", "no-such-id"));
@@ -197,7 +178,7 @@ async fn every_route_is_documented_and_every_documented_route_is_served() -> any
 async fn fuzzer_findings_are_json_400s_naming_the_field() -> anyhow::Result<()> {
     let env = TestEnv::shared();
     let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
-    let client = reqwest::Client::new();
+    let client = crony_tests::api_client();
     let cases = [
         (
             client.get(s.url("/api/v1/agents?state=online&state=offline")),

@@ -11,7 +11,6 @@ use common::{agent_ids, assignments_in_mysql, held_by_agent};
 use crony_tests::{
     AgentProcess, SchedulerProcess, TestEnv, TestScheduler, shared_mariadb, unique_name, wait_until,
 };
-use reqwest::Client;
 use serde_json::{Value, json};
 
 /// An agent with a 2 s lease, a weight, and its name as a label.
@@ -61,7 +60,7 @@ fn job(name: &str, strategy: &str) -> Value {
 }
 
 async fn create(base: &str, body: &Value) -> anyhow::Result<String> {
-    let response = Client::new()
+    let response = crony_tests::api_client()
         .post(format!("{base}/api/v1/jobs"))
         .json(body)
         .send()
@@ -266,7 +265,7 @@ async fn pause_and_delete_take_the_job_off_its_agent() -> anyhow::Result<()> {
     .await?;
     let addr = agent_addrs(&s.base_url).await.map_err(anyhow::Error::msg)?[&a_id].clone();
 
-    let c = Client::new();
+    let c = crony_tests::api_client();
     assert!(
         c.post(s.url(&format!("/api/v1/jobs/{paused}/pause")))
             .send()
@@ -434,7 +433,7 @@ async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() 
     let both = [a_id.clone(), b_id.clone()];
     converged(&s.base_url, &env.db_url, &both, 10, Duration::from_secs(10)).await?;
 
-    let c = Client::new();
+    let c = crony_tests::api_client();
     let patch = |body: Value, id: &str| {
         c.patch(s.url(&format!("/api/v1/agents/{id}")))
             .json(&body)

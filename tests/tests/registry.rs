@@ -99,7 +99,9 @@ async fn two_agents_register_and_appear_in_the_api_within_a_second() -> anyhow::
     assert_eq!(body["error"]["field"], "state");
 
     // Prometheus text: the live agents and the process metrics.
-    let metrics = reqwest::get(scheduler.url("/metrics"))
+    let metrics = crony_tests::api_client()
+        .get(scheduler.url("/metrics"))
+        .send()
         .await?
         .text()
         .await?;

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 /// A scheduler and one agent (lease TTL 2 s), the agent online, and a client for its API.
 async fn cluster(env: &TestEnv) -> anyhow::Result<(TestScheduler, AgentProcess, Client)> {
     let (scheduler, agent) = common::scheduler_and_agent(env).await?;
-    let client = Client::new(&scheduler.base_url)?;
+    let client = Client::new(&scheduler.base_url)?.with_token(crony_tests::ADMIN_TOKEN);
     Ok((scheduler, agent, client))
 }
 
@@ -235,6 +235,7 @@ async fn accepted_runs_report_later_through_the_sdk_reporter() -> anyhow::Result
                     endpoint: endpoint.clone(),
                     method: None,
                     metadata: Default::default(),
+                    secret_metadata: Vec::new(),
                 },
             )
             .payload("ok"),

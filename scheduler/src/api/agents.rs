@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use super::params::{ValidPath, ValidQuery};
+use crate::auth::role::{Admin, Viewer};
 use crate::domain::agent::{AgentPatch, AgentState, AgentView};
 use crate::error::ErrorCode;
 use crate::store::StoreError;
@@ -28,12 +30,14 @@ pub struct AgentList {
 }
 
 /// Every agent ever seen, by id; online ones from etcd even when MySQL is down.
-#[utoipa::path(get, path = "/agents", tag = "agents", params(ListQuery), responses(
+#[utoipa::path(get, path = "/agents", tag = "agents",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(ListQuery), responses(
     (status = 200, description = "The agents", body = AgentList),
     (status = 400, description = "`state` is not online or offline", body = ErrorBody),
     (status = 503, description = "MySQL and etcd both unreachable", body = ErrorBody),
 ))]
 pub async fn list(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<AgentList>, ApiError> {
@@ -68,6 +72,7 @@ pub async fn list(
 
 /// One agent.
 #[utoipa::path(get, path = "/agents/{id}", tag = "agents",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("id" = String, Path, description = "Agent id")),
     responses(
         (status = 200, description = "The agent", body = AgentView),
@@ -75,11 +80,17 @@ pub async fn list(
         (status = 503, description = "MySQL unreachable and the agent not online", body = ErrorBody),
 ))]
 pub async fn get(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<AgentView>, ApiError> {
-    let stored = app.store.get_agent(&id).await;
-    let mut agent = match (stored, app.live.get(&id)) {
+    view(&app, &id).await.map(Json)
+}
+
+/// One agent: stored history overlaid with its live record.
+async fn view(app: &AppState, id: &str) -> Result<AgentView, ApiError> {
+    let stored = app.store.get_agent(id).await;
+    let mut agent = match (stored, app.live.get(id)) {
         (Ok(Some(agent)), _) => agent,
         (_, Some(record)) => AgentView::from_live(&record),
         (Ok(None), None) => {
@@ -90,12 +101,13 @@ pub async fn get(
         }
         (Err(e), None) => return Err(e.into()),
     };
-    overlay_live(&app, &mut agent);
-    Ok(Json(agent))
+    overlay_live(app, &mut agent);
+    Ok(agent)
 }
 
 /// Operator weight override and drain; placement follows at once.
 #[utoipa::path(patch, path = "/agents/{id}", tag = "agents",
+    security(("token" = ["admin"]), ("session" = ["admin"])),
     params(("id" = String, Path, description = "Agent id")),
     request_body = AgentPatch,
     responses(
@@ -105,6 +117,7 @@ pub async fn get(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn patch(
+    who: Caller<Admin>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
     ValidJson(patch): ValidJson<AgentPatch>,
@@ -112,7 +125,11 @@ pub async fn patch(
     patch
         .validate()
         .map_err(|m| ApiError::invalid("weight", m))?;
-    if !app.store.patch_agent(&id, &patch).await? {
+    if !app
+        .store
+        .patch_agent(&id, &patch, who.audit("agent", "update"))
+        .await?
+    {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no agent with id {id:?}"),
@@ -120,7 +137,7 @@ pub async fn patch(
     }
     // Placement follows at once (a drained agent's jobs move away).
     app.jobs_changed.notify_one();
-    get(State(app), ValidPath(id)).await
+    view(&app, &id).await.map(Json)
 }
 
 /// Live fields come from etcd; history and operator settings from MySQL.

@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::paging::{cursor, encode_cursor, given, page_limit, time_range};
 use super::params::ValidQuery;
 use crate::alert::settings::{parse_email, parse_http_url};
 use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
 use crate::alert::{Alert, AlertItem, ChannelKind, EventKind};
+use crate::auth::role::{Operator, Viewer};
 use crate::domain::execution::{MAX_ID, valid_id};
 use crate::error::ErrorCode;
 
@@ -117,12 +119,14 @@ fn channel(field: &str, raw: &str) -> Result<ChannelKind, ApiError> {
 }
 
 /// Alert history with delivery status, newest first, with filters and cursor paging.
-#[utoipa::path(get, path = "/alerts", tag = "alerts", params(ListQuery), responses(
+#[utoipa::path(get, path = "/alerts", tag = "alerts",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(ListQuery), responses(
     (status = 200, description = "One page of alerts", body = AlertList),
     (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn list(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<AlertList>, ApiError> {
@@ -217,13 +221,15 @@ pub fn shown_recipient(recipient: &str) -> String {
 
 /// `POST /alerts/test`: records a test alert for the channel and sends it now, here (not by
 /// the leader's worker): 200 when delivered, 502 with the channel's error when not.
-#[utoipa::path(post, path = "/alerts/test", tag = "alerts", request_body = TestBody, responses(
+#[utoipa::path(post, path = "/alerts/test", tag = "alerts",
+    security(("token" = ["operator"]), ("session" = ["operator"])), request_body = TestBody, responses(
     (status = 200, description = "Delivered", body = TestSent),
     (status = 400, description = "Channel or recipient invalid or not configured (named in `field`)", body = ErrorBody),
     (status = 502, description = "The channel refused or failed (`delivery_failed`, with the alert `id`)", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn test(
+    _who: Caller<Operator>,
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

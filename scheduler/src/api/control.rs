@@ -10,8 +10,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::params::ValidPath;
+use crate::auth::role::Operator;
 use crate::error::ErrorCode;
 use crate::reconcile::push::agent_client;
 
@@ -33,6 +35,7 @@ pub struct Killing {
 
 /// Runs a job once now on its agent.
 #[utoipa::path(post, path = "/jobs/{id}/trigger", tag = "jobs",
+    security(("token" = ["operator"]), ("session" = ["operator"])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 202, description = "The agent started it", body = Triggered),
@@ -41,6 +44,7 @@ pub struct Killing {
         (status = 503, description = "Its agent is offline or did not take it; MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn trigger(
+    who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<(StatusCode, Json<Triggered>), ApiError> {
@@ -63,6 +67,13 @@ pub async fn trigger(
             format!("agent {agent_id} of job {id} is not online; the job is being moved"),
         ));
     };
+    // Recorded before the push: an attempt that then fails is still on record, and a run is
+    // never left without one.
+    let audit = who
+        .audit("job", "trigger")
+        .target(&id)
+        .after(serde_json::json!({"agent_id": agent_id}));
+    app.store.record_audit(audit).await?;
     let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let answer = client
@@ -94,6 +105,7 @@ pub async fn trigger(
 /// `POST /executions/{id}/kill`: the agent running it stops it (process group for shell,
 /// cancellation for calls) and reports it `killed`.
 #[utoipa::path(post, path = "/executions/{id}/kill", tag = "executions",
+    security(("token" = ["operator"]), ("session" = ["operator"])),
     params(("id" = String, Path, description = "Execution id")),
     responses(
         (status = 202, description = "The agent is stopping it", body = Killing),
@@ -102,6 +114,7 @@ pub async fn trigger(
         (status = 503, description = "Its agent is offline or unreachable; MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn kill(
+    who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<(StatusCode, Json<Killing>), ApiError> {
@@ -133,6 +146,11 @@ pub async fn kill(
             format!("agent {agent_id} running execution {id} is not online"),
         ));
     };
+    let audit = who
+        .audit("execution", "kill")
+        .target(&id)
+        .after(serde_json::json!({"job_id": execution.job_id, "agent_id": agent_id}));
+    app.store.record_audit(audit).await?;
     let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let killed = client

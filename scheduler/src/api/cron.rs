@@ -6,9 +6,11 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::jobs::Fire;
 use super::params::ValidQuery;
+use crate::auth::role::Viewer;
 use crate::domain::schedule::Schedule;
 
 /// Every parameter is optional to the extractor so that a missing or bad one is a 400 naming
@@ -38,11 +40,13 @@ pub struct Preview {
 }
 
 /// The next fire times of a schedule, as UTC and local time.
-#[utoipa::path(get, path = "/cron/preview", tag = "cron", params(PreviewQuery), responses(
+#[utoipa::path(get, path = "/cron/preview", tag = "cron",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(PreviewQuery), responses(
     (status = 200, description = "The next fires", body = Preview),
     (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
 ))]
 pub async fn preview(
+    _who: Caller<Viewer>,
     ValidQuery(query): ValidQuery<PreviewQuery>,
 ) -> Result<Json<Preview>, ApiError> {
     let raw = query

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds for a `Retry-After` header (throttled logins).
+    pub retry_after: Option<u64>,
 }
 
 /// Every error answer of the API (the body of each 4xx and 5xx).
@@ -40,6 +42,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -48,6 +51,7 @@ impl ApiError {
             code: ErrorCode::InvalidArgument,
             message: message.into(),
             field: Some(field.into()),
+            retry_after: None,
         }
     }
 }
@@ -74,7 +78,18 @@ impl IntoResponse for ApiError {
                 id: None,
             },
         };
-        (self.code.http_status(), Json(body)).into_response()
+        let mut response = (self.code.http_status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        if self.code == ErrorCode::Unauthenticated {
+            headers.insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"crony\""),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

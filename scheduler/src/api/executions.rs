@@ -13,9 +13,11 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::paging::{cursor, encode_cursor, given, page_limit, time_range};
 use super::params::{ValidPath, ValidQuery};
+use crate::auth::role::Viewer;
 use crate::domain::execution::{
     MAX_AGENT_ID, MAX_ERROR, MAX_ID, MAX_OUTPUT, Status, Trigger, cap_output, cut, valid_id,
 };
@@ -95,12 +97,14 @@ fn id_filter(field: &str, raw: Option<String>, max: usize) -> Result<Option<Stri
 }
 
 /// Execution history, newest first, with filters and cursor paging.
-#[utoipa::path(get, path = "/executions", tag = "executions", params(ListQuery), responses(
+#[utoipa::path(get, path = "/executions", tag = "executions",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(ListQuery), responses(
     (status = 200, description = "One page of executions", body = ExecutionList),
     (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn list(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<ExecutionList>, ApiError> {
@@ -189,6 +193,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// One execution with its attempts and output.
 #[utoipa::path(get, path = "/executions/{id}", tag = "executions",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("id" = String, Path, description = "Execution id")),
     responses(
         (status = 200, description = "The execution", body = ExecutionDetailView),
@@ -196,6 +201,7 @@ fn not_found(id: &str) -> ApiError {
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn get(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<ExecutionDetailView>, ApiError> {

@@ -10,10 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use super::paging::{given, page_limit};
 use super::params::{ValidPath, ValidQuery};
+use crate::auth::Role;
+use crate::auth::role::{Operator, Viewer};
 use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
 use crate::error::ErrorCode;
@@ -22,9 +25,7 @@ use crate::store::stats::LastOutcome;
 
 /// How many upcoming fires each job answer shows.
 const NEXT_FIRES: usize = 5;
-const ACTOR: &str = "api";
-/// What the API shows instead of a Feishu signing secret.
-pub const REDACTED: &str = "********";
+pub use crate::domain::job::REDACTED;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Fire {
@@ -86,12 +87,8 @@ fn render(mut job: Job, last_outcome: Option<LastOutcome>) -> JobView {
     } else {
         Vec::new()
     };
-    // Feishu signing secrets never leave the server; the placeholder says one is set.
-    for hook in &mut job.spec.alerts.feishu_webhooks {
-        if hook.secret.is_some() {
-            hook.secret = Some(REDACTED.to_owned());
-        }
-    }
+    // Secrets never leave the server; the placeholder says one is set.
+    job.spec = job.spec.redacted();
     JobView {
         job,
         next_fires,
@@ -112,30 +109,17 @@ async fn view(app: &AppState, job: Job) -> JobView {
     render(job, last)
 }
 
-/// A `PUT` may send back the placeholder a `GET` showed: it keeps the stored secret of the
-/// webhook with the same URL (and is an error where there is none to keep).
-fn keep_redacted_secrets(spec: &mut JobSpec, current: &JobSpec) -> Result<(), ApiError> {
-    for (i, hook) in spec.alerts.feishu_webhooks.iter_mut().enumerate() {
-        if hook.secret.as_deref() != Some(REDACTED) {
-            continue;
-        }
-        let stored = current
-            .alerts
-            .feishu_webhooks
-            .iter()
-            .find(|old| old.url == hook.url)
-            .and_then(|old| old.secret.clone());
-        match stored {
-            Some(secret) => hook.secret = Some(secret),
-            None => {
-                return Err(ApiError::invalid(
-                    format!("alerts.feishu_webhooks[{i}].secret"),
-                    format!(
-                        "{REDACTED:?} stands for a stored secret, and this webhook has none: send the secret itself"
-                    ),
-                ));
-            }
-        }
+/// Only admins create, change or delete shell jobs: they run commands on the agents' hosts.
+fn may_touch<R>(who: &Caller<R>, spec: &JobSpec) -> Result<(), ApiError> {
+    if spec.needs_shell() && who.role() < Role::Admin {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "shell jobs need the admin role; {} has {}",
+                who.actor().name,
+                who.role()
+            ),
+        ));
     }
     Ok(())
 }
@@ -145,16 +129,19 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// Creates a job; placement and the push to its agent follow at once.
-#[utoipa::path(post, path = "/jobs", tag = "jobs", request_body = JobSpec, responses(
+#[utoipa::path(post, path = "/jobs", tag = "jobs",
+    security(("token" = ["operator"]), ("session" = ["operator"])), request_body = JobSpec, responses(
     (status = 201, description = "The job", body = JobView),
     (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
     (status = 409, description = "Another job has this name (`field` = `name`)", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn create(
+    who: Caller<Operator>,
     State(app): State<AppState>,
     ValidJson(spec): ValidJson<JobSpec>,
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
+    may_touch(&who, &spec)?;
     let now = Utc::now();
     spec.validate(now)?;
     let job = Job {
@@ -167,7 +154,7 @@ pub async fn create(
         last_scheduled_at: None,
     };
     app.store
-        .create_job(&job, ACTOR)
+        .create_job(&job, who.audit("job", "create"))
         .await
         .map_err(name_field)?;
     app.jobs_changed.notify_one();
@@ -192,12 +179,14 @@ pub struct ListQuery {
 }
 
 /// Jobs by id, with filters and cursor paging.
-#[utoipa::path(get, path = "/jobs", tag = "jobs", params(ListQuery), responses(
+#[utoipa::path(get, path = "/jobs", tag = "jobs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(ListQuery), responses(
     (status = 200, description = "One page of jobs", body = JobList),
     (status = 400, description = "A parameter is invalid (named in `field`)", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn list(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
@@ -235,6 +224,7 @@ pub async fn list(
 
 /// One job.
 #[utoipa::path(get, path = "/jobs/{id}", tag = "jobs",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job", body = JobView),
@@ -242,6 +232,7 @@ pub async fn list(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn get(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
@@ -251,6 +242,7 @@ pub async fn get(
 
 /// Replaces a job's whole definition (fields left out take their defaults).
 #[utoipa::path(put, path = "/jobs/{id}", tag = "jobs",
+    security(("token" = ["operator"]), ("session" = ["operator"])),
     params(("id" = String, Path, description = "Job id")),
     request_body = JobSpec,
     responses(
@@ -261,24 +253,23 @@ pub async fn get(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn replace(
+    who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
     ValidJson(mut spec): ValidJson<JobSpec>,
 ) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
-    if spec
-        .alerts
-        .feishu_webhooks
-        .iter()
-        .any(|h| h.secret.as_deref() == Some(REDACTED))
-    {
-        let current = load(&app, &id).await?;
-        keep_redacted_secrets(&mut spec, &current.spec)?;
+    may_touch(&who, &spec)?;
+    let current = load(&app, &id).await?;
+    // An operator may not turn a shell job into another kind either.
+    may_touch(&who, &current.spec)?;
+    if spec.has_redacted() {
+        spec.keep_redacted(&current.spec)?;
     }
     spec.validate(now)?;
     let job = app
         .store
-        .replace_job(&id, &spec, now, ACTOR)
+        .replace_job(&id, &spec, now, who.audit("job", "update"))
         .await
         .map_err(name_field)?;
     let job = job.ok_or_else(|| not_found(&id))?;
@@ -288,6 +279,7 @@ pub async fn replace(
 
 /// Deletes a job; its agent stops firing it at the next push.
 #[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs",
+    security(("token" = ["operator"]), ("session" = ["operator"])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -295,10 +287,17 @@ pub async fn replace(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn delete(
+    who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !app.store.delete_job(&id, ACTOR).await? {
+    let current = load(&app, &id).await?;
+    may_touch(&who, &current.spec)?;
+    if !app
+        .store
+        .delete_job(&id, who.audit("job", "delete"))
+        .await?
+    {
         return Err(not_found(&id));
     }
     app.jobs_changed.notify_one();
@@ -307,6 +306,7 @@ pub async fn delete(
 
 /// Disables a job (idempotent).
 #[utoipa::path(post, path = "/jobs/{id}/pause", tag = "jobs",
+    security(("token" = ["operator"]), ("session" = ["operator"])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job, paused", body = JobView),
@@ -314,14 +314,16 @@ pub async fn delete(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn pause(
+    who: Caller<Operator>,
     state: State<AppState>,
     id: ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    set_enabled(state, id, false).await
+    set_enabled(who, state, id, false).await
 }
 
 /// Enables a job (idempotent).
 #[utoipa::path(post, path = "/jobs/{id}/resume", tag = "jobs",
+    security(("token" = ["operator"]), ("session" = ["operator"])),
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job, enabled", body = JobView),
@@ -329,13 +331,16 @@ pub async fn pause(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn resume(
+    who: Caller<Operator>,
     state: State<AppState>,
     id: ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    set_enabled(state, id, true).await
+    set_enabled(who, state, id, true).await
 }
 
+/// Pausing and resuming are operations, not edits: operators may do both to shell jobs too.
 async fn set_enabled(
+    who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
     enabled: bool,
@@ -348,7 +353,11 @@ async fn set_enabled(
         enabled,
         ..job.spec
     };
-    let job = app.store.replace_job(&id, &spec, Utc::now(), ACTOR).await?;
+    let verb = if enabled { "resume" } else { "pause" };
+    let job = app
+        .store
+        .replace_job(&id, &spec, Utc::now(), who.audit("job", verb))
+        .await?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
     Ok(Json(view(&app, job).await))

@@ -2,6 +2,8 @@
 
 pub mod agents;
 pub mod alerts;
+pub mod audit;
+pub mod auth;
 pub mod control;
 pub mod cron;
 pub mod error;
@@ -13,6 +15,8 @@ pub mod openapi;
 pub mod paging;
 pub mod params;
 pub mod stats;
+pub mod tokens;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -45,6 +49,8 @@ pub struct AppState {
     pub alert_events: crate::alert::events::AlertEvents,
     /// Senders and settings, for test alerts.
     pub channels: Arc<crate::alert::delivery::Channels>,
+    /// Login throttling, the setup token and cookie settings.
+    pub auth: Arc<crate::auth::bootstrap::AuthState>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -83,6 +89,15 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(alerts::test))
         .routes(routes!(stats::summary))
         .routes(routes!(stats::daily))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::setup))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::patch, users::delete))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::list))
         .routes(routes!(openapi::document))
         // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
         .layer(DefaultBodyLimit::max(1024 * 1024))

@@ -8,7 +8,7 @@ use axum::Extension;
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Map, Value};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
@@ -22,7 +22,7 @@ use crate::error::ErrorCode;
             `{\"error\": {\"code\", \"message\", \"field\"?}}`; a 400 names the request field at fault."
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
-    modifiers(&ReportToken),
+    modifiers(&Credentials),
     tags(
         (name = "jobs", description = "Job definitions and control"),
         (name = "executions", description = "History, kill, async results"),
@@ -31,17 +31,41 @@ use crate::error::ErrorCode;
         (name = "alerts", description = "Alert history and test alerts"),
         (name = "stats", description = "Dashboard figures"),
         (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "auth", description = "Sign in and out, who am I, first setup"),
+        (name = "users", description = "Accounts and roles (admins)"),
+        (name = "tokens", description = "API tokens (admins)"),
+        (name = "audit", description = "Who changed what"),
         (name = "meta", description = "This document"),
     )
 )]
 pub struct ApiDoc;
 
-/// The only credential the API checks today: the per-execution report token of async results.
-struct ReportToken;
+/// The credentials the API takes. Each operation's `security` lists the least role it needs
+/// as the requirement's scope (viewer < operator < admin).
+struct Credentials;
 
-impl Modify for ReportToken {
+impl Modify for Credentials {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API token (`crony_…`) made by an admin with `POST /api/v1/tokens`",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "crony_session",
+                "The dashboard's session cookie from `POST /api/v1/auth/login`; every change \
+                 also needs the `X-CSRF-Token` header",
+            ))),
+        );
         components.add_security_scheme(
             "report_token",
             SecurityScheme::Http(
@@ -93,7 +117,49 @@ pub fn render(doc: &utoipa::openapi::OpenApi) -> Value {
         *slot = Value::Object(merged);
     }
     allow_empty_optional_queries(&mut value);
+    add_auth_errors(&mut value);
     value
+}
+
+/// Every operation that needs a credential can answer 401 (none, unknown, revoked or expired)
+/// and 403 (role too low, or a session change without its CSRF token): said once here rather
+/// than in each handler's attribute.
+fn add_auth_errors(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let error = |description: &str| {
+        serde_json::json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        })
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        // Operations open to API tokens and sessions (not the report token's own endpoint).
+        let secured = operation
+            .get("security")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|r| r.get("token").is_some()));
+        if !secured {
+            continue;
+        }
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        responses
+            .entry("401")
+            .or_insert_with(|| error("No credentials, or an unknown, revoked or expired one"));
+        responses.entry("403").or_insert_with(|| {
+            error("The role is too low, or a session change lacks X-CSRF-Token")
+        });
+    }
 }
 
 /// Every handler reads an empty optional query parameter as absent (`?state=`, as HTML forms

@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::params::ValidQuery;
+use crate::auth::role::Viewer;
 use crate::domain::execution::Status;
 use crate::domain::schedule::Schedule;
 use crate::store::executions::{ExecutionFilter, ExecutionSummary};
@@ -80,11 +82,15 @@ pub struct Summary {
 }
 
 /// Agents, today's executions, recent failures and the next fires across the cluster.
-#[utoipa::path(get, path = "/stats/summary", tag = "stats", responses(
+#[utoipa::path(get, path = "/stats/summary", tag = "stats",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), responses(
     (status = 200, description = "The overview figures", body = Summary),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
-pub async fn summary(State(app): State<AppState>) -> Result<Json<Summary>, ApiError> {
+pub async fn summary(
+    _who: Caller<Viewer>,
+    State(app): State<AppState>,
+) -> Result<Json<Summary>, ApiError> {
     let now = Utc::now();
     let since = now.date_naive().and_time(NaiveTime::MIN).and_utc();
 
@@ -238,12 +244,14 @@ pub struct Daily {
 }
 
 /// Executions per UTC day and status, for the overview chart.
-#[utoipa::path(get, path = "/stats/daily", tag = "stats", params(DailyQuery), responses(
+#[utoipa::path(get, path = "/stats/daily", tag = "stats",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(DailyQuery), responses(
     (status = 200, description = "One entry per day", body = Daily),
     (status = 400, description = "`days` is not 1 to 90", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn daily(
+    _who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidQuery(query): ValidQuery<DailyQuery>,
 ) -> Result<Json<Daily>, ApiError> {

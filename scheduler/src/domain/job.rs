@@ -16,6 +16,8 @@ pub const MAX_DESCRIPTION: usize = 2_000;
 pub const MAX_BLOB: usize = 64 * 1024;
 pub const MAX_TIMEOUT_SECS: u32 = 7 * 24 * 3600;
 pub const MAX_RETRIES: u32 = 100;
+/// What the API shows instead of a secret value; sending it back keeps the stored secret.
+pub const REDACTED: &str = "********";
 
 /// A job definition as users write it (POST/PUT body) and as it is stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -68,6 +70,10 @@ pub enum Target {
         body: String,
         #[serde(default)]
         success_status: Option<u16>,
+        /// Names of `headers` whose values are secret: never shown by the API or logged, and
+        /// encrypted in MySQL when `CRONY_SECRET_KEY` is set.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_headers: Vec<String>,
     },
     Grpc {
         endpoint: String,
@@ -75,6 +81,9 @@ pub enum Target {
         method: String,
         #[serde(default)]
         metadata: BTreeMap<String, String>,
+        /// Keys of `metadata` whose values are secret (see `secret_headers`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_metadata: Vec<String>,
     },
     Shell {
         command: String,
@@ -82,6 +91,9 @@ pub enum Target {
         workdir: Option<String>,
         #[serde(default)]
         env: BTreeMap<String, String>,
+        /// Names of `env` variables whose values are secret (see `secret_headers`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        secret_env: Vec<String>,
     },
 }
 
@@ -223,6 +235,7 @@ impl JobSpec {
         })?;
         let schedule = Schedule::parse(&self.schedule, tz, now).map_err(|m| bad("schedule", m))?;
         self.validate_target()?;
+        self.validate_secret_names()?;
         if self.payload.len() > MAX_BLOB {
             return Err(bad("payload", format!("at most {MAX_BLOB} bytes")));
         }
@@ -303,6 +316,7 @@ impl JobSpec {
                 headers,
                 body,
                 success_status,
+                ..
             } => {
                 const METHODS: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
                 if !METHODS.contains(&method.as_str()) {
@@ -339,6 +353,7 @@ impl JobSpec {
                 endpoint,
                 method,
                 metadata,
+                ..
             } => {
                 http_url(endpoint).map_err(|m| bad("target.endpoint", m))?;
                 let parts: Vec<&str> = method.split('/').collect();
@@ -371,6 +386,7 @@ impl JobSpec {
                 command,
                 workdir,
                 env,
+                ..
             } => {
                 if command.trim().is_empty() {
                     return Err(bad("target.command", "must not be empty"));
@@ -402,6 +418,142 @@ impl JobSpec {
     /// Shell jobs may only run on agents that allow them.
     pub fn needs_shell(&self) -> bool {
         matches!(self.target, Target::Shell { .. })
+    }
+
+    /// Every secret value, keyed by what it belongs to (`target.headers.Authorization`,
+    /// `alerts.feishu_webhooks[<url>].secret`: webhooks by URL, since a `PUT` may reorder them).
+    pub fn secrets_mut(&mut self) -> Vec<(String, &mut String)> {
+        self.secret_slots()
+            .into_iter()
+            .map(|s| (s.key, s.value))
+            .collect()
+    }
+
+    fn secret_slots(&mut self) -> Vec<SecretSlot<'_>> {
+        let mut out = Vec::new();
+        match &mut self.target {
+            Target::Http {
+                headers,
+                secret_headers,
+                ..
+            } => marked(headers, secret_headers, "target.headers", &mut out),
+            Target::Grpc {
+                metadata,
+                secret_metadata,
+                ..
+            } => marked(metadata, secret_metadata, "target.metadata", &mut out),
+            Target::Shell {
+                env, secret_env, ..
+            } => marked(env, secret_env, "target.env", &mut out),
+        }
+        for (i, FeishuWebhook { url, secret }) in self.alerts.feishu_webhooks.iter_mut().enumerate()
+        {
+            if let Some(secret) = secret.as_mut() {
+                out.push(SecretSlot {
+                    key: format!("alerts.feishu_webhooks[{url}].secret"),
+                    field: format!("alerts.feishu_webhooks[{i}].secret"),
+                    value: secret,
+                });
+            }
+        }
+        out
+    }
+
+    /// The spec as the API and the audit log show it: every secret replaced by [`REDACTED`].
+    pub fn redacted(&self) -> JobSpec {
+        let mut spec = self.clone();
+        for (_, value) in spec.secrets_mut() {
+            *value = REDACTED.to_owned();
+        }
+        spec
+    }
+
+    /// A `PUT` may send back the placeholder a `GET` showed: it keeps the secret stored at the
+    /// same place in `current`, and is an error where there is none to keep.
+    pub fn keep_redacted(&mut self, current: &JobSpec) -> Result<(), FieldError> {
+        let mut current = current.clone();
+        let stored: BTreeMap<String, String> = current
+            .secrets_mut()
+            .into_iter()
+            .map(|(k, v)| (k, v.clone()))
+            .collect();
+        for slot in self.secret_slots() {
+            if slot.value != REDACTED {
+                continue;
+            }
+            match stored.get(&slot.key) {
+                Some(secret) => *slot.value = secret.clone(),
+                None => {
+                    return Err(bad(
+                        &slot.field,
+                        format!(
+                            "{REDACTED:?} stands for a stored secret, and there is none here: send the secret itself"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any secret value is the placeholder (a `PUT` of what a `GET` showed).
+    pub fn has_redacted(&mut self) -> bool {
+        self.secrets_mut().iter().any(|(_, v)| *v == REDACTED)
+    }
+
+    /// Each name marked secret must be one of the target's headers, metadata keys or
+    /// variables, or the mark protects nothing.
+    fn validate_secret_names(&self) -> Result<(), FieldError> {
+        let (map, names, field) = match &self.target {
+            Target::Http {
+                headers,
+                secret_headers,
+                ..
+            } => (headers, secret_headers, "target.secret_headers"),
+            Target::Grpc {
+                metadata,
+                secret_metadata,
+                ..
+            } => (metadata, secret_metadata, "target.secret_metadata"),
+            Target::Shell {
+                env, secret_env, ..
+            } => (env, secret_env, "target.secret_env"),
+        };
+        for name in names {
+            if !map.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                return Err(bad(
+                    field,
+                    format!("{name:?} is not one of the target's names, so it cannot be secret"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where one secret sits: `key` matches it across a `PUT`, `field` names it in errors.
+struct SecretSlot<'a> {
+    key: String,
+    field: String,
+    value: &'a mut String,
+}
+
+/// The values of `map` whose keys are among `names` (case-insensitively, as header names are).
+fn marked<'a>(
+    map: &'a mut BTreeMap<String, String>,
+    names: &[String],
+    field: &str,
+    out: &mut Vec<SecretSlot<'a>>,
+) {
+    for (key, value) in map.iter_mut() {
+        if names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+            let at = format!("{field}.{key}");
+            out.push(SecretSlot {
+                key: at.clone(),
+                field: at,
+                value,
+            });
+        }
     }
 }
 

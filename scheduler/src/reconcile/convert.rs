@@ -13,6 +13,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
             headers,
             body,
             success_status,
+            ..
         } => pb::target::Kind::Http(pb::HttpTarget {
             method: method.clone(),
             url: url.clone(),
@@ -24,6 +25,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
             endpoint,
             method,
             metadata,
+            ..
         } => pb::target::Kind::Grpc(pb::GrpcTarget {
             endpoint: endpoint.clone(),
             method: method.clone(),
@@ -33,6 +35,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
             command,
             workdir,
             env,
+            ..
         } => pb::target::Kind::Shell(pb::ShellTarget {
             command: command.clone(),
             workdir: workdir.clone().unwrap_or_default(),

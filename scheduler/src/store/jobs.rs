@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::StoreError;
+use super::accounts::write_audit;
 use super::mysql::MySqlStore;
+use crate::audit::AuditRecord;
+use crate::auth::secrets::SecretBox;
 use crate::domain::job::{Job, JobSpec};
 
 /// Filters of `GET /api/v1/jobs`.
@@ -22,7 +25,8 @@ pub struct JobFilter {
 
 #[async_trait::async_trait]
 pub trait JobStore: Send + Sync {
-    async fn create_job(&self, job: &Job, actor: &str) -> Result<(), StoreError>;
+    /// Writes the job and `audit` (its after-state filled in here, secrets redacted).
+    async fn create_job(&self, job: &Job, audit: AuditRecord) -> Result<(), StoreError>;
     async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
     /// Replaces the spec; `None` when no such job.
@@ -31,10 +35,10 @@ pub trait JobStore: Send + Sync {
         id: &str,
         spec: &JobSpec,
         now: DateTime<Utc>,
-        actor: &str,
+        audit: AuditRecord,
     ) -> Result<Option<Job>, StoreError>;
     /// `false` when no such job.
-    async fn delete_job(&self, id: &str, actor: &str) -> Result<bool, StoreError>;
+    async fn delete_job(&self, id: &str, audit: AuditRecord) -> Result<bool, StoreError>;
 }
 
 #[derive(sqlx::FromRow)]
@@ -48,12 +52,17 @@ struct JobRow {
     last_scheduled_at: Option<DateTime<Utc>>,
 }
 
-impl TryFrom<JobRow> for Job {
-    type Error = StoreError;
-    fn try_from(row: JobRow) -> Result<Self, StoreError> {
-        let spec = serde_json::from_str(&row.spec).map_err(|e| {
+impl JobRow {
+    fn into_job(self, secrets: &SecretBox) -> Result<Job, StoreError> {
+        let row = self;
+        let mut spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| {
             StoreError::Other(format!("job {}: stored spec unreadable: {e}", row.id))
         })?;
+        for (key, value) in spec.secrets_mut() {
+            *value = secrets
+                .open(value)
+                .map_err(|e| StoreError::Other(format!("job {} ({key}): {e}", row.id)))?;
+        }
         Ok(Job {
             id: row.id,
             spec,
@@ -78,32 +87,19 @@ fn name_conflict(e: sqlx::Error, name: &str) -> StoreError {
     }
 }
 
-fn spec_json(spec: &JobSpec) -> String {
-    serde_json::to_string(spec).expect("job spec serialises")
-}
-
-async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
-    actor: &str,
-    action: &str,
-    job_id: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit_log (at, actor, action, job_id, detail) VALUES (?, ?, ?, ?, ?)")
-        .bind(Utc::now())
-        .bind(actor)
-        .bind(action)
-        .bind(job_id)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// The stored JSON of a spec: its secrets sealed (when a key is configured).
+fn spec_json(spec: &JobSpec, secrets: &SecretBox) -> String {
+    let mut sealed = spec.clone();
+    for (_, value) in sealed.secrets_mut() {
+        *value = secrets.seal(value);
+    }
+    serde_json::to_string(&sealed).expect("job spec serialises")
 }
 
 #[async_trait::async_trait]
 impl JobStore for MySqlStore {
-    async fn create_job(&self, job: &Job, actor: &str) -> Result<(), StoreError> {
-        let spec = spec_json(&job.spec);
+    async fn create_job(&self, job: &Job, audit: AuditRecord) -> Result<(), StoreError> {
+        let spec = spec_json(&job.spec, self.secrets());
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO jobs (id, name, spec, enabled, agent_id, assignment_epoch, created_at, updated_at) \
@@ -120,7 +116,8 @@ impl JobStore for MySqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| name_conflict(e, &job.spec.name))?;
-        audit(&mut tx, actor, "create", &job.id, &spec).await?;
+        let audit = audit.target(&job.id).after(job.spec.redacted());
+        write_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -131,7 +128,7 @@ impl JobStore for MySqlStore {
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        row.map(Job::try_from).transpose()
+        row.map(|r| r.into_job(self.secrets())).transpose()
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {
@@ -156,7 +153,9 @@ impl JobStore for MySqlStore {
         }
         query.push(" ORDER BY id LIMIT ").push_bind(filter.limit);
         let rows: Vec<JobRow> = query.build_query_as().fetch_all(self.pool()).await?;
-        rows.into_iter().map(Job::try_from).collect()
+        rows.into_iter()
+            .map(|r| r.into_job(self.secrets()))
+            .collect()
     }
 
     async fn replace_job(
@@ -164,10 +163,19 @@ impl JobStore for MySqlStore {
         id: &str,
         spec: &JobSpec,
         now: DateTime<Utc>,
-        actor: &str,
+        audit: AuditRecord,
     ) -> Result<Option<Job>, StoreError> {
-        let json = spec_json(spec);
+        let json = spec_json(spec, self.secrets());
         let mut tx = self.pool().begin().await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? FOR UPDATE");
+        let before: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let before = before.into_job(self.secrets())?;
         let updated = sqlx::query(
             "UPDATE jobs SET name = ?, spec = ?, enabled = ?, updated_at = ? WHERE id = ?",
         )
@@ -182,15 +190,27 @@ impl JobStore for MySqlStore {
         if updated.rows_affected() == 0 {
             return Ok(None);
         }
-        audit(&mut tx, actor, "update", id, &json).await?;
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let audit = audit
+            .target(id)
+            .before(before.spec.redacted())
+            .after(spec.redacted());
+        write_audit(&mut tx, &audit).await?;
         let row: JobRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Job::try_from(row).map(Some)
+        row.into_job(self.secrets()).map(Some)
     }
 
-    async fn delete_job(&self, id: &str, actor: &str) -> Result<bool, StoreError> {
+    async fn delete_job(&self, id: &str, audit: AuditRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? FOR UPDATE");
+        let before: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(before) = before else {
+            return Ok(false);
+        };
+        let before = before.into_job(self.secrets())?;
         let deleted = sqlx::query("DELETE FROM jobs WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -198,7 +218,7 @@ impl JobStore for MySqlStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        audit(&mut tx, actor, "delete", id, "{}").await?;
+        write_audit(&mut tx, &audit.target(id).before(before.spec.redacted())).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,5 +1,6 @@
 //! Persistence behind a trait, so the API and loops do not care that it is MySQL.
 
+pub mod accounts;
 pub mod assignments;
 pub mod executions;
 pub mod ingest;
@@ -52,6 +53,7 @@ impl From<sqlx::Error> for StoreError {
 #[async_trait::async_trait]
 pub trait Store:
     jobs::JobStore
+    + accounts::AccountStore
     + assignments::AssignmentStore
     + executions::ExecutionStore
     + stats::StatsStore
@@ -73,7 +75,12 @@ pub trait Store:
     async fn get_agent(&self, id: &str) -> Result<Option<AgentView>, StoreError>;
 
     /// Applies operator settings; false when the agent was never seen.
-    async fn patch_agent(&self, id: &str, patch: &AgentPatch) -> Result<bool, StoreError>;
+    async fn patch_agent(
+        &self,
+        id: &str,
+        patch: &AgentPatch,
+        audit: crate::audit::AuditRecord,
+    ) -> Result<bool, StoreError>;
 
     /// Operator settings of the agents that have any.
     async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError>;

@@ -16,6 +16,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 pub struct MySqlStore {
     pool: MySqlPool,
+    /// Seals job secrets before they are written and opens them when read.
+    secrets: crate::auth::secrets::SecretBox,
 }
 
 impl MySqlStore {
@@ -55,7 +57,20 @@ impl MySqlStore {
             .execute(&mut *conn)
             .await?;
         migrated.map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            secrets: crate::auth::secrets::SecretBox::none(),
+        })
+    }
+
+    /// Encrypts job secrets at rest under this key from now on.
+    pub fn with_secrets(mut self, secrets: crate::auth::secrets::SecretBox) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    pub fn secrets(&self) -> &crate::auth::secrets::SecretBox {
+        &self.secrets
     }
 
     pub fn pool(&self) -> &MySqlPool {
@@ -174,7 +189,21 @@ impl Store for MySqlStore {
         Ok(row.map(AgentView::from))
     }
 
-    async fn patch_agent(&self, id: &str, patch: &AgentPatch) -> Result<bool, StoreError> {
+    async fn patch_agent(
+        &self,
+        id: &str,
+        patch: &AgentPatch,
+        audit: crate::audit::AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let before: Option<(Option<u32>, bool)> =
+            sqlx::query_as("SELECT weight_override, drained FROM agents WHERE id = ? FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((weight_before, drained_before)) = before else {
+            return Ok(false);
+        };
         let mut update = QueryBuilder::new("UPDATE agents SET id = id");
         if let Some(weight) = patch.weight {
             update.push(", weight_override = ").push_bind(weight);
@@ -183,16 +212,18 @@ impl Store for MySqlStore {
             update.push(", drained = ").push_bind(drained);
         }
         update.push(" WHERE id = ").push_bind(id);
-        let done = update.build().execute(&self.pool).await?;
-        // rows_affected counts changed rows only: ask whether the agent exists at all.
-        if done.rows_affected() > 0 {
-            return Ok(true);
-        }
-        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM agents WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(exists.is_some())
+        update.build().execute(&mut *tx).await?;
+        let state = |weight: Option<u32>, drained: bool| serde_json::json!({"weight_override": weight, "drained": drained});
+        let audit = audit
+            .target(id)
+            .before(state(weight_before, drained_before))
+            .after(state(
+                patch.weight.unwrap_or(weight_before),
+                patch.drained.unwrap_or(drained_before),
+            ));
+        super::accounts::write_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError> {

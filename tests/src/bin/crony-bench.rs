@@ -177,7 +177,7 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
 
 /// Creates `jobs` jobs through the API, 16 requests at a time; `body(n)` is job number n.
 async fn create_jobs(base: &str, jobs: usize, body: impl Fn(usize) -> Value) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
+    let client = crony_tests::api_client();
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in (0..jobs)
         .collect::<Vec<_>>()
@@ -212,7 +212,9 @@ async fn online(base: &str, n: usize) -> anyhow::Result<()> {
         &format!("{n} agents online"),
         Duration::from_secs(60),
         || async move {
-            let body: Value = reqwest::get(format!("{base}/api/v1/agents?state=online"))
+            let body: Value = crony_tests::api_client()
+                .get(format!("{base}/api/v1/agents?state=online"))
+                .send()
                 .await
                 .map_err(|e| e.to_string())?
                 .json()
@@ -225,7 +227,9 @@ async fn online(base: &str, n: usize) -> anyhow::Result<()> {
 }
 
 async fn addr_of(base: &str, id: &str) -> anyhow::Result<String> {
-    let body: Value = reqwest::get(format!("{base}/api/v1/agents/{id}"))
+    let body: Value = crony_tests::api_client()
+        .get(format!("{base}/api/v1/agents/{id}"))
+        .send()
         .await?
         .json()
         .await?;

@@ -19,6 +19,10 @@ async fn main() -> anyhow::Result<()> {
         free_port()
     };
     let token = format!("local-{}", std::process::id());
+    // No default password, even locally: a fresh one each start, printed below (or yours).
+    let password = std::env::var("CRONY_ADMIN_PASSWORD")
+        .unwrap_or_else(|_| crony_scheduler::auth::token::random_secret());
+    let admin_token = crony_scheduler::auth::token::new_api_token();
     let data = tempfile::Builder::new().prefix("crony-local-").tempdir()?;
     let base = |cmd: &mut Command| {
         cmd.env("CRONY_ETCD_ENDPOINTS", etcd.endpoint())
@@ -30,7 +34,9 @@ async fn main() -> anyhow::Result<()> {
     scheduler
         .env("CRONY_DATABASE_URL", db.url("crony"))
         .env("CRONY_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
-        .env("CRONY_GRPC_ADDR", format!("127.0.0.1:{}", free_port()));
+        .env("CRONY_GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("CRONY_ADMIN_PASSWORD", &password)
+        .env("CRONY_ADMIN_TOKEN", &admin_token);
     let mut children: Vec<Child> = vec![spawn(scheduler).context("starting crony-scheduler")?];
     for (n, weight) in [(1, 1), (2, 2)] {
         let mut agent = Command::new(workspace_binary("crony-agent"));
@@ -56,8 +62,10 @@ async fn main() -> anyhow::Result<()> {
     let api = format!("http://127.0.0.1:{http_port}");
     wait_until("two agents online", Duration::from_secs(30), || {
         let url = format!("{api}/api/v1/agents?state=online");
+        let request = reqwest::Client::new().get(url).bearer_auth(&admin_token);
         async move {
-            let body: serde_json::Value = reqwest::get(&url)
+            let body: serde_json::Value = request
+                .send()
                 .await
                 .map_err(|e| e.to_string())?
                 .json()
@@ -70,13 +78,15 @@ async fn main() -> anyhow::Result<()> {
 
     println!();
     println!("Crony is running:");
+    println!("  dashboard  {api}/  (user admin, password {password})");
+    println!("  API token  {admin_token}");
     println!("  API        {api}/api/v1/agents");
     println!("  readiness  {api}/readyz");
     println!("  metrics    {api}/metrics");
     println!("  OpenAPI    {api}/api/v1/openapi.json");
     println!("  etcd       {}", etcd.endpoint());
     println!("  MariaDB    {}", db.url("crony"));
-    println!("  try:       curl {api}/api/v1/agents");
+    println!("  try:       curl -H 'Authorization: Bearer {admin_token}' {api}/api/v1/agents");
     println!("ctrl-c stops everything.");
 
     let stop = tokio_util::sync::CancellationToken::new();

@@ -2,10 +2,16 @@
 
 #![allow(dead_code)]
 
+pub mod routes;
+
 use serde_json::Value;
 
 pub async fn get_json(url: &str) -> Result<(u16, Value), String> {
-    let response = reqwest::get(url).await.map_err(|e| e.to_string())?;
+    let response = crony_tests::api_client()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let body = response.json::<Value>().await.map_err(|e| e.to_string())?;
     Ok((status, body))
@@ -126,7 +132,7 @@ pub async fn assignments_in_mysql(
 
 /// Creates a job through the API; returns its id.
 pub async fn create_job(base: &str, body: &Value) -> Result<String, String> {
-    let response = reqwest::Client::new()
+    let response = crony_tests::api_client()
         .post(format!("{base}/api/v1/jobs"))
         .json(body)
         .send()
@@ -142,7 +148,7 @@ pub async fn create_job(base: &str, body: &Value) -> Result<String, String> {
 
 /// POSTs `body` (or nothing) to `{base}{path}`; returns status and JSON body (Null if none).
 pub async fn post(base: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
-    let mut request = reqwest::Client::new().post(format!("{base}{path}"));
+    let mut request = crony_tests::api_client().post(format!("{base}{path}"));
     if let Some(body) = body {
         request = request.json(body);
     }

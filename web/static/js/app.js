@@ -82,9 +82,8 @@ function showUser() {
   document.getElementById('user-name').textContent = me.name;
   document.getElementById('user-role').textContent = me.role;
   document.getElementById('user-role').dataset.role = me.role;
-  for (const item of document.querySelectorAll('[data-role]')) {
-    const need = item.dataset.role;
-    item.hidden = !(need === 'admin' ? session.can('admin') : session.can('audit'));
+  for (const item of document.querySelectorAll('[data-needs]')) {
+    item.hidden = !session.can(item.dataset.needs);
   }
 }
 

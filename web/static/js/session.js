@@ -2,7 +2,7 @@
 // `can()`, so the pages hide what the server would refuse anyway (the server is the guard;
 // this only keeps people from pressing buttons that cannot work).
 
-import { get, post, setCsrfToken } from './api.js';
+import { api, get, post, setCsrfToken } from './api.js';
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 let current = null;
@@ -13,15 +13,16 @@ export async function load() {
     const me = await get('/auth/me', { quiet401: true });
     current = { name: me.name, role: me.role, kind: me.kind };
     setCsrfToken(me.csrf_token);
-  } catch (e) {
-    // A scheduler without the auth API (404) is open: everything is allowed.
-    current = e.status === 404 ? { name: 'open access', role: 'admin', kind: 'none' } : null;
+  } catch {
+    // Not signed in (401), or the scheduler is unreachable: the login page says which.
+    current = null;
   }
   return current;
 }
 
 export async function login(username, password) {
-  const answer = await post('/auth/login', { username, password });
+  // A 401 here means wrong credentials, not an expired session: the form shows it.
+  const answer = await api('POST', '/auth/login', { username, password }, { quiet401: true });
   setCsrfToken(answer.csrf_token);
   current = { name: answer.user.username, role: answer.user.role, kind: 'session' };
   return current;

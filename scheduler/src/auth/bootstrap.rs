@@ -1,0 +1,80 @@
+//! The first admin: from `CRONY_ADMIN_PASSWORD`, or from a one-time setup token logged at start
+//! while no account exists (there is no default password). Also the configured admin token.
+
+use std::sync::Mutex;
+
+use super::settings::AuthSettings;
+use super::throttle::LoginThrottle;
+use super::{Actor, Role, password, token};
+use crate::audit::AuditRecord;
+use crate::store::accounts::NewToken;
+use crate::store::{Store, StoreError};
+
+/// What the API's authentication needs besides the store.
+#[derive(Debug)]
+pub struct AuthState {
+    pub throttle: LoginThrottle,
+    /// Set while no account exists and no admin password is configured.
+    pub setup_token: Mutex<Option<String>>,
+    pub secure_cookies: bool,
+    pub session_ttl: std::time::Duration,
+}
+
+/// Creates the configured admin and token if missing, or a setup token when there is no way
+/// in yet.
+pub async fn bootstrap(
+    store: &dyn Store,
+    settings: &AuthSettings,
+    serves_tls: bool,
+) -> Result<AuthState, StoreError> {
+    let configured = Actor::system("configuration");
+    if let Some(pw) = &settings.admin_password
+        && store.user_for_login(&settings.admin_user).await?.is_none()
+    {
+        let audit = AuditRecord::new(&configured, "user", "create");
+        match store
+            .create_user(
+                &settings.admin_user,
+                &password::hash(pw),
+                Role::Admin,
+                audit,
+            )
+            .await
+        {
+            // Another scheduler created it at the same moment: fine.
+            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        tracing::info!(user = %settings.admin_user, "created the first admin from CRONY_ADMIN_PASSWORD");
+    }
+    if let Some(t) = &settings.admin_token {
+        let new = NewToken {
+            name: "CRONY_ADMIN_TOKEN".into(),
+            role: Role::Admin,
+            hash: token::digest(t),
+            prefix: token::display_prefix(t),
+            expires_at: None,
+        };
+        store
+            .ensure_token(&new, AuditRecord::new(&configured, "token", "create"))
+            .await?;
+    }
+    let setup_token = if store.count_users().await? == 0 {
+        let t = token::random_secret();
+        // The one place a secret is logged on purpose: it is how the first admin gets in, and
+        // it stops working once an account exists.
+        tracing::warn!(
+            setup_token = %t,
+            "no accounts yet: create the first admin in the dashboard or with POST /api/v1/auth/setup using this one-time setup token (or set CRONY_ADMIN_PASSWORD)"
+        );
+        Some(t)
+    } else {
+        None
+    };
+    Ok(AuthState {
+        throttle: LoginThrottle::default(),
+        setup_token: Mutex::new(setup_token),
+        secure_cookies: settings.secure_cookies.unwrap_or(serves_tls),
+        session_ttl: settings.session_ttl,
+    })
+}

@@ -1,0 +1,638 @@
+//! Users, API tokens, sessions and the audit log in MySQL. Every change is written together
+//! with its audit row in one transaction.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::QueryBuilder;
+use utoipa::ToSchema;
+
+use super::StoreError;
+use super::mysql::MySqlStore;
+use crate::audit::{AuditEntry, AuditFilter, AuditRecord};
+use crate::auth::{Actor, ActorKind, Role};
+
+/// An account as the API shows it (never the hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// An account with its password hash, for login only.
+#[derive(Debug, Clone)]
+pub struct UserLogin {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// Changes to an account; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// An API token as the API lists it (never the token or its hash).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiToken {
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+    /// The token's first characters, to tell tokens apart.
+    pub prefix: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A new token's stored form.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    pub hash: String,
+    pub prefix: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn count_users(&self) -> Result<u64, StoreError>;
+    /// `Conflict` when the name is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        audit: AuditRecord,
+    ) -> Result<User, StoreError>;
+    async fn get_user(&self, id: u64) -> Result<Option<User>, StoreError>;
+    async fn user_for_login(&self, username: &str) -> Result<Option<UserLogin>, StoreError>;
+    async fn list_users(&self) -> Result<Vec<User>, StoreError>;
+    /// `None` when no such user. A new password or disabling ends the user's sessions.
+    async fn change_user(
+        &self,
+        id: u64,
+        change: &UserChange,
+        audit: AuditRecord,
+    ) -> Result<Option<User>, StoreError>;
+    async fn delete_user(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError>;
+
+    async fn create_token(
+        &self,
+        token: &NewToken,
+        audit: AuditRecord,
+    ) -> Result<ApiToken, StoreError>;
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    async fn get_token(&self, id: u64) -> Result<Option<ApiToken>, StoreError>;
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// Revokes (keeps the row); `false` when no such token.
+    async fn revoke_token(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError>;
+    async fn touch_token(&self, id: u64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Makes sure a token with this hash exists with this name and role (the configured
+    /// `CRONY_ADMIN_TOKEN`); revoking it lasts until the configured value changes.
+    async fn ensure_token(&self, token: &NewToken, audit: AuditRecord) -> Result<(), StoreError>;
+
+    async fn create_session(
+        &self,
+        user_id: u64,
+        id_hash: &str,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError>;
+    /// The live session's user (enabled) and CSRF token.
+    async fn session_user(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, String)>, StoreError>;
+    async fn delete_session(&self, id_hash: &str, audit: AuditRecord) -> Result<(), StoreError>;
+
+    /// An audit row for something that changed nothing else in MySQL (a trigger, a kill, a
+    /// failed login).
+    async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError>;
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Writes one audit row inside `tx`.
+pub(crate) async fn write_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    audit: &AuditRecord,
+) -> Result<(), StoreError> {
+    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, actor_kind, actor_id, action, target_type, target_id, \
+         job_id, before_state, after_state, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
+    )
+    .bind(Utc::now())
+    .bind(&audit.actor.name)
+    .bind(audit.actor.kind.as_str())
+    .bind(&audit.actor.id)
+    .bind(&audit.action)
+    .bind(audit.target_type)
+    .bind(&audit.target_id)
+    .bind(if audit.target_type == "job" {
+        audit.target_id.clone()
+    } else {
+        None
+    })
+    .bind(json(&audit.before))
+    .bind(json(&audit.after))
+    .bind(&audit.ip)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: u64,
+    username: String,
+    password_hash: String,
+    role: String,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_login_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str =
+    "id, username, password_hash, role, disabled, created_at, updated_at, last_login_at";
+
+fn stored_role(role: &str) -> Result<Role, StoreError> {
+    Role::parse(role).ok_or_else(|| StoreError::Other(format!("stored role {role:?} unknown")))
+}
+
+impl UserRow {
+    fn into_login(self) -> Result<UserLogin, StoreError> {
+        Ok(UserLogin {
+            user: User {
+                id: self.id,
+                role: stored_role(&self.role)?,
+                username: self.username,
+                disabled: self.disabled,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                last_login_at: self.last_login_at,
+            },
+            password_hash: self.password_hash,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    id: u64,
+    name: String,
+    role: String,
+    prefix: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, name, role, prefix, created_by, created_at, expires_at, last_used_at, revoked_at";
+
+impl TryFrom<TokenRow> for ApiToken {
+    type Error = StoreError;
+    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+        Ok(ApiToken {
+            id: r.id,
+            role: stored_role(&r.role)?,
+            name: r.name,
+            prefix: r.prefix,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: u64,
+    at: DateTime<Utc>,
+    actor: String,
+    actor_kind: String,
+    actor_id: Option<String>,
+    action: String,
+    target_type: String,
+    target_id: Option<String>,
+    before_state: Option<String>,
+    after_state: Option<String>,
+    ip: Option<String>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+        AuditEntry {
+            id: r.id,
+            at: r.at,
+            actor: Actor {
+                kind: ActorKind::parse(&r.actor_kind),
+                id: r.actor_id,
+                name: r.actor,
+            },
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            before: parse(r.before_state),
+            after: parse(r.after_state),
+            ip: r.ip,
+        }
+    }
+}
+
+fn name_taken(e: sqlx::Error, what: &str, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("a {what} named {name:?} already exists"))
+        }
+        _ => e.into(),
+    }
+}
+
+impl MySqlStore {
+    async fn user_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+        id: u64,
+    ) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ? FOR UPDATE");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|r| r.into_login().map(|l| l.user)).transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl AccountStore for MySqlStore {
+    async fn count_users(&self) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        audit: AuditRecord,
+    ) -> Result<User, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
+             VALUES (?, ?, ?, FALSE, ?, ?)",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| name_taken(e, "user", username))?;
+        let id = done.last_insert_id();
+        let user = Self::user_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Other("the new user vanished".into()))?;
+        write_audit(&mut tx, &audit.target(id.to_string()).after(&user)).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn get_user(&self, id: u64) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.into_login().map(|l| l.user)).transpose()
+    }
+
+    async fn user_for_login(&self, username: &str) -> Result<Option<UserLogin>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?");
+        let row: Option<UserRow> = sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(UserRow::into_login).transpose()
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows: Vec<UserRow> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        rows.into_iter()
+            .map(|r| r.into_login().map(|l| l.user))
+            .collect()
+    }
+
+    async fn change_user(
+        &self,
+        id: u64,
+        change: &UserChange,
+        audit: AuditRecord,
+    ) -> Result<Option<User>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let Some(before) = Self::user_in(&mut tx, id).await? else {
+            return Ok(None);
+        };
+        let mut query = QueryBuilder::new("UPDATE users SET updated_at = ");
+        query.push_bind(Utc::now());
+        if let Some(role) = change.role {
+            query.push(", role = ").push_bind(role.as_str());
+        }
+        if let Some(hash) = &change.password_hash {
+            query.push(", password_hash = ").push_bind(hash);
+        }
+        if let Some(disabled) = change.disabled {
+            query.push(", disabled = ").push_bind(disabled);
+        }
+        query.push(" WHERE id = ").push_bind(id);
+        query.build().execute(&mut *tx).await?;
+        if change.password_hash.is_some() || change.disabled == Some(true) {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let after = Self::user_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Other("the user vanished".into()))?;
+        let mut audit = audit.target(id.to_string()).before(&before).after(&after);
+        if change.password_hash.is_some()
+            && let Some(after) = audit.after.as_mut()
+        {
+            // The hash is never recorded; that the password changed is.
+            after["password_changed"] = serde_json::Value::Bool(true);
+        }
+        write_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    async fn delete_user(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let Some(before) = Self::user_in(&mut tx, id).await? else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        write_audit(&mut tx, &audit.target(id.to_string()).before(&before)).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_token(
+        &self,
+        token: &NewToken,
+        audit: AuditRecord,
+    ) -> Result<ApiToken, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO api_tokens (name, role, token_hash, prefix, created_by, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.name)
+        .bind(token.role.as_str())
+        .bind(&token.hash)
+        .bind(&token.prefix)
+        .bind(&audit.actor.name)
+        .bind(Utc::now())
+        .bind(token.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        let id = done.last_insert_id();
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?");
+        let row: TokenRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+        let created = ApiToken::try_from(row)?;
+        write_audit(&mut tx, &audit.target(id.to_string()).after(&created)).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id");
+        let rows: Vec<TokenRow> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        rows.into_iter().map(ApiToken::try_from).collect()
+    }
+
+    async fn get_token(&self, id: u64) -> Result<Option<ApiToken>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?");
+        let row: Option<TokenRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?");
+        let row: Option<TokenRow> = sqlx::query_as(&sql)
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(ApiToken::try_from).transpose()
+    }
+
+    async fn revoke_token(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ? FOR UPDATE");
+        let row: Option<TokenRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(before) = row.map(ApiToken::try_from).transpose()? else {
+            return Ok(false);
+        };
+        if before.revoked_at.is_some() {
+            // Already revoked: nothing changes, nothing to record.
+            return Ok(true);
+        }
+        let now = Utc::now();
+        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let after = ApiToken {
+            revoked_at: Some(now),
+            ..before.clone()
+        };
+        write_audit(
+            &mut tx,
+            &audit.target(id.to_string()).before(&before).after(&after),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn touch_token(&self, id: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn ensure_token(&self, token: &NewToken, audit: AuditRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let exists: Option<(u64,)> =
+            sqlx::query_as("SELECT id FROM api_tokens WHERE token_hash = ? FOR UPDATE")
+                .bind(&token.hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if exists.is_some() {
+            return Ok(());
+        }
+        // A new configured value retires the previous configured token.
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND created_by = ? AND revoked_at IS NULL",
+        )
+        .bind(Utc::now())
+        .bind(&token.name)
+        .bind(&audit.actor.name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.create_token(token, audit).await.map(|_| ())
+    }
+
+    async fn create_session(
+        &self,
+        user_id: u64,
+        id_hash: &str,
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool().begin().await?;
+        // Expired sessions are swept here rather than by a loop of their own.
+        sqlx::query("DELETE FROM sessions WHERE expires_at < ? LIMIT 1000")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(csrf_token)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        write_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn session_user(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(User, String)>, StoreError> {
+        let sql = format!(
+            "SELECT {}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = ? AND s.expires_at > ? AND NOT u.disabled",
+            USER_COLUMNS
+                .split(", ")
+                .map(|c| format!("u.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            user: UserRow,
+            csrf_token: String,
+        }
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((r.user.into_login()?.user, r.csrf_token))),
+        }
+    }
+
+    async fn delete_session(&self, id_hash: &str, audit: AuditRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await?;
+        write_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        write_audit(&mut tx, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut query = QueryBuilder::new(
+            "SELECT id, at, actor, actor_kind, actor_id, action, target_type, target_id, \
+             before_state, after_state, ip FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action);
+        }
+        if let Some(t) = &filter.target_type {
+            query.push(" AND target_type = ").push_bind(t);
+        }
+        if let Some(t) = &filter.target_id {
+            query.push(" AND target_id = ").push_bind(t);
+        }
+        if let Some(a) = &filter.actor {
+            query.push(" AND actor = ").push_bind(a);
+        }
+        if let Some(before) = filter.before_id {
+            query.push(" AND id < ").push_bind(before);
+        }
+        query
+            .push(" ORDER BY id DESC LIMIT ")
+            .push_bind(filter.limit);
+        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+}
