@@ -16,6 +16,16 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// A screenshot (with `CRONY_SCREENSHOTS=1`) without the notifications of the last action.
+async fn shot(b: &Browser, name: &str) -> anyhow::Result<()> {
+    b.run(
+        "document.querySelectorAll('.toast').forEach((t) => t.remove())",
+        vec![],
+    )
+    .await?;
+    b.screenshot(name).await
+}
+
 const VIEWER_PASSWORD: &str = "viewer-password-123";
 
 /// Direct API calls of the test, with the harness's admin token (setting up, and checking
@@ -255,7 +265,12 @@ async fn walk(
     assert!(fires[0].text().await?.contains("+08:00"));
     b.fill("#f-target-url", &sink.url("/report")).await?;
     b.click("input[name='alerts-on'][value='failed']").await?;
-    b.screenshot("job-form").await?;
+    b.run(
+        "document.getElementById('cron-preview').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await?;
+    shot(b, "job-form").await?;
     b.click("#job-save").await?;
 
     // The job page: its executions appear and succeed without a reload.
@@ -271,7 +286,7 @@ async fn walk(
         .await?;
     assert!(!sink.calls_to("/report").is_empty());
     b.wait_text("#job-sparkline", "%").await?;
-    b.screenshot("job").await?;
+    shot(b, "job").await?;
 
     // Break the target: the failure shows up, with the sink's answer as output.
     sink.answer(500);
@@ -287,7 +302,7 @@ async fn walk(
     b.wait_text("#execution-output", "{\"answered\":500}")
         .await?;
     b.wait_text("#execution", "failed").await?;
-    b.screenshot("execution").await?;
+    shot(b, "execution").await?;
 
     // Pause it from its page.
     b.goto(&s.url(&format!("/#/jobs/{job_id}"))).await?;
@@ -301,14 +316,14 @@ async fn walk(
     b.goto(&s.url("/#/jobs")).await?;
     b.wait_text("#jobs-results", "nightly-report").await?;
     b.wait_text("#jobs-results", "failed").await?;
-    b.screenshot("jobs").await?;
+    shot(b, "jobs").await?;
     b.goto(&s.url("/#/executions")).await?;
     b.wait_text("#executions-results", "nightly-report").await?;
-    b.screenshot("executions").await?;
+    shot(b, "executions").await?;
     b.goto(&s.url("/#/")).await?;
     b.wait_text("main", "Recent failures").await?;
     b.wait_text(".card", "nightly-report").await?;
-    b.screenshot("overview").await?;
+    shot(b, "overview").await?;
 
     // Change the agent's weight.
     b.goto(&s.url("/#/agents")).await?;
@@ -327,13 +342,13 @@ async fn walk(
         },
     )
     .await?;
-    b.screenshot("agents").await?;
+    shot(b, "agents").await?;
 
     // Alerts: the failure alerted the cluster webhook.
     b.goto(&s.url("/#/alerts")).await?;
     b.wait_text_within("#alerts-results", "failed", Duration::from_secs(20))
         .await?;
-    b.screenshot("alerts").await?;
+    shot(b, "alerts").await?;
 
     // Users and tokens, and the audit log of what the browser did.
     let (status, body) = api
@@ -354,10 +369,10 @@ async fn walk(
         .await?;
     b.wait_text(".token-once", "not shown again").await?;
     b.wait_text("#tokens-results", "deploy-script").await?;
-    b.screenshot("users").await?;
+    shot(b, "users").await?;
     b.goto(&s.url("/#/audit")).await?;
     b.wait_text("#audit-results", "pause").await?;
-    b.screenshot("audit").await?;
+    shot(b, "audit").await?;
 
     // A phone-width window: the sidebar folds into a menu.
     b.client.set_window_size(390, 844).await?;
@@ -365,7 +380,7 @@ async fn walk(
     b.wait_text(".card", "nightly-report").await?;
     assert!(!b.find("#sidebar").await?.is_displayed().await?);
     assert!(b.find("#menu-toggle").await?.is_displayed().await?);
-    b.screenshot("phone-overview").await?;
+    shot(b, "phone-overview").await?;
     b.click("#menu-toggle").await?;
     assert!(b.find("#sidebar").await?.is_displayed().await?);
     b.client.set_window_size(1366, 900).await?;

@@ -77,7 +77,7 @@ pub struct Summary {
     pub next_fires: Vec<UpcomingFire>,
     /// True when more enabled jobs exist than were read for `next_fires`.
     pub next_fires_partial: bool,
-    /// Jobs assigned to each agent, by agent id.
+    /// Jobs assigned to each agent (paused ones included), by agent id.
     pub jobs_per_agent: BTreeMap<String, u64>,
 }
 
@@ -143,7 +143,8 @@ pub async fn summary(
         })
         .collect();
 
-    let (next_fires, next_fires_partial, jobs_per_agent) = upcoming(&app, now).await?;
+    let (next_fires, next_fires_partial) = upcoming(&app, now).await?;
+    let jobs_per_agent = app.store.jobs_per_agent().await?.into_iter().collect();
     Ok(Json(Summary {
         agents: AgentCounts {
             online: live.len() as u64,
@@ -157,13 +158,13 @@ pub async fn summary(
     }))
 }
 
-/// The soonest fires of the enabled jobs (each job's next one), and jobs per agent.
+/// The soonest fires of the enabled jobs (each job's next one), and whether jobs were left
+/// unread.
 async fn upcoming(
     app: &AppState,
     now: DateTime<Utc>,
-) -> Result<(Vec<UpcomingFire>, bool, BTreeMap<String, u64>), ApiError> {
+) -> Result<(Vec<UpcomingFire>, bool), ApiError> {
     let mut fires: Vec<(DateTime<Utc>, UpcomingFire)> = Vec::new();
-    let mut per_agent: BTreeMap<String, u64> = BTreeMap::new();
     let mut after: Option<String> = None;
     let mut scanned = 0u32;
     let partial = loop {
@@ -180,9 +181,6 @@ async fn upcoming(
         scanned += page.len() as u32;
         after = page.last().map(|j| j.id.clone());
         for job in page {
-            if let Some(agent) = &job.agent_id {
-                *per_agent.entry(agent.clone()).or_default() += 1;
-            }
             let Ok(tz) = job.spec.timezone.parse::<Tz>() else {
                 continue;
             };
@@ -212,11 +210,7 @@ async fn upcoming(
             break true;
         }
     };
-    Ok((
-        fires.into_iter().map(|(_, f)| f).collect(),
-        partial,
-        per_agent,
-    ))
+    Ok((fires.into_iter().map(|(_, f)| f).collect(), partial))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -34,6 +34,8 @@ pub trait StatsStore: Send + Sync {
         &self,
         from: DateTime<Utc>,
     ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError>;
+    /// Jobs assigned to each agent (paused ones included), by agent id.
+    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError>;
     /// The last outcome of each of `job_ids` that has one.
     async fn last_outcomes(
         &self,
@@ -74,6 +76,18 @@ impl StatsStore for MySqlStore {
         Ok(rows
             .into_iter()
             .map(|(day, status, n)| (day, status, n.max(0) as u64))
+            .collect())
+    }
+
+    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT agent_id, COUNT(*) FROM jobs WHERE agent_id IS NOT NULL GROUP BY agent_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(agent, n)| (agent, n.max(0) as u64))
             .collect())
     }
 

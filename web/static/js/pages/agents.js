@@ -49,8 +49,8 @@ function weightCell(a, redraw) {
         error.hidden = false;
       }
     },
-  }, input, h('button.button.small', { type: 'submit', 'aria-label': `Save weight of ${a.hostname || a.id}`, dataset: { agent: a.id } }, 'Save'), error);
-  return h('td', {}, form);
+  }, input, h('button.button.small', { type: 'submit', 'aria-label': `Save weight of ${a.hostname || a.id}`, dataset: { agent: a.id } }, 'Save'));
+  return h('td', {}, form, error);
 }
 
 function drainButton(a, redraw) {

@@ -1,6 +1,6 @@
 // The audit log: who changed what, filterable by action and target, with before/after.
 
-import { h, table, fmtTime, pageHeader, clear, errorBox, debounce } from '../dom.js';
+import { h, table, fmtTime, pageHeader, clear, errorBox, debounce, link } from '../dom.js';
 import { get, query } from '../api.js';
 
 export async function auditPage(main) {
@@ -25,7 +25,7 @@ export async function auditPage(main) {
         fmtTime(e.at),
         h('span', {}, e.actor.name || e.actor.id || '—', h('span.muted.small', {}, ` (${e.actor.kind})`)),
         h('code', {}, e.action),
-        `${e.target_type}${e.target_id ? ` ${e.target_id}` : ''}`,
+        target(e),
         change(e),
       ]), 'No changes recorded yet.'));
       if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, 'Load more'));
@@ -34,6 +34,14 @@ export async function auditPage(main) {
     }
   };
   await load(false);
+}
+
+const PAGES = { job: '#/jobs/', execution: '#/executions/' };
+
+function target(e) {
+  const text = `${e.target_type}${e.target_id ? ` ${e.target_id}` : ''}`;
+  const page = PAGES[e.target_type];
+  return page && e.target_id && !e.action.endsWith('delete') ? link(`${page}${encodeURIComponent(e.target_id)}`, text) : text;
 }
 
 function change(e) {

@@ -16,7 +16,7 @@ export async function jobPage(main, id) {
   const settings = h('div');
   const history = h('div', { id: 'job-history' });
   const rate = h('div', { id: 'job-sparkline' });
-  main.append(header, h('div.grid-2', {}, card('Settings', settings), card('Success rate', rate)), card('Execution history', history));
+  main.append(header, h('div.grid-2.job-top', {}, card('Settings', settings), card('Success rate', rate)), card('Execution history', history));
 
   const act = async (label, fn) => {
     try { await fn(); toast(label); await refresh(); } catch (e) { toast(e.message, 'bad'); }

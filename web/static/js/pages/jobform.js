@@ -51,16 +51,19 @@ export async function jobForm(main, id) {
       field('target.method', 'Method', choice(t.method || 'POST', ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => [m, m]))),
       field('target.url', 'URL', input(t.url, { type: 'url', placeholder: 'http://service:8080/run', class: 'grow' }))),
     field('target.headers', 'Headers', area(formatPairs(t.headers, ': ')), 'One per line: Name: value'),
+    field('target.secret_headers', 'Secret headers', input((t.secret_headers || []).join(', ')), 'Names of headers whose values are secret (never shown again, encrypted at rest), comma-separated'),
     field('target.body', 'Body', area(t.body)),
     field('target.success_status', 'Success status', input(t.success_status, { type: 'number', min: 100, max: 599, placeholder: 'any 2xx' })));
   const grpc = h('div.kind', { dataset: { kind: 'grpc' } },
     field('target.endpoint', 'Endpoint', input(t.endpoint, { placeholder: 'http://service:50051' })),
     field('target.method', 'Method', input(t.kind === 'grpc' ? t.method : '/crony.v1.JobCallback/Execute')),
-    field('target.metadata', 'Metadata', area(formatPairs(t.metadata, ': ')), 'One per line: key: value'));
+    field('target.metadata', 'Metadata', area(formatPairs(t.metadata, ': ')), 'One per line: key: value'),
+    field('target.secret_metadata', 'Secret metadata', input((t.secret_metadata || []).join(', ')), 'Keys whose values are secret, comma-separated'));
   const shell = h('div.kind', { dataset: { kind: 'shell' } },
     field('target.command', 'Command', area(t.command, 3, { class: 'mono' }), 'Run with sh -c on the agent'),
     field('target.workdir', 'Working directory', input(t.workdir)),
-    field('target.env', 'Environment', area(formatPairs(t.env, '=')), 'One per line: NAME=value'));
+    field('target.env', 'Environment', area(formatPairs(t.env, '=')), 'One per line: NAME=value'),
+    field('target.secret_env', 'Secret variables', input((t.secret_env || []).join(', ')), 'Names of variables whose values are secret, comma-separated'));
   // grpc and http both have a `target.method`: keep the visible one registered.
   const showKind = () => {
     for (const [k, box] of [['http', http], ['grpc', grpc], ['shell', shell]]) {
@@ -160,15 +163,16 @@ export async function jobForm(main, id) {
     const v = (name) => fields[name].value.trim();
     const num = (name) => { const s = v(name); if (s === '') return undefined; const n = Number(s); if (!Number.isInteger(n)) throw Object.assign(new Error('must be a whole number'), { field: name }); return n; };
     const pairs = (name, sep) => { try { return parsePairs(fields[name].value, sep); } catch (e) { throw Object.assign(e, { field: name }); } };
+    const names = (name) => v(name).split(',').map((n) => n.trim()).filter(Boolean);
     let target;
     if (kind.value === 'http') {
-      target = { kind: 'http', method: v('target.method'), url: v('target.url'), headers: pairs('target.headers', ':'), body: fields['target.body'].value };
+      target = { kind: 'http', method: v('target.method'), url: v('target.url'), headers: pairs('target.headers', ':'), body: fields['target.body'].value, secret_headers: names('target.secret_headers') };
       const status = num('target.success_status');
       if (status !== undefined) target.success_status = status;
     } else if (kind.value === 'grpc') {
-      target = { kind: 'grpc', endpoint: v('target.endpoint'), method: v('target.method'), metadata: pairs('target.metadata', ':') };
+      target = { kind: 'grpc', endpoint: v('target.endpoint'), method: v('target.method'), metadata: pairs('target.metadata', ':'), secret_metadata: names('target.secret_metadata') };
     } else {
-      target = { kind: 'shell', command: fields['target.command'].value, env: pairs('target.env', '=') };
+      target = { kind: 'shell', command: fields['target.command'].value, env: pairs('target.env', '='), secret_env: names('target.secret_env') };
       if (v('target.workdir')) target.workdir = v('target.workdir');
     }
     const hooks = fields['alerts.feishu_webhooks'].value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {

@@ -6,7 +6,7 @@ import { can } from '../session.js';
 
 export async function jobsList(main) {
   const p = params();
-  const state = { q: p.get('q') || '', enabled: p.get('enabled') || '', agent_id: p.get('agent_id') || '', outcome: p.get('outcome') || '' };
+  const state = { q: p.get('q') || '', enabled: p.get('enabled') || '', agent_id: p.get('agent_id') || '', outcome: p.get('outcome') || '', sort: p.get('sort') || '' };
   main.append(pageHeader('Jobs', can('operate') ? h('a.button.primary', { href: '#/jobs/new', id: 'new-job' }, 'New job') : null));
 
   const agents = await get('/agents').then((a) => a.agents).catch(() => []);
@@ -14,7 +14,8 @@ export async function jobsList(main) {
   const status = select('job-status', 'Status', [['', 'Any status'], ['true', 'Enabled'], ['false', 'Paused']], state.enabled);
   const agent = select('job-agent', 'Agent', [['', 'Any agent'], ...agents.map((a) => [a.id, a.hostname ? `${a.hostname} (${a.id.slice(0, 8)})` : a.id])], state.agent_id);
   const outcome = select('job-outcome', 'Last outcome', [['', 'Any outcome'], ['succeeded', 'Succeeded'], ['failed', 'Failed / timed out / lost'], ['none', 'Never ran']], state.outcome);
-  main.append(h('div.filters', { role: 'search' }, search, status, agent, outcome));
+  const sort = select('job-sort', 'Sort', [['', 'Oldest first'], ['next', 'Next fire soonest'], ['name', 'Name']], state.sort);
+  main.append(h('div.filters', { role: 'search' }, search, status, agent, outcome, sort));
   const results = h('div', { id: 'jobs-results' });
   main.append(results);
 
@@ -41,6 +42,10 @@ export async function jobsList(main) {
   const draw = () => {
     clear(results);
     const shown = rows.filter(matchesOutcome);
+    // Sorting is over the jobs loaded so far ("Load more" adds to them).
+    const next = (j) => (j.next_fires.length ? j.next_fires[0].utc : '9999');
+    if (state.sort === 'next') shown.sort((a, b) => next(a).localeCompare(next(b)));
+    if (state.sort === 'name') shown.sort((a, b) => a.name.localeCompare(b.name));
     const filtered = state.q || state.enabled || state.agent_id || state.outcome;
     const empty = filtered
       ? 'No jobs match these filters.'
@@ -63,11 +68,12 @@ export async function jobsList(main) {
     state.enabled = status.querySelector('select').value;
     state.agent_id = agent.querySelector('select').value;
     state.outcome = outcome.querySelector('select').value;
+    state.sort = sort.querySelector('select').value;
     history.replaceState(null, '', `#/jobs${query(state)}`);
     load(false);
   };
   search.addEventListener('input', debounce(update, 250));
-  for (const s of [status, agent, outcome]) s.addEventListener('change', update);
+  for (const s of [status, agent, outcome, sort]) s.addEventListener('change', update);
   await load(false);
 }
 
