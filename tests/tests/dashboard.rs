@@ -350,6 +350,63 @@ async fn walk(
         .await?;
     shot(b, "alerts").await?;
 
+    // A run that hangs: "Run now", follow it while it runs, kill it (after confirming).
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/jobs",
+            Some(json!({"name": "slow-export", "schedule": "0 0 3 1 1 *",
+                        "target": {"kind": "http", "url": sink.url("/slow")},
+                        "timeout_secs": 300})),
+        )
+        .await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{status} {body}");
+    let slow = body["id"].as_str().unwrap_or_default().to_owned();
+    sink.delay(Duration::from_secs(120));
+    b.goto(&s.url(&format!("/#/jobs/{slow}"))).await?;
+    b.wait_text("#job-history", "No executions yet").await?;
+    b.click("#job-trigger").await?;
+    b.wait_text("#job-history", "running").await?;
+    let running = b
+        .client
+        .find(Locator::XPath(
+            "//div[@id='job-history']//tr[.//span[@data-status='running']]//a",
+        ))
+        .await?;
+    b.click_element(&running).await?;
+    b.click("#execution-kill").await?;
+    b.click("dialog .button.danger").await?;
+    b.wait_text_within("#execution", "killed", Duration::from_secs(20))
+        .await?;
+    assert!(
+        !b.exists("#execution-kill").await?,
+        "Kill stays after the run ended"
+    );
+    sink.delay(Duration::ZERO);
+
+    // Delete it: Cancel keeps it, confirming removes it.
+    b.goto(&s.url(&format!("/#/jobs/{slow}"))).await?;
+    b.click("#job-delete").await?;
+    b.wait_text("dialog", "Delete job?").await?;
+    b.click("dialog .dialog-actions .button:not(.danger)")
+        .await?;
+    assert!(!b.exists("dialog").await?);
+    api.get(&format!("/api/v1/jobs/{slow}")).await?;
+    b.click("#job-delete").await?;
+    b.click("dialog .button.danger").await?;
+    b.wait_text("main h1", "Jobs").await?;
+    let (status, _) = api
+        .call(reqwest::Method::GET, &format!("/api/v1/jobs/{slow}"), None)
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The server's field errors appear next to their field: a second job of the same name.
+    b.click("#new-job").await?;
+    b.fill("#f-name", "nightly-report").await?;
+    b.fill("#f-target-url", &sink.url("/report")).await?;
+    b.click("#job-save").await?;
+    b.wait_text("#f-name-error", "already exists").await?;
+
     // Users and tokens, and the audit log of what the browser did.
     let (status, body) = api
         .call(
