@@ -421,3 +421,30 @@ fn strip_colours(line: &str) -> String {
     }
     out
 }
+
+/// Schedulers starting together on a new database all create "the" first admin and admin
+/// token: every one starts, and there is one of each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedulers_starting_together_make_one_admin_and_one_token() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let start = || TestScheduler::start(&env.etcd, &env.prefix, &env.db_url);
+    // One task, four starts interleaving at every await: their transactions race.
+    let (a, b, c, d) = tokio::join!(start(), start(), start(), start());
+    let schedulers = [a?, b?, c?, d?];
+    let (_, users) =
+        send(crony_tests::api_client().get(schedulers[0].url("/api/v1/users"))).await?;
+    assert_eq!(users["users"].as_array().unwrap().len(), 1, "{users}");
+    let (_, tokens) =
+        send(crony_tests::api_client().get(schedulers[0].url("/api/v1/tokens"))).await?;
+    let live: Vec<&Value> = tokens["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["revoked_at"].is_null())
+        .collect();
+    assert_eq!(live.len(), 1, "{tokens}");
+    for s in schedulers {
+        s.stop().await;
+    }
+    Ok(())
+}

@@ -348,7 +348,7 @@ pub async fn logout(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
-    /// `session` (dashboard) or `token` (API token).
+    /// `user` (a dashboard session) or `token` (an API token).
     pub kind: ActorKind,
     /// The user's id or the token's id.
     pub id: Option<String>,

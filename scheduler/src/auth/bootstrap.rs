@@ -21,8 +21,27 @@ pub struct AuthState {
 }
 
 /// Creates the configured admin and token if missing, or a setup token when there is no way
-/// in yet.
+/// in yet. Schedulers starting together on a new database race here, and InnoDB may answer
+/// one of them with a deadlock: that one tries again (everything here is idempotent).
 pub async fn bootstrap(
+    store: &dyn Store,
+    settings: &AuthSettings,
+    serves_tls: bool,
+) -> Result<AuthState, StoreError> {
+    let mut tries = 0;
+    loop {
+        match bootstrap_once(store, settings, serves_tls).await {
+            Err(StoreError::Retry(e)) if tries < 10 => {
+                tries += 1;
+                tracing::debug!(error = %e, "account bootstrap raced another scheduler; again");
+                tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn bootstrap_once(
     store: &dyn Store,
     settings: &AuthSettings,
     serves_tls: bool,

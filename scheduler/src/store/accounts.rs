@@ -426,7 +426,8 @@ impl AccountStore for MySqlStore {
         .bind(Utc::now())
         .bind(token.expires_at)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| name_taken(e, "token", &token.name))?;
         let id = done.last_insert_id();
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?");
         let row: TokenRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
@@ -522,7 +523,11 @@ impl AccountStore for MySqlStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.create_token(token, audit).await.map(|_| ())
+        match self.create_token(token, audit).await {
+            // Another scheduler starting at the same moment created it.
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn create_session(

@@ -22,6 +22,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
+    /// A deadlock or lock wait timeout: nothing was written; the same call may succeed now.
+    #[error("database busy, try again: {0}")]
+    Retry(String),
     #[error("leader term {mine} was superseded by term {current}")]
     Deposed { mine: u64, current: u64 },
     #[error("database error: {0}")]
@@ -33,7 +36,7 @@ impl StoreError {
         match self {
             StoreError::Unavailable(_) => ErrorCode::Unavailable,
             StoreError::Conflict(_) => ErrorCode::Conflict,
-            StoreError::Deposed { .. } => ErrorCode::Unavailable,
+            StoreError::Deposed { .. } | StoreError::Retry(_) => ErrorCode::Unavailable,
             StoreError::Other(_) => ErrorCode::Internal,
         }
     }
@@ -44,6 +47,14 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(e.to_string())
+            }
+            // ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT: InnoDB rolled the statement back.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("40001") | Some("HY000"))
+                    && (db.message().contains("Deadlock")
+                        || db.message().contains("Lock wait")) =>
+            {
+                StoreError::Retry(e.to_string())
             }
             other => StoreError::Other(other.to_string()),
         }
