@@ -310,7 +310,39 @@ async fn walk(
     b.find("#job-resume").await?;
     let job = api.get(&format!("/api/v1/jobs/{job_id}")).await?;
     assert_eq!(job["enabled"], false, "{job}");
-    sink.answer(200);
+    // The sink keeps answering 500: a fire already on its way when the pause reached the agent
+    // must not turn the last outcome into a success.
+
+    // What the overview and the jobs list were drawn from.
+    let summary = api.get("/api/v1/stats/summary").await?;
+    assert_eq!(
+        summary["agents"],
+        json!({"online": 1, "offline": 0}),
+        "{summary}"
+    );
+    assert!(
+        summary["today"]["succeeded"].as_u64() >= Some(1),
+        "{summary}"
+    );
+    assert!(summary["today"]["failed"].as_u64() >= Some(1), "{summary}");
+    assert_eq!(summary["recent_failures"][0]["job_name"], "nightly-report");
+    assert_eq!(summary["recent_failures"][0]["status"], "failed");
+    assert_eq!(
+        summary["next_fires"],
+        json!([]),
+        "a paused job has no next fire"
+    );
+    let daily = api.get("/api/v1/stats/daily?days=7").await?;
+    let today = &daily["days"][6]["by_status"];
+    assert!(
+        today["succeeded"].as_u64() >= Some(1) && today["failed"].as_u64() >= Some(1),
+        "{daily}"
+    );
+    let listed = api.get("/api/v1/jobs").await?;
+    assert_eq!(
+        listed["jobs"][0]["last_outcome"]["status"], "failed",
+        "{listed}"
+    );
 
     // Jobs list, executions, overview with today's figures.
     b.goto(&s.url("/#/jobs")).await?;
