@@ -344,6 +344,18 @@ async fn walk(
         "{listed}"
     );
 
+    // A second, enabled job, so the overview has a next fire to show.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/jobs",
+            Some(json!({"name": "nightly-cleanup", "schedule": "0 0 4 * * *",
+                        "timezone": "Europe/Berlin",
+                        "target": {"kind": "http", "url": sink.url("/cleanup")}})),
+        )
+        .await?;
+    anyhow::ensure!(status == StatusCode::CREATED, "{status} {body}");
+
     // Jobs list, executions, overview with today's figures.
     b.goto(&s.url("/#/jobs")).await?;
     b.wait_text("#jobs-results", "nightly-report").await?;
@@ -355,6 +367,7 @@ async fn walk(
     b.goto(&s.url("/#/")).await?;
     b.wait_text("main", "Recent failures").await?;
     b.wait_text(".card", "nightly-report").await?;
+    b.wait_text(".card", "nightly-cleanup").await?;
     shot(b, "overview").await?;
 
     // Change the agent's weight.

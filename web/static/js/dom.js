@@ -51,10 +51,18 @@ export function fmtTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
+  // The year only when it is not this one: tables stay narrow.
+  const thisYear = d.getFullYear() === new Date().getFullYear();
   return d.toLocaleString(undefined, {
-    year: 'numeric', month: 'short', day: 'numeric',
-    hour: '2-digit', minute: '2-digit', second: '2-digit',
+    year: thisYear ? undefined : 'numeric', month: 'short', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
   });
+}
+
+/** A timestamp for tables: one line, the exact instant on hover. */
+export function when(iso) {
+  if (!iso) return h('span.muted', {}, '—');
+  return h('time', { datetime: iso, title: iso }, fmtTime(iso));
 }
 
 /** "in 3 min", "5 s ago" */

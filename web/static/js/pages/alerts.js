@@ -1,6 +1,6 @@
 // Alerts with their delivery status, filterable by status and channel.
 
-import { h, badge, table, fmtTime, pageHeader, clear, errorBox, link, params } from '../dom.js';
+import { h, badge, table, when, pageHeader, clear, errorBox, link, params } from '../dom.js';
 import { get, query } from '../api.js';
 import { select } from './jobs.js';
 
@@ -22,17 +22,17 @@ export async function alertsPage(main) {
       const page = await get(`/alerts${query({ ...state, cursor: more ? cursor : null, limit: 50 })}`);
       rows = more ? rows.concat(page.alerts) : page.alerts;
       cursor = page.next_cursor;
-      clear(results).append(table('Alerts', ['When', 'Event', 'Subject', 'Channel', 'Recipient', 'Delivery', 'Attempts', 'Error'],
+      clear(results).append(table('Alerts', ['When', 'Event', 'Subject', 'Channel', 'Recipient', 'Delivery', 'Tries'],
         rows.map((a) => [
-          fmtTime(a.created_at),
+          when(a.created_at),
           a.event.replace('_', ' '),
           a.execution_id ? link(`#/executions/${encodeURIComponent(a.execution_id)}`, a.title || 'execution')
             : a.job_id ? link(`#/jobs/${encodeURIComponent(a.job_id)}`, a.title || 'job') : (a.title || a.agent_id || '—'),
           a.channel,
           h('span.truncate', { title: a.recipient }, a.recipient),
-          badge(a.status),
+          // The delivery error sits under its status: a column of its own squeezes the table.
+          h('td', {}, badge(a.status), a.last_error ? h('div.error-text.small.clamp', { title: a.last_error }, a.last_error) : null),
           String(a.attempts),
-          a.last_error ? h('span.error-text.small', {}, a.last_error) : '',
         ]), 'No alerts yet — jobs alert on the events they name, agents when they go offline.'));
       if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, 'Load more'));
     } catch (e) {

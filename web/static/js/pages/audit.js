@@ -1,6 +1,6 @@
 // The audit log: who changed what, filterable by action and target, with before/after.
 
-import { h, table, fmtTime, pageHeader, clear, errorBox, debounce, link } from '../dom.js';
+import { h, table, when, pageHeader, clear, errorBox, debounce, link } from '../dom.js';
 import { get, query } from '../api.js';
 
 export async function auditPage(main) {
@@ -22,7 +22,7 @@ export async function auditPage(main) {
       rows = more ? rows.concat(page.entries) : page.entries;
       cursor = page.next_cursor;
       clear(results).append(table('Audit log', ['When', 'Who', 'Action', 'Target', 'Change'], rows.map((e) => [
-        fmtTime(e.at),
+        when(e.at),
         h('span', {}, e.actor.name || e.actor.id || '—', h('span.muted.small', {}, ` (${e.actor.kind})`)),
         h('code', {}, e.action),
         target(e),

@@ -1,6 +1,6 @@
 // Overview: agents, today's executions, the 7-day chart, recent failures, next fires.
 
-import { h, badge, card, table, fmtTime, fmtRelative, link, pageHeader } from '../dom.js';
+import { h, badge, card, table, when, fmtTime, fmtRelative, link, pageHeader } from '../dom.js';
 import { get } from '../api.js';
 import { dailyChart } from '../charts.js';
 
@@ -22,7 +22,7 @@ export async function overview(main) {
       summary.recent_failures.map((f) => [
         f.job_name ? link(`#/jobs/${encodeURIComponent(f.job_id)}`, f.job_name) : h('span.muted', {}, 'deleted job'),
         badge(f.status),
-        fmtTime(f.scheduled_at),
+        when(f.scheduled_at),
         link(`#/executions/${encodeURIComponent(f.id)}`, 'Details'),
       ]), 'No failures recently — all good.')),
     card('Next fires', table('Next fires', ['Job', 'When', 'Agent'],
