@@ -16,7 +16,7 @@ export function dailyChart(days) {
   const bar = Math.min(56, slot * 0.6);
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height + 24}`, class: 'chart', role: 'img', 'aria-label': describe(days) });
   chart.append(svg('line', { x1: pad, y1: height, x2: width, y2: height, class: 'axis' }));
-  chart.append(svg('text', { x: 0, y: 12, class: 'chart-label' }, String(max)));
+  chart.append(svg('text', { x: 0, y: 24, class: 'chart-label' }, String(max)));
   days.forEach((day, i) => {
     const x = pad + i * slot + (slot - bar) / 2;
     let y = height;
