@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_bool, parse_endpoints, parse_in_range, parse_labels,
     parse_prefix, parse_socket_addr,
 };
 use crony_common::telemetry::{LogFormat, parse_log_format};
+use crony_common::tls::{CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_KEY, TlsSettings};
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
     Setting { key, env, help }
@@ -102,6 +104,10 @@ static SETTINGS: &[Setting] = &[
     METRICS_ADDR,
     SHUTDOWN_GRACE,
     LOG_FORMAT,
+    TLS_CERT,
+    TLS_KEY,
+    TLS_CA,
+    CALLBACK_ALLOW,
 ];
 
 #[derive(Debug, Clone)]
@@ -120,6 +126,12 @@ pub struct AgentConfig {
     pub metrics_addr: SocketAddr,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// `Some`: `AgentService` serves TLS with this certificate.
+    pub tls: Option<ServerIdentity>,
+    /// Verifies schedulers that serve TLS when reporting to them; `None`: webpki roots.
+    pub tls_ca: Option<CaBundle>,
+    /// Hosts HTTP and gRPC jobs may call (checked again on the resolved addresses); `None`: any.
+    pub callback_allow: Option<CallbackAllow>,
 }
 
 impl AgentConfig {
@@ -140,6 +152,9 @@ impl AgentConfig {
             metrics_addr: SocketAddr::from(([0, 0, 0, 0], 9192)),
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Plain,
+            tls: None,
+            tls_ca: None,
+            callback_allow: None,
         }
     }
 
@@ -157,7 +172,13 @@ impl AgentConfig {
             vec!["http://127.0.0.1:2379".into()],
             PathBuf::from("crony-agent-data"),
         );
+        let tls = TlsSettings::load(&src)?;
         Ok(Self {
+            tls: tls.identity,
+            tls_ca: tls.ca,
+            callback_allow: src.get(&CALLBACK_ALLOW, |r| {
+                CallbackAllow::parse(r).map_err(|e| e.to_string())
+            })?,
             etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
             etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
             agent_id: src.get(&AGENT_ID, crate::identity::validate_id)?,

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crony_common::lease::Backoff;
+use crony_common::registry::SchedulerRecord;
+use crony_common::tls::{CaBundle, client_config};
 use crony_proto::auth::AttachClusterToken;
 use crony_proto::v1::ReportBatch;
 use crony_proto::v1::report_service_client::ReportServiceClient;
@@ -28,6 +30,8 @@ pub struct Reporter {
     pub spool: Spool,
     pub directory: Arc<SchedulerDirectory>,
     pub token: AttachClusterToken,
+    /// Verifies schedulers that serve TLS (`None`: the webpki roots).
+    pub ca: Option<CaBundle>,
     pub metrics: Arc<Metrics>,
     pub clients: HashMap<String, Client>,
 }
@@ -73,17 +77,27 @@ impl Reporter {
 
     /// The client for a scheduler's `ReportService`, kept per URL so batches reuse one
     /// connection instead of opening a new one each time.
-    fn client(&mut self, url: &str) -> Option<Client> {
+    fn client(&mut self, scheduler: &SchedulerRecord) -> Option<Client> {
+        let url = scheduler.grpc_url.as_str();
         if let Some(client) = self.clients.get(url) {
             return Some(client.clone());
         }
-        let endpoint = match tonic::transport::Endpoint::from_shared(url.to_owned()) {
+        let mut endpoint = match tonic::transport::Endpoint::from_shared(url.to_owned()) {
             Ok(endpoint) => endpoint,
             Err(e) => {
                 tracing::warn!(%url, error = %e, "bad scheduler URL in etcd");
                 return None;
             }
         };
+        if scheduler.tls || url.starts_with("https://") {
+            endpoint = match endpoint.tls_config(client_config(self.ca.as_ref())) {
+                Ok(endpoint) => endpoint,
+                Err(e) => {
+                    tracing::warn!(%url, error = %e, "cannot set up TLS to the scheduler");
+                    return None;
+                }
+            };
+        }
         let channel = endpoint
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
@@ -110,7 +124,7 @@ impl Reporter {
         }
         for scheduler in schedulers {
             let started = std::time::Instant::now();
-            let Some(mut client) = self.client(&scheduler.grpc_url) else {
+            let Some(mut client) = self.client(&scheduler) else {
                 continue;
             };
             let request = ReportBatch {

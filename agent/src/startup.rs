@@ -52,6 +52,8 @@ pub enum AgentError {
     Spool(#[from] crate::spool::SpoolError),
     #[error("{0} (CRONY_CLUSTER_TOKEN)")]
     Token(String),
+    #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY): {0}")]
+    Tls(String),
 }
 
 /// A running agent. Dropping it does not stop it: cancel the token given to [`Agent::start`].
@@ -72,6 +74,7 @@ impl Agent {
         config: AgentConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, AgentError> {
+        crony_common::tls::install_crypto_provider();
         let id = crate::identity::load_or_create(&config.data_dir, config.agent_id.as_deref())
             .map_err(|source| AgentError::DataDir {
                 path: config.data_dir.display().to_string(),
@@ -105,6 +108,7 @@ impl Agent {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             allow_shell: config.allow_shell,
             started_at: started_at.to_rfc3339(),
+            tls: config.tls.is_some(),
         };
 
         let etcd_error = |message: String| AgentError::Etcd {
@@ -186,7 +190,7 @@ impl Agent {
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let runner = Arc::new(Runner::new(
             id.clone(),
-            Executors::new(config.allow_shell),
+            Executors::with_callback_allow(config.allow_shell, config.callback_allow.clone()),
             spool.clone(),
             ReportKey::from_cluster_token(config.cluster_token.as_deref()),
             directory.clone(),
@@ -207,6 +211,12 @@ impl Agent {
             ClusterTokenCheck(token),
         );
 
+        let mut server = tonic::transport::Server::builder();
+        if let Some(identity) = &config.tls {
+            server = server
+                .tls_config(identity.tonic())
+                .map_err(|e| AgentError::Tls(e.to_string()))?;
+        }
         let tracker = TaskTracker::new();
         // The lease outlives the drain below: while running work finishes and its outcome is
         // flushed, the agent still owns its jobs, so nothing is marked lost or run twice.
@@ -215,7 +225,7 @@ impl Agent {
         let server_shutdown = shutdown.clone();
         tracker.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let served = tonic::transport::Server::builder()
+            let served = server
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, server_shutdown.clone().cancelled_owned())
                 .await;
@@ -231,6 +241,7 @@ impl Agent {
             spool,
             directory,
             token: attach,
+            ca: config.tls_ca.clone(),
             metrics: metrics.clone(),
             clients: Default::default(),
         };

@@ -2,6 +2,7 @@
 //! (file, then `CRONY_*` environment, then flags), job schedules, logging set-up and shutdown
 //! signals.
 
+pub mod callback_allow;
 pub mod etcd;
 pub mod lease;
 pub mod leased_key;
@@ -11,3 +12,4 @@ pub mod schedule;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;

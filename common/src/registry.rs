@@ -36,6 +36,9 @@ pub struct AgentRecord {
     pub allow_shell: bool,
     /// RFC 3339 instant the agent process started.
     pub started_at: String,
+    /// `AgentService` serves TLS: dial `https://`. Absent in records of older agents.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 /// `{prefix}/schedulers/`: where running schedulers announce themselves, so agents find
@@ -53,8 +56,12 @@ pub fn scheduler_key(prefix: &str, scheduler_id: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchedulerRecord {
     pub id: String,
-    /// `http://host:port` where `ReportService` is served.
+    /// `http(s)://host:port` where `ReportService` is served.
     pub grpc_url: String,
-    /// Base URL of the HTTP API (`http://host:port`), used to build async report URLs.
+    /// Base URL of the HTTP API (`http(s)://host:port`), used to build async report URLs.
     pub http_url: String,
+    /// `ReportService` and the HTTP API serve TLS (the URLs say `https://`). Absent in records
+    /// of older schedulers.
+    #[serde(default)]
+    pub tls: bool,
 }

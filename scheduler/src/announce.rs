@@ -26,9 +26,10 @@ pub fn announcer(
     )
 }
 
-/// `http://host:port` for a bound address: the advertised host if configured, else the bound
-/// IP unless it is unspecified (0.0.0.0 / ::), else this machine's hostname.
-pub fn url_for(addr: std::net::SocketAddr, advertise_host: Option<&str>) -> String {
+/// `http(s)://host:port` for a bound address: the advertised host if configured, else the
+/// bound IP unless it is unspecified (0.0.0.0 / ::), else this machine's hostname.
+pub fn url_for(addr: std::net::SocketAddr, advertise_host: Option<&str>, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     let host = match advertise_host {
         Some(host) => host.to_owned(),
         None if addr.ip().is_unspecified() => {
@@ -37,9 +38,9 @@ pub fn url_for(addr: std::net::SocketAddr, advertise_host: Option<&str>) -> Stri
         None => addr.ip().to_string(),
     };
     if host.contains(':') {
-        format!("http://[{host}]:{}", addr.port())
+        format!("{scheme}://[{host}]:{}", addr.port())
     } else {
-        format!("http://{host}:{}", addr.port())
+        format!("{scheme}://{host}:{}", addr.port())
     }
 }
 
@@ -50,14 +51,14 @@ mod tests {
     #[test]
     fn urls_use_the_advertised_host_then_the_bound_ip() {
         let bound: std::net::SocketAddr = "10.0.0.5:9090".parse().unwrap();
-        assert_eq!(url_for(bound, None), "http://10.0.0.5:9090");
+        assert_eq!(url_for(bound, None, false), "http://10.0.0.5:9090");
         assert_eq!(
-            url_for(bound, Some("s1.internal")),
-            "http://s1.internal:9090"
+            url_for(bound, Some("s1.internal"), true),
+            "https://s1.internal:9090"
         );
         let v6: std::net::SocketAddr = "[::1]:80".parse().unwrap();
-        assert_eq!(url_for(v6, None), "http://[::1]:80");
+        assert_eq!(url_for(v6, None, false), "http://[::1]:80");
         let any: std::net::SocketAddr = "0.0.0.0:80".parse().unwrap();
-        assert!(!url_for(any, None).contains("0.0.0.0"));
+        assert!(!url_for(any, None, false).contains("0.0.0.0"));
     }
 }

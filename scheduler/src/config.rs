@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };
 use crony_common::telemetry::{LogFormat, parse_log_format};
+use crony_common::tls::{CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_KEY, TlsSettings};
 use sqlx::mysql::MySqlConnectOptions;
 
 use crate::alert::settings::{self as alert, AlertSettings};
@@ -103,6 +105,10 @@ static SETTINGS: &[Setting] = &[
     auth::SECRET_KEY,
     auth::SECURE_COOKIES,
     auth::SESSION_TTL,
+    TLS_CERT,
+    TLS_KEY,
+    TLS_CA,
+    CALLBACK_ALLOW,
 ];
 
 #[derive(Debug, Clone)]
@@ -128,6 +134,13 @@ pub struct SchedulerConfig {
     /// How often the leader's alert worker looks for due alerts.
     pub alert_interval: Duration,
     pub auth: AuthSettings,
+    /// `Some`: the HTTP API and `ReportService` serve TLS with this certificate (and session
+    /// cookies can be `Secure`).
+    pub tls: Option<ServerIdentity>,
+    /// Verifies agents that serve TLS when this scheduler calls them; `None`: webpki roots.
+    pub tls_ca: Option<CaBundle>,
+    /// Hosts job targets may name; `None`: any.
+    pub callback_allow: Option<CallbackAllow>,
 }
 
 impl SchedulerConfig {
@@ -150,6 +163,9 @@ impl SchedulerConfig {
             alerts: AlertSettings::default(),
             alert_interval: Duration::from_secs(1),
             auth: AuthSettings::default(),
+            tls: None,
+            tls_ca: None,
+            callback_allow: None,
         }
     }
 
@@ -171,7 +187,13 @@ impl SchedulerConfig {
             )
             .expect("default database URL parses");
         let d = Self::new(database, vec!["http://127.0.0.1:2379".into()]);
+        let tls = TlsSettings::load(&src)?;
         Ok(Self {
+            tls: tls.identity,
+            tls_ca: tls.ca,
+            callback_allow: src.get(&CALLBACK_ALLOW, |r| {
+                CallbackAllow::parse(r).map_err(|e| e.to_string())
+            })?,
             etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
             etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
             http_addr: src.get_or(&HTTP_ADDR, d.http_addr, parse_socket_addr)?,

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     Unavailable,
     /// A test alert the channel refused or could not take (HTTP only: 502).
     DeliveryFailed,
+    /// A request body over the API's size limit (413).
+    PayloadTooLarge,
     Internal,
 }
 
@@ -39,6 +41,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::DeliveryFailed => "delivery_failed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::Internal => "internal",
         }
     }
@@ -55,6 +58,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::DeliveryFailed => StatusCode::BAD_GATEWAY,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +74,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied | ErrorCode::CsrfFailed => tonic::Code::PermissionDenied,
             ErrorCode::TooManyRequests => tonic::Code::ResourceExhausted,
             ErrorCode::Unavailable | ErrorCode::DeliveryFailed => tonic::Code::Unavailable,
+            ErrorCode::PayloadTooLarge => tonic::Code::ResourceExhausted,
             ErrorCode::Internal => tonic::Code::Internal,
         }
     }
@@ -94,6 +99,7 @@ mod tests {
             ErrorCode::TooManyRequests,
             ErrorCode::Unavailable,
             ErrorCode::DeliveryFailed,
+            ErrorCode::PayloadTooLarge,
             ErrorCode::Internal,
         ] {
             assert_eq!(

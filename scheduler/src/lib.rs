@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod domain;
 pub mod election;
 pub mod error;
+pub mod https;
 pub mod ingest;
 pub mod lost;
 pub mod metrics;

@@ -93,7 +93,7 @@ impl Sweeper {
             .live
             .get(&agent_id)
             .ok_or("the job's new agent is not online")?;
-        let mut client = agent_client(&agent.grpc_addr, &self.cluster_token)?;
+        let mut client = agent_client(&agent, &self.agent_dialer)?;
         let answer = client
             .trigger(TriggerRequest {
                 job_id: job.id.clone(),

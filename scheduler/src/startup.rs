@@ -25,7 +25,7 @@ use crate::ingest::MAX_MESSAGE;
 use crate::ingest::service::ReportServiceImpl;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
-use crate::reconcile::push::AgentClients;
+use crate::reconcile::push::{AgentClients, AgentDialer};
 use crate::reconcile::{ReconcileDeps, run_leadership};
 use crate::registry::etcd::EtcdAgentSource;
 use crate::registry::recorder::run_recorder;
@@ -60,6 +60,8 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Alerts(String),
+    #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY): {0}")]
+    Tls(String),
 }
 
 /// A running scheduler. Stop it by cancelling the token given to [`Scheduler::start`].
@@ -79,6 +81,7 @@ impl Scheduler {
         config: SchedulerConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, StartupError> {
+        crony_common::tls::install_crypto_provider();
         let senders = configured_senders(&config.alerts).map_err(StartupError::Alerts)?;
         Self::start_with_senders(config, shutdown, senders).await
     }
@@ -90,6 +93,8 @@ impl Scheduler {
         shutdown: CancellationToken,
         senders: HashMap<ChannelKind, Arc<dyn Sender>>,
     ) -> Result<Self, StartupError> {
+        crony_common::tls::install_crypto_provider();
+        let tls = config.tls.is_some();
         let db = &config.database;
         let database_error = |message: String| StartupError::Database {
             // Host, port and database only: the URL may carry a password.
@@ -106,9 +111,10 @@ impl Scheduler {
             .map_err(|_| database_error("timed out connecting".into()))?
             .map_err(|e| database_error(e.to_string()))?;
         let store: Arc<dyn Store> = Arc::new(store.with_secrets(config.auth.secrets.clone()));
-        let auth = crate::auth::bootstrap::bootstrap(store.as_ref(), &config.auth, false)
-            .await
-            .map_err(|e| database_error(e.to_string()))?;
+        let auth =
+            crate::auth::bootstrap::bootstrap(store.as_ref(), &config.auth, config.tls.is_some())
+                .await
+                .map_err(|e| database_error(e.to_string()))?;
 
         let etcd = crony_common::etcd::connect(&config.etcd_endpoints, Duration::from_secs(5))
             .await
@@ -154,7 +160,7 @@ impl Scheduler {
         let (alert_events, happenings) = AlertEvents::channel();
         let wake = Arc::new(tokio::sync::Notify::new());
         let dashboard = config.alerts.dashboard_url.clone().unwrap_or_else(|| {
-            url_for(http_addr, config.advertise_host.as_deref())
+            url_for(http_addr, config.advertise_host.as_deref(), tls)
                 .trim_end_matches('/')
                 .to_owned()
         });
@@ -187,6 +193,7 @@ impl Scheduler {
             gethostname::gethostname().to_string_lossy(),
             std::process::id()
         );
+        let dialer = AgentDialer::new(token.clone(), config.tls_ca.clone());
         let election =
             EtcdElection::new(etcd.clone(), &config.etcd_prefix, me, config.election_ttl);
         let deps = ReconcileDeps {
@@ -194,7 +201,7 @@ impl Scheduler {
             live: live.clone(),
             jobs_changed: jobs_changed.clone(),
             default_strategy: config.default_strategy,
-            clients: AgentClients::new(token.clone()),
+            clients: AgentClients::new(dialer.clone()),
             leading_term: leading_term.clone(),
             sweeper: Sweeper {
                 store: store.clone(),
@@ -204,7 +211,7 @@ impl Scheduler {
                 retention_interval: config.retention_sweep_interval,
                 lost_interval: Duration::from_secs(1),
                 live: live.clone(),
-                cluster_token: token.clone(),
+                agent_dialer: dialer.clone(),
                 alerts: alert_events.clone(),
             },
             alerting,
@@ -229,10 +236,16 @@ impl Scheduler {
                 .max_decoding_message_size(MAX_MESSAGE),
             ClusterTokenCheck(config.cluster_token.as_deref().map(Arc::<str>::from)),
         );
+        let mut grpc_server = tonic::transport::Server::builder();
+        if let Some(identity) = &config.tls {
+            grpc_server = grpc_server
+                .tls_config(identity.tonic())
+                .map_err(|e| StartupError::Tls(e.to_string()))?;
+        }
         let grpc_shutdown = shutdown.clone();
         tracker.spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
-            let served = tonic::transport::Server::builder()
+            let served = grpc_server
                 .add_service(reports)
                 .serve_with_incoming_shutdown(incoming, grpc_shutdown.clone().cancelled_owned())
                 .await;
@@ -245,8 +258,9 @@ impl Scheduler {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let record = SchedulerRecord {
             id: id.clone(),
-            grpc_url: url_for(grpc_addr, config.advertise_host.as_deref()),
-            http_url: url_for(http_addr, config.advertise_host.as_deref()),
+            grpc_url: url_for(grpc_addr, config.advertise_host.as_deref(), tls),
+            http_url: url_for(http_addr, config.advertise_host.as_deref(), tls),
+            tls,
         };
         let mut announcer = announcer(
             etcd.clone(),
@@ -267,7 +281,8 @@ impl Scheduler {
         tracker.spawn(announcer.run(lease, shutdown.clone()));
 
         let app = router(AppState {
-            cluster_token: token,
+            agent_dialer: dialer,
+            callback_allow: config.callback_allow.clone().map(Arc::new),
             jobs_changed,
             leading_term,
             live: live.clone(),
@@ -280,12 +295,10 @@ impl Scheduler {
             auth: Arc::new(auth),
         });
         let server_shutdown = shutdown.clone();
+        let http_tls = config.tls.as_ref().map(|identity| identity.rustls());
         tracker.spawn(async move {
-            // The peer address feeds login throttling and the audit log.
-            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(server_shutdown.clone().cancelled_owned())
-                .await;
+            let stop = server_shutdown.clone().cancelled_owned();
+            let served = crate::https::serve(listener, http_tls, app, stop).await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server stopped");
                 server_shutdown.cancel();

@@ -30,8 +30,8 @@ pub struct Sweeper {
     /// How often runs of dead agents are looked for (also on every change of the live set).
     pub lost_interval: Duration,
     pub live: Arc<crate::registry::LiveAgents>,
-    /// Presented to agents when a lost execution is retried.
-    pub cluster_token: crony_proto::auth::AttachClusterToken,
+    /// Calls agents when a lost execution is retried.
+    pub agent_dialer: crate::reconcile::push::AgentDialer,
     /// Where timed-out and lost executions are reported for alerting.
     pub alerts: crate::alert::events::AlertEvents,
 }

@@ -70,6 +70,11 @@ impl TestScheduler {
         config.auth.admin_password = Some(crate::ADMIN_PASSWORD.to_owned());
         config.auth.admin_token = Some(crate::ADMIN_TOKEN.to_owned());
         adjust(&mut config);
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let shutdown = CancellationToken::new();
         let scheduler = match senders {
             Some(senders) => {
@@ -77,7 +82,7 @@ impl TestScheduler {
             }
             None => Scheduler::start(config, shutdown.clone()).await?,
         };
-        let base_url = format!("http://{}", scheduler.http_addr);
+        let base_url = format!("{scheme}://{}", scheduler.http_addr);
         Ok(Self {
             scheduler,
             base_url,

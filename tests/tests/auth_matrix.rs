@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::routes::{Access, ROUTES};
+use common::send;
 use crony_tests::{TestEnv, TestScheduler, wait_until};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -17,16 +18,6 @@ const ROLES: [&str; 3] = ["viewer", "operator", "admin"];
 
 fn rank(role: &str) -> usize {
     ROLES.iter().position(|r| *r == role).expect("a known role")
-}
-
-async fn send(request: reqwest::RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    ))
 }
 
 /// A token made through the API by the configured admin token.

@@ -126,3 +126,54 @@ fn a_misspelt_config_file_key_is_named() {
     assert!(!output.status.success());
     assert_one_line_naming(&stderr, "crony-test-agent", "unknown setting `lease_ttl`");
 }
+
+#[test]
+fn tls_files_are_checked_at_start_and_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "this is not PEM\n").expect("write");
+    let garbage = garbage.to_str().expect("utf-8 path");
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().expect("utf-8 path");
+
+    // One of the pair alone: the error names the one that is missing.
+    let stderr = fails_with("crony-test-agent", &[("CRONY_TLS_CERT", garbage)]);
+    assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_TLS_KEY");
+    let stderr = fails_with("crony-test-scheduler", &[("CRONY_TLS_KEY", garbage)]);
+    assert_one_line_naming(&stderr, "crony-test-scheduler", "CRONY_TLS_CERT");
+
+    // An unreadable file: the setting and the path.
+    for binary in ["crony-test-scheduler", "crony-test-agent"] {
+        let stderr = fails_with(
+            binary,
+            &[("CRONY_TLS_CERT", missing), ("CRONY_TLS_KEY", garbage)],
+        );
+        assert_one_line_naming(&stderr, binary, "CRONY_TLS_CERT");
+        assert!(stderr.contains("missing.pem"), "{stderr}");
+        let stderr = fails_with(binary, &[("CRONY_TLS_CA", missing)]);
+        assert_one_line_naming(&stderr, binary, "CRONY_TLS_CA");
+    }
+
+    // Garbage instead of PEM.
+    let stderr = fails_with(
+        "crony-test-scheduler",
+        &[("CRONY_TLS_CERT", garbage), ("CRONY_TLS_KEY", garbage)],
+    );
+    assert_one_line_naming(&stderr, "crony-test-scheduler", "CRONY_TLS_CERT");
+    assert!(stderr.contains("garbage.pem"), "{stderr}");
+    let stderr = fails_with("crony-test-agent", &[("CRONY_TLS_CA", garbage)]);
+    assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_TLS_CA");
+    assert!(stderr.contains("no PEM certificate"), "{stderr}");
+}
+
+#[test]
+fn a_bad_callback_allow_entry_is_named() {
+    for binary in ["crony-test-scheduler", "crony-test-agent"] {
+        let stderr = fails_with(
+            binary,
+            &[("CRONY_CALLBACK_ALLOW", "10.0.0.0/8,http://evil")],
+        );
+        assert_one_line_naming(&stderr, binary, "CRONY_CALLBACK_ALLOW");
+        assert!(stderr.contains("http://evil"), "{stderr}");
+    }
+}

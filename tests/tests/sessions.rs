@@ -8,19 +8,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::send;
 use crony_tests::{SchedulerProcess, TestEnv, TestScheduler, wait_until};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-
-async fn send(request: RequestBuilder) -> anyhow::Result<(StatusCode, Value)> {
-    let response = request.send().await?;
-    let status = response.status();
-    let text = response.text().await?;
-    Ok((
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    ))
-}
 
 /// A signed-in browser: its cookies and the CSRF token of the login answer.
 struct Session {

@@ -4,29 +4,51 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crony_common::callback_allow::CallbackAllow;
 use crony_proto::v1::{ExecuteRequest, ExecuteResponse, GrpcTarget, execute_response};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
+use super::allow::AllowConnector;
 use super::output::capture_bytes;
 use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
 
 /// One lazily connected channel per endpoint, shared by every job that targets it: a channel
 /// multiplexes calls over HTTP/2, so connecting per attempt would only add latency.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ChannelCache {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// `CRONY_CALLBACK_ALLOW`: channels then connect through [`AllowConnector`].
+    allow: Option<Arc<CallbackAllow>>,
+}
+
+impl std::fmt::Debug for ChannelCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelCache")
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChannelCache {
+    pub fn new(allow: Option<Arc<CallbackAllow>>) -> Self {
+        Self {
+            channels: Arc::default(),
+            allow,
+        }
+    }
+
     /// Must run inside the runtime: a lazy channel spawns its connection worker.
     fn get(&self, endpoint: &Endpoint) -> Channel {
         let key = endpoint.uri().to_string();
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         channels
             .entry(key)
-            .or_insert_with(|| endpoint.connect_lazy())
+            .or_insert_with(|| match &self.allow {
+                Some(allow) => endpoint.connect_with_connector_lazy(AllowConnector(allow.clone())),
+                None => endpoint.connect_lazy(),
+            })
             .clone()
     }
 }
@@ -42,9 +64,15 @@ impl GrpcExecutor {
     /// Validates the target up front, so a bad endpoint or method is reported as a job problem
     /// instead of as a failed call on every fire.
     pub fn new(target: &GrpcTarget, channels: ChannelCache) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(target.endpoint.clone())
+        let mut endpoint = Endpoint::from_shared(target.endpoint.clone())
             .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?
             .connect_timeout(super::CONNECT_TIMEOUT);
+        // Users' services are verified like any HTTPS site: against the public roots.
+        if endpoint.uri().scheme_str() == Some("https") {
+            endpoint = endpoint
+                .tls_config(tonic::transport::ClientTlsConfig::new().with_webpki_roots())
+                .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?;
+        }
         let method = if target.method.is_empty() {
             crony_proto::DEFAULT_CALLBACK_METHOD
         } else {

@@ -1,6 +1,9 @@
 //! HTTP targets: one request with the job's method, URL, headers and body plus the execution
 //! context as `X-Crony-*` headers; the status code decides the outcome.
 
+use std::sync::Arc;
+
+use crony_common::callback_allow::CallbackAllow;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crony_proto::v1::HttpTarget;
@@ -15,11 +18,23 @@ const PAYLOAD_HEADER_MAX: usize = 4 * 1024;
 pub struct HttpExecutor {
     client: reqwest::Client,
     target: HttpTarget,
+    allow: Option<Arc<CallbackAllow>>,
 }
 
 impl HttpExecutor {
     pub fn new(client: reqwest::Client, target: HttpTarget) -> Self {
-        Self { client, target }
+        Self {
+            client,
+            target,
+            allow: None,
+        }
+    }
+
+    /// Refuses URLs whose host `allow` refuses. The client must resolve names through
+    /// [`super::allow::AllowResolver`] too: this check alone cannot see addresses.
+    pub fn with_callback_allow(mut self, allow: Option<Arc<CallbackAllow>>) -> Self {
+        self.allow = allow;
+        self
     }
 
     fn request(&self, ctx: &AttemptContext) -> Result<reqwest::RequestBuilder, String> {
@@ -31,6 +46,13 @@ impl HttpExecutor {
         };
         let url = reqwest::Url::parse(&self.target.url)
             .map_err(|e| format!("invalid URL {:?}: {e}", self.target.url))?;
+        if let Some(refusal) = self
+            .allow
+            .as_deref()
+            .and_then(|allow| super::allow::refuse_url(allow, &url))
+        {
+            return Err(refusal);
+        }
         let mut headers = HeaderMap::new();
         for (name, value) in &self.target.headers {
             let name = HeaderName::from_bytes(name.as_bytes())

@@ -2,14 +2,17 @@
 //! nothing of timeouts, retries or reporting: [`run_attempt`] puts the per-attempt timeout and
 //! the kill switch around any of them, and the runner owns retries.
 
+pub mod allow;
 pub mod grpc;
 pub mod http;
 pub mod output;
 pub mod shell;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use crony_common::callback_allow::CallbackAllow;
 use crony_proto::v1::{JobSpec, target};
 use tokio_util::sync::CancellationToken;
 
@@ -86,14 +89,31 @@ pub struct Executors {
     allow_shell: bool,
     http: reqwest::Client,
     channels: grpc::ChannelCache,
+    /// `CRONY_CALLBACK_ALLOW`; `None`: any host may be called.
+    allow: Option<Arc<CallbackAllow>>,
 }
 
 impl Executors {
     /// `allow_shell` is the agent's setting: when false, shell jobs are refused.
     pub fn new(allow_shell: bool) -> Self {
-        let http = reqwest::Client::builder()
+        Self::with_callback_allow(allow_shell, None)
+    }
+
+    /// Like [`Executors::new`]; HTTP and gRPC jobs may only call hosts `allow` allows.
+    pub fn with_callback_allow(allow_shell: bool, allow: Option<CallbackAllow>) -> Self {
+        let allow = allow.map(Arc::new);
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("crony-agent/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(allow) = &allow {
+            // Through a proxy (HTTP_PROXY and friends) the proxy would resolve the target and
+            // the addresses could not be checked, so the allow-list rules out proxies.
+            builder = builder
+                .no_proxy()
+                .dns_resolver(Arc::new(allow::AllowResolver(allow.clone())))
+                .redirect(allow::redirect_policy(allow.clone()));
+        }
+        let http = builder
             .build()
             // Building fails only when the TLS backend cannot initialise, and none is compiled
             // in; the plain client is the same thing without the user agent.
@@ -101,7 +121,8 @@ impl Executors {
         Self {
             allow_shell,
             http,
-            channels: grpc::ChannelCache::default(),
+            channels: grpc::ChannelCache::new(allow.clone()),
+            allow,
         }
     }
 
@@ -117,10 +138,10 @@ impl Executors {
             .and_then(|t| t.kind.as_ref())
             .ok_or_else(|| format!("job {:?} has no target", job.name))?;
         match kind {
-            target::Kind::Http(http) => Ok(Box::new(http::HttpExecutor::new(
-                self.http.clone(),
-                http.clone(),
-            ))),
+            target::Kind::Http(http) => Ok(Box::new(
+                http::HttpExecutor::new(self.http.clone(), http.clone())
+                    .with_callback_allow(self.allow.clone()),
+            )),
             target::Kind::Grpc(grpc) => Ok(Box::new(grpc::GrpcExecutor::new(
                 grpc,
                 self.channels.clone(),

@@ -233,7 +233,7 @@ pub async fn test(
     State(app): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let body = body.map_err(super::json::body_error)?;
     let body: TestBody = super::json::parse(&body)?;
     let kind = channel("channel", &body.channel)?;
     app.channels

@@ -74,7 +74,7 @@ pub async fn trigger(
         .target(&id)
         .after(serde_json::json!({"agent_id": agent_id}));
     app.store.record_audit(audit).await?;
-    let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
+    let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let answer = client
         .trigger(TriggerRequest {
@@ -151,7 +151,7 @@ pub async fn kill(
         .target(&id)
         .after(serde_json::json!({"job_id": execution.job_id, "agent_id": agent_id}));
     app.store.record_audit(audit).await?;
-    let mut client = agent_client(&agent.grpc_addr, &app.cluster_token)
+    let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let killed = client
         .kill(KillRequest {

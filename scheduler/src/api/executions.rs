@@ -266,7 +266,7 @@ pub async fn post_result(
             "missing or wrong report token (Authorization: Bearer <X-Crony-Report-Token>)",
         ));
     }
-    let body = body.map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
+    let body = body.map_err(super::json::body_error)?;
     let body: ResultBody = super::json::parse(&body)?;
     let (output, output_truncated) = cap_output(body.output.as_deref().unwrap_or(""), MAX_OUTPUT);
     let result = PostedResult {

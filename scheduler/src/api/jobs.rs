@@ -144,6 +144,9 @@ pub async fn create(
     may_touch(&who, &spec)?;
     let now = Utc::now();
     spec.validate(now)?;
+    if let Some(allow) = &app.callback_allow {
+        spec.check_callback_allow(allow)?;
+    }
     let job = Job {
         id: uuid::Uuid::now_v7().simple().to_string(),
         spec,
@@ -267,6 +270,9 @@ pub async fn replace(
         spec.keep_redacted(&current.spec)?;
     }
     spec.validate(now)?;
+    if let Some(allow) = &app.callback_allow {
+        spec.check_callback_allow(allow)?;
+    }
     let job = app
         .store
         .replace_job(&id, &spec, now, who.audit("job", "update"))

@@ -2,10 +2,14 @@
 //! (`target.url`, `retry.backoff`…) instead of axum's plain-text 422.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use super::MAX_BODY;
 use super::error::ApiError;
+use crate::error::ErrorCode;
 
 pub struct ValidJson<T>(pub T);
 
@@ -13,11 +17,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse(&bytes).map(Self)
     }
+}
+
+/// Why a body could not be read: over the size limit is a 413 (axum's own answer would be
+/// plain text), anything else a 400; both name `body`.
+pub fn body_error(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let mut error = ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than the limit of {MAX_BODY} bytes"),
+        );
+        error.field = Some("body".to_owned());
+        return error;
+    }
+    ApiError::invalid(
+        "body",
+        format!("cannot read the body: {}", rejection.body_text()),
+    )
 }
 
 /// Parses a JSON body; an error names the offending field.

@@ -41,8 +41,10 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// The election term while this instance leads, 0 while it follows.
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
-    /// Presented to agents when the API calls them (trigger, kill).
-    pub cluster_token: crony_proto::auth::AttachClusterToken,
+    /// Calls agents for the API (trigger, kill): cluster token, and the CA for TLS agents.
+    pub agent_dialer: crate::reconcile::push::AgentDialer,
+    /// `CRONY_CALLBACK_ALLOW`: hosts job targets may name; `None`: any.
+    pub callback_allow: Option<Arc<crony_common::callback_allow::CallbackAllow>>,
     /// Checks the bearer tokens of async results (derived from the cluster token).
     pub report_key: crony_common::report_token::ReportKey,
     /// Where settled executions are reported for alerting.
@@ -52,6 +54,10 @@ pub struct AppState {
     /// Login throttling, the setup token and cookie settings.
     pub auth: Arc<crate::auth::bootstrap::AuthState>,
 }
+
+/// The largest request body the API reads. Job fields are capped at 64 KiB each; 1 MiB
+/// leaves room for all of them.
+pub const MAX_BODY: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let (router, doc) = documented().split_for_parts();
@@ -99,8 +105,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::list))
         .routes(routes!(openapi::document))
-        // Job bodies are capped at 64 KiB per field; 1 MiB leaves room for all of them.
-        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(error::not_found);
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .nest("/api/v1", api)

@@ -1,6 +1,7 @@
 //! The job model of design §4 as accepted by the API, and its validation: every rule names the
 //! field it guards, so a bad request gets a 400 that says exactly what to fix.
 
+use crony_common::callback_allow::{CallbackAllow, Verdict};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -413,6 +414,25 @@ impl JobSpec {
             }
         }
         Ok(())
+    }
+
+    /// `CRONY_CALLBACK_ALLOW`: the host of an HTTP or gRPC target must be allowed. Names are
+    /// judged by name here (no DNS at the API); a name the list leaves to its addresses
+    /// passes, and the agent checks the addresses it connects to.
+    pub fn check_callback_allow(&self, allow: &CallbackAllow) -> Result<(), FieldError> {
+        let (field, raw) = match &self.target {
+            Target::Http { url, .. } => ("target.url", url),
+            Target::Grpc { endpoint, .. } => ("target.endpoint", endpoint),
+            Target::Shell { .. } => return Ok(()),
+        };
+        let host = url::Url::parse(raw)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        match allow.check_host(&host) {
+            Verdict::Allowed | Verdict::ByAddress => Ok(()),
+            Verdict::Refused => Err(bad(field, CallbackAllow::refusal(&host))),
+        }
     }
 
     /// Shell jobs may only run on agents that allow them.

@@ -291,7 +291,7 @@ impl LeaderState {
                 generation: self.generation,
                 jobs: set.iter().map(|j| convert::to_proto(j)).collect(),
             };
-            let sync = deps.clients.sync(&agent.grpc_addr, request);
+            let sync = deps.clients.sync(agent, request);
             let id = agent.id.clone();
             pending.spawn(async move { (id, key, sync.await) });
         }
@@ -312,7 +312,7 @@ impl LeaderState {
         let live_ids: HashSet<&str> = live.iter().map(|a| a.id.as_str()).collect();
         self.acked.retain(|id, _| live_ids.contains(id.as_str()));
         deps.clients
-            .retain(&live.iter().map(|a| a.grpc_addr.clone()).collect());
+            .retain(&live.iter().map(push::agent_url).collect());
     }
 }
 

@@ -1,9 +1,12 @@
-//! gRPC clients to agents (one lazily connected channel per address), carrying the cluster
-//! token, with short timeouts so one dead agent cannot stall a reconcile pass.
+//! gRPC clients to agents (one lazily connected channel per agent URL), carrying the cluster
+//! token and, for agents that serve TLS, verifying them against `CRONY_TLS_CA`; with short
+//! timeouts so one dead agent cannot stall a reconcile pass.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crony_common::registry::AgentRecord;
+use crony_common::tls::{CaBundle, client_config};
 use crony_proto::auth::AttachClusterToken;
 use crony_proto::v1::SyncRequest;
 use crony_proto::v1::agent_service_client::AgentServiceClient;
@@ -12,59 +15,100 @@ use tonic::transport::{Channel, Endpoint};
 
 pub type Client = AgentServiceClient<InterceptedService<Channel, AttachClusterToken>>;
 
-/// A lazily connecting client for the agent at `addr` (`host:port`).
-pub fn agent_client(addr: &str, token: &AttachClusterToken) -> Result<Client, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| format!("bad agent address {addr:?}: {e}"))?
+/// What it takes to call any agent: the cluster token, and the CA that verifies agents
+/// serving TLS (`None`: the webpki roots).
+#[derive(Clone)]
+pub struct AgentDialer {
+    pub token: AttachClusterToken,
+    pub ca: Option<CaBundle>,
+}
+
+impl AgentDialer {
+    pub fn new(token: AttachClusterToken, ca: Option<CaBundle>) -> Self {
+        Self { token, ca }
+    }
+}
+
+/// `https://addr` for agents that announce TLS, else `http://addr`.
+pub fn agent_url(agent: &AgentRecord) -> String {
+    let scheme = if agent.tls { "https" } else { "http" };
+    format!("{scheme}://{}", agent.grpc_addr)
+}
+
+/// A lazily connecting client for `agent`.
+pub fn agent_client(agent: &AgentRecord, dialer: &AgentDialer) -> Result<Client, String> {
+    let url = agent_url(agent);
+    let mut endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| format!("bad agent address {:?}: {e}", agent.grpc_addr))?
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(10));
+    if agent.tls {
+        endpoint = endpoint
+            .tls_config(client_config(dialer.ca.as_ref()))
+            .map_err(|e| format!("cannot set up TLS to {url}: {e}"))?;
+    }
     Ok(
-        AgentServiceClient::with_interceptor(endpoint.connect_lazy(), token.clone())
+        AgentServiceClient::with_interceptor(endpoint.connect_lazy(), dialer.token.clone())
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(256 * 1024 * 1024),
     )
 }
 
+/// "Unavailable: transport error: invalid peer certificate: UnknownIssuer": the reason of a
+/// failed connection is only in the status's source chain.
+pub fn status_text(status: &tonic::Status) -> String {
+    let mut text = format!("{}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 pub struct AgentClients {
-    token: AttachClusterToken,
+    dialer: AgentDialer,
+    /// By agent URL: an agent restarted with TLS at the same address needs a new channel.
     clients: HashMap<String, Client>,
 }
 
 impl AgentClients {
-    pub fn new(token: AttachClusterToken) -> Self {
+    pub fn new(dialer: AgentDialer) -> Self {
         Self {
-            token,
+            dialer,
             clients: HashMap::new(),
         }
     }
 
-    fn client(&mut self, addr: &str) -> Result<Client, String> {
-        if let Some(client) = self.clients.get(addr) {
+    fn client(&mut self, agent: &AgentRecord) -> Result<Client, String> {
+        let url = agent_url(agent);
+        if let Some(client) = self.clients.get(&url) {
             return Ok(client.clone());
         }
-        let client = agent_client(addr, &self.token)?;
-        self.clients.insert(addr.to_owned(), client.clone());
+        let client = agent_client(agent, &self.dialer)?;
+        self.clients.insert(url, client.clone());
         Ok(client)
     }
 
-    /// Forgets clients of addresses no longer in use.
-    pub fn retain(&mut self, live_addrs: &std::collections::HashSet<String>) {
-        self.clients.retain(|addr, _| live_addrs.contains(addr));
+    /// Forgets clients of agent URLs ([`agent_url`]) no longer in use.
+    pub fn retain(&mut self, live_urls: &std::collections::HashSet<String>) {
+        self.clients.retain(|url, _| live_urls.contains(url));
     }
 
     /// A future that replaces the agent's job set; resolves to the acknowledged generation.
     pub fn sync(
         &mut self,
-        addr: &str,
+        agent: &AgentRecord,
         request: SyncRequest,
     ) -> impl std::future::Future<Output = Result<u64, String>> + Send + 'static {
-        let client = self.client(addr);
+        let client = self.client(agent);
         async move {
             let mut client = client?;
-            let response = client
-                .sync(request)
-                .await
-                .map_err(|s| format!("{}: {}", s.code(), s.message()))?;
+            let response = client.sync(request).await.map_err(|s| status_text(&s))?;
             Ok(response.into_inner().generation)
         }
     }

@@ -96,6 +96,22 @@ fn spec_json(spec: &JobSpec, secrets: &SecretBox) -> String {
     serde_json::to_string(&sealed).expect("job spec serialises")
 }
 
+impl MySqlStore {
+    /// The job as it is before a change, its row locked until `tx` ends.
+    async fn locked(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+        id: &str,
+    ) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? FOR UPDATE");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        row.map(|r| r.into_job(self.secrets())).transpose()
+    }
+}
+
 #[async_trait::async_trait]
 impl JobStore for MySqlStore {
     async fn create_job(&self, job: &Job, audit: AuditRecord) -> Result<(), StoreError> {
@@ -167,15 +183,9 @@ impl JobStore for MySqlStore {
     ) -> Result<Option<Job>, StoreError> {
         let json = spec_json(spec, self.secrets());
         let mut tx = self.pool().begin().await?;
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? FOR UPDATE");
-        let before: Option<JobRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(before) = before else {
+        let Some(before) = self.locked(&mut tx, id).await? else {
             return Ok(None);
         };
-        let before = before.into_job(self.secrets())?;
         let updated = sqlx::query(
             "UPDATE jobs SET name = ?, spec = ?, enabled = ?, updated_at = ? WHERE id = ?",
         )
@@ -195,22 +205,16 @@ impl JobStore for MySqlStore {
             .before(before.spec.redacted())
             .after(spec.redacted());
         write_audit(&mut tx, &audit).await?;
-        let row: JobRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
+        let after = self.locked(&mut tx, id).await?;
         tx.commit().await?;
-        row.into_job(self.secrets()).map(Some)
+        Ok(after)
     }
 
     async fn delete_job(&self, id: &str, audit: AuditRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? FOR UPDATE");
-        let before: Option<JobRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(before) = before else {
+        let Some(before) = self.locked(&mut tx, id).await? else {
             return Ok(false);
         };
-        let before = before.into_job(self.secrets())?;
         let deleted = sqlx::query("DELETE FROM jobs WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)

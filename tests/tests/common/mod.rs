@@ -232,3 +232,16 @@ pub async fn scheduler_and_agent(
     online(&scheduler.base_url, 1).await?;
     Ok((scheduler, agent))
 }
+
+/// Sends `request`; the status and the body as JSON (or as a JSON string when it is not JSON).
+pub async fn send(
+    request: reqwest::RequestBuilder,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let response = request.send().await?;
+    let status = response.status();
+    let text = response.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}

@@ -1,0 +1,71 @@
+//! A throw-away certificate authority for TLS tests: a CA and a leaf certificate for
+//! `127.0.0.1` and `localhost`, written as PEM files into a directory, the way an operator
+//! would hand them to Crony through `CRONY_TLS_*`.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+pub struct TestPki {
+    /// The CA certificate (what `CRONY_TLS_CA` names).
+    pub ca: PathBuf,
+    /// The leaf certificate for 127.0.0.1 / localhost, signed by the CA, and its key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestPki {
+    /// Writes `{name}-ca.pem`, `{name}-cert.pem` and `{name}-key.pem` into `dir`.
+    pub fn create(dir: &Path, name: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("Crony test CA {name}"));
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+
+        let leaf_key = KeyPair::generate()?;
+        let mut leaf =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        leaf.distinguished_name
+            .push(DnType::CommonName, format!("crony {name}"));
+        let leaf = leaf.signed_by(&leaf_key, &ca)?;
+
+        let pki = Self {
+            ca: dir.join(format!("{name}-ca.pem")),
+            cert: dir.join(format!("{name}-cert.pem")),
+            key: dir.join(format!("{name}-key.pem")),
+        };
+        std::fs::write(&pki.ca, ca.pem())?;
+        std::fs::write(&pki.cert, leaf.pem())?;
+        std::fs::write(&pki.key, leaf_key.serialize_pem())?;
+        Ok(pki)
+    }
+
+    pub fn ca_str(&self) -> &str {
+        self.ca.to_str().unwrap_or_default()
+    }
+
+    pub fn cert_str(&self) -> &str {
+        self.cert.to_str().unwrap_or_default()
+    }
+
+    pub fn key_str(&self) -> &str {
+        self.key.to_str().unwrap_or_default()
+    }
+
+    /// A reqwest client that trusts this CA and presents the test admin token.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca)?)?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", crate::ADMIN_TOKEN))?,
+        );
+        Ok(reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .default_headers(headers)
+            .build()?)
+    }
+}
