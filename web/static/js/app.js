@@ -31,6 +31,11 @@ const ROUTES = [
   [/^\/audit$/, 'audit', auditPage],
 ];
 
+const TITLES = {
+  overview: 'Overview', jobs: 'Jobs', executions: 'Executions', agents: 'Agents',
+  alerts: 'Alerts', users: 'Users & tokens', audit: 'Audit log',
+};
+
 let cleanup = null;
 
 function path() {
@@ -63,7 +68,8 @@ async function render() {
     main.append(h('h1', {}, 'Not found'), h('p', {}, 'There is no such page. ', h('a', { href: '#/' }, 'Go to the overview')));
     return;
   }
-  const [re, , page] = route;
+  const [re, name, page] = route;
+  document.title = `${TITLES[name] || 'Crony'} · Crony`;
   const args = p.match(re).slice(1).map(decodeURIComponent);
   try {
     const result = await page(main, ...args);

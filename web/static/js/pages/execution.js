@@ -49,6 +49,9 @@ export async function executionPage(main, id) {
         }
       },
     }, 'Copy');
+    // Keep the reader's place in the output across refreshes.
+    const previous = body.querySelector('#execution-output');
+    const scrolled = previous ? previous.scrollTop : 0;
     clear(body).append(
       pageHeader(`Execution ${e.id.slice(-12)}`, kill),
       h('div.grid-2', {},
@@ -64,6 +67,7 @@ export async function executionPage(main, id) {
         e.output ? output : h('p.muted', {}, 'No output.'),
         e.output_truncated ? h('p.muted.small', {}, 'Output was capped at 64 KiB (head and tail kept).') : null,
         e.late_result ? h('p.muted.small', {}, `A result arrived after the execution settled: ${JSON.stringify(e.late_result)}`) : null));
+    output.scrollTop = scrolled;
     return running;
   };
   const loop = async () => {

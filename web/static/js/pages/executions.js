@@ -10,7 +10,7 @@ const STATUSES = ['scheduled', 'running', 'succeeded', 'failed', 'timed_out', 'k
 
 export async function executionsList(main) {
   const p = params();
-  const state = { job_id: p.get('job_id') || '', agent_id: p.get('agent_id') || '', status: p.get('status') || '', trigger: p.get('trigger') || '' };
+  const state = { job_id: p.get('job_id') || '', agent_id: p.get('agent_id') || '', status: p.get('status') || '', trigger: p.get('trigger') || '', from: p.get('from') || '', to: p.get('to') || '' };
   main.append(pageHeader('Executions'));
   const jobs = await get('/jobs?limit=500').then((j) => j.jobs).catch(() => []);
   const agents = await get('/agents').then((a) => a.agents).catch(() => []);
@@ -23,7 +23,18 @@ export async function executionsList(main) {
     status: select('exec-status', 'Status', statusOptions, state.status),
     trigger: select('exec-trigger', 'Trigger', [['', 'Any trigger'], ['schedule', 'Schedule'], ['manual', 'Manual'], ['retry', 'Retry']], state.trigger),
   };
-  main.append(h('div.filters', { role: 'search' }, Object.values(filters)));
+  // Time range on the scheduled instant, in the browser's local time.
+  const range = {};
+  for (const [key, label, short] of [['from', 'Scheduled from', 'From'], ['to', 'Scheduled before', 'Before']]) {
+    const input = h('input', { type: 'datetime-local', id: `exec-${key}`, 'aria-label': label, title: label, step: 1 });
+    input.addEventListener('change', () => {
+      const d = new Date(input.value);
+      state[key] = input.value && !Number.isNaN(d.getTime()) ? d.toISOString() : '';
+      load(false);
+    });
+    range[key] = h('label.filter.dated', {}, h('span.muted', { 'aria-hidden': 'true' }, short), input);
+  }
+  main.append(h('div.filters', { role: 'search' }, Object.values(filters), range.from, range.to));
   const results = h('div', { id: 'executions-results' });
   main.append(results);
 
