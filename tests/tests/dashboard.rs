@@ -286,12 +286,13 @@ async fn walk(
         .await?;
     assert!(!sink.calls_to("/report").is_empty());
     b.wait_text("#job-sparkline", "%").await?;
-    shot(b, "job").await?;
 
     // Break the target: the failure shows up, with the sink's answer as output.
     sink.answer(500);
     b.wait_text_within("#job-history", "failed", Duration::from_secs(30))
         .await?;
+    b.wait_text("#job-sparkline", "of last").await?;
+    shot(b, "job").await?;
     let failed = b
         .client
         .find(Locator::XPath(

@@ -46,7 +46,7 @@ export async function jobPage(main, id) {
     const rows = [
       ['Id', h('code', {}, job.id)],
       ['Target', `${t.kind}: ${t.kind === 'http' ? `${t.method} ${t.url}` : t.kind === 'grpc' ? `${t.endpoint} ${t.method}` : t.command}`],
-      ['Next fires', job.next_fires.length ? h('ul.plain', {}, job.next_fires.map((f) => h('li', {}, `${f.local} (${fmtRelative(f.utc)})`))) : 'none (paused)'],
+      ['Next fires', job.next_fires.length ? h('ul.plain', {}, job.next_fires.map((f) => h('li', {}, `${f.local.replace('T', ' ')} (${fmtRelative(f.utc)})`))) : 'none (paused)'],
       ['Agent', job.agent_id || 'unassigned'],
       ['Timeout', `${job.timeout_secs} s per attempt`],
       ['Retry', job.retry.max_retries ? `${job.retry.max_retries} × ${job.retry.backoff}, ${job.retry.initial_secs}–${job.retry.max_secs} s` : 'no retries'],
