@@ -110,6 +110,14 @@ async fn the_document_is_openapi_3_and_resolves() -> anyhow::Result<()> {
             }
         }
     }
+    // Every operation taking a body documents the 413 of the body limit.
+    for (path, item) in paths {
+        for (method, op) in item.as_object().expect("path item") {
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"]["413"].is_object(), "{method} {path} lacks 413");
+            }
+        }
+    }
     // The async result endpoint declares its bearer token.
     let result = &doc["paths"]["/api/v1/executions/{id}/result"]["post"];
     assert_eq!(result["security"], json!([{ "report_token": [] }]));

@@ -117,14 +117,15 @@ pub fn render(doc: &utoipa::openapi::OpenApi) -> Value {
         *slot = Value::Object(merged);
     }
     allow_empty_optional_queries(&mut value);
-    add_auth_errors(&mut value);
+    add_common_errors(&mut value);
     value
 }
 
-/// Every operation that needs a credential can answer 401 (none, unknown, revoked or expired)
-/// and 403 (role too low, or a session change without its CSRF token): said once here rather
-/// than in each handler's attribute.
-fn add_auth_errors(doc: &mut Value) {
+/// Answers every operation of a kind may give, said once here rather than in each handler's
+/// attribute: 401 (no credentials, or an unknown, revoked or expired one) and 403 (role too
+/// low, or a session change without its CSRF token) wherever an API token or session is
+/// needed, and 413 wherever a body is taken (over 1 MiB).
+fn add_common_errors(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -144,21 +145,26 @@ fn add_auth_errors(doc: &mut Value) {
             .get("security")
             .and_then(Value::as_array)
             .is_some_and(|s| s.iter().any(|r| r.get("token").is_some()));
-        if !secured {
-            continue;
-        }
+        let takes_body = operation.get("requestBody").is_some();
         let Some(responses) = operation
             .get_mut("responses")
             .and_then(Value::as_object_mut)
         else {
             continue;
         };
-        responses
-            .entry("401")
-            .or_insert_with(|| error("No credentials, or an unknown, revoked or expired one"));
-        responses.entry("403").or_insert_with(|| {
-            error("The role is too low, or a session change lacks X-CSRF-Token")
-        });
+        if secured {
+            responses
+                .entry("401")
+                .or_insert_with(|| error("No credentials, or an unknown, revoked or expired one"));
+            responses.entry("403").or_insert_with(|| {
+                error("The role is too low, or a session change lacks X-CSRF-Token")
+            });
+        }
+        if takes_body {
+            responses
+                .entry("413")
+                .or_insert_with(|| error("The body is over 1 MiB (`field` = `body`)"));
+        }
     }
 }
 
