@@ -10,6 +10,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod election;
 pub mod error;

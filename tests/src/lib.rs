@@ -1,6 +1,7 @@
 //! Test harness: real etcd and MariaDB processes in temp dirs on free ports, schedulers
 //! in-process, agents as child processes, and condition waits with deadlines.
 
+pub mod browser;
 pub mod callback;
 pub mod cluster;
 pub mod env;

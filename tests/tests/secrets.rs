@@ -144,6 +144,7 @@ async fn secrets_never_show_in_answers_logs_or_mysql_yet_reach_their_targets() -
         "updated_at",
         "last_scheduled_at",
         "next_fires",
+        "last_outcome",
     ] {
         shown.as_object_mut().unwrap().remove(field);
     }

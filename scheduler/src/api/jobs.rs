@@ -21,6 +21,7 @@ use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
 use crate::error::ErrorCode;
 use crate::store::jobs::JobFilter;
+use crate::store::stats::LastOutcome;
 
 /// How many upcoming fires each job answer shows.
 const NEXT_FIRES: usize = 5;
@@ -68,6 +69,9 @@ pub struct JobView {
     pub job: Job,
     /// The next five fires (none while paused).
     pub next_fires: Vec<Fire>,
+    /// The newest settled execution (succeeded, failed, timed_out, killed or lost); null when
+    /// there is none yet.
+    pub last_outcome: Option<LastOutcome>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,7 +81,7 @@ pub struct JobList {
     pub next_cursor: Option<String>,
 }
 
-fn render(mut job: Job) -> JobView {
+fn render(mut job: Job, last_outcome: Option<LastOutcome>) -> JobView {
     let next_fires = if job.spec.enabled {
         fires_of(&job.spec, Utc::now(), NEXT_FIRES)
     } else {
@@ -85,7 +89,24 @@ fn render(mut job: Job) -> JobView {
     };
     // Secrets never leave the server; the placeholder says one is set.
     job.spec = job.spec.redacted();
-    JobView { job, next_fires }
+    JobView {
+        job,
+        next_fires,
+        last_outcome,
+    }
+}
+
+/// A job with its last outcome looked up. The outcome is decoration: when the look-up fails
+/// the job is still answered, without it.
+async fn view(app: &AppState, job: Job) -> JobView {
+    let last = match app.store.last_outcomes(std::slice::from_ref(&job.id)).await {
+        Ok(mut found) => found.remove(&job.id),
+        Err(e) => {
+            tracing::warn!(error = %e, job = %job.id, "last outcome not read");
+            None
+        }
+    };
+    render(job, last)
 }
 
 /// Only admins create, change or delete shell jobs: they run commands on the agents' hosts.
@@ -140,7 +161,7 @@ pub async fn create(
         .await
         .map_err(name_field)?;
     app.jobs_changed.notify_one();
-    Ok((StatusCode::CREATED, Json(render(job))))
+    Ok((StatusCode::CREATED, Json(render(job, None))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -190,8 +211,16 @@ pub async fn list(
     let next_cursor = (jobs.len() as u32 == limit)
         .then(|| jobs.last().map(|j| j.id.clone()))
         .flatten();
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let mut last = app.store.last_outcomes(&ids).await?;
     Ok(Json(JobList {
-        jobs: jobs.into_iter().map(render).collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|job| {
+                let outcome = last.remove(&job.id);
+                render(job, outcome)
+            })
+            .collect(),
         next_cursor,
     }))
 }
@@ -210,7 +239,8 @@ pub async fn get(
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    Ok(Json(render(load(&app, &id).await?)))
+    let job = load(&app, &id).await?;
+    Ok(Json(view(&app, job).await))
 }
 
 /// Replaces a job's whole definition (fields left out take their defaults).
@@ -250,7 +280,7 @@ pub async fn replace(
         .map_err(name_field)?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(render(job)))
+    Ok(Json(view(&app, job).await))
 }
 
 /// Deletes a job; its agent stops firing it at the next push.
@@ -323,7 +353,7 @@ async fn set_enabled(
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;
     if job.spec.enabled == enabled {
-        return Ok(Json(render(job)));
+        return Ok(Json(view(&app, job).await));
     }
     let spec = JobSpec {
         enabled,
@@ -336,7 +366,7 @@ async fn set_enabled(
         .await?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(render(job)))
+    Ok(Json(view(&app, job).await))
 }
 
 /// A name clash is the `name` field's fault.

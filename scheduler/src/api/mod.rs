@@ -14,6 +14,7 @@ pub mod json;
 pub mod openapi;
 pub mod paging;
 pub mod params;
+pub mod stats;
 pub mod tokens;
 pub mod users;
 
@@ -61,7 +62,11 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     let (router, doc) = documented().split_for_parts();
     let document = openapi::Document(Arc::new(openapi::render(&doc).to_string()));
-    router.layer(Extension(document)).with_state(state)
+    // The dashboard is not part of the API document: it is pages, not operations.
+    router
+        .layer(Extension(document))
+        .merge(crate::dashboard::router())
+        .with_state(state)
 }
 
 /// The OpenAPI document of [`router`], without starting anything.
@@ -88,6 +93,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(cron::preview))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::test))
+        .routes(routes!(stats::summary))
+        .routes(routes!(stats::daily))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))

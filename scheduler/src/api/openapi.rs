@@ -29,6 +29,7 @@ use crate::error::ErrorCode;
         (name = "agents", description = "The fleet"),
         (name = "cron", description = "Schedule preview"),
         (name = "alerts", description = "Alert history and test alerts"),
+        (name = "stats", description = "Dashboard figures"),
         (name = "health", description = "Liveness, readiness, metrics"),
         (name = "auth", description = "Sign in and out, who am I, first setup"),
         (name = "users", description = "Accounts and roles (admins)"),

@@ -6,6 +6,7 @@ pub mod executions;
 pub mod ingest;
 pub mod jobs;
 pub mod mysql;
+pub mod stats;
 
 use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
@@ -66,6 +67,7 @@ pub trait Store:
     + accounts::AccountStore
     + assignments::AssignmentStore
     + executions::ExecutionStore
+    + stats::StatsStore
     + crate::alert::store::AlertStore
     + Send
     + Sync

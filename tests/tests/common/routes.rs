@@ -33,6 +33,8 @@ pub const ROUTES: &[(&str, Access)] = &[
     ("GET /api/v1/cron/preview", Role("viewer")),
     ("GET /api/v1/alerts", Role("viewer")),
     ("POST /api/v1/alerts/test", Role("operator")),
+    ("GET /api/v1/stats/summary", Role("viewer")),
+    ("GET /api/v1/stats/daily", Role("viewer")),
     ("POST /api/v1/auth/login", Public),
     ("POST /api/v1/auth/logout", Public),
     ("GET /api/v1/auth/me", Role("viewer")),

@@ -1,0 +1,283 @@
+//! `GET /api/v1/stats/summary` and `GET /api/v1/stats/daily`: the figures of the dashboard's
+//! overview, computed from MySQL, the live agent set and the jobs' own schedules.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, ErrorBody};
+use super::params::ValidQuery;
+use crate::auth::role::Viewer;
+use crate::domain::execution::Status;
+use crate::domain::schedule::Schedule;
+use crate::store::executions::{ExecutionFilter, ExecutionSummary};
+use crate::store::jobs::JobFilter;
+
+/// How many recent failures and upcoming fires the summary lists.
+const LISTED: usize = 10;
+/// Enabled jobs whose schedules the summary reads for the next fires. Past it the answer says
+/// `next_fires_partial`: reading 100,000 job definitions on every page view is not worth it.
+const FIRE_SCAN_LIMIT: u32 = 5_000;
+const FIRE_SCAN_PAGE: u32 = 500;
+/// Statuses shown as failures (killed is an operator's decision, not a failure of the job).
+const FAILURES: [Status; 3] = [Status::Failed, Status::TimedOut, Status::Lost];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentCounts {
+    pub online: u64,
+    pub offline: u64,
+}
+
+/// Executions scheduled since midnight UTC.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Today {
+    /// Midnight UTC of today.
+    pub since: DateTime<Utc>,
+    pub succeeded: u64,
+    /// failed + timed_out + lost.
+    pub failed: u64,
+    pub running: u64,
+    /// Every status, zeros included.
+    pub by_status: BTreeMap<String, u64>,
+}
+
+/// A failed execution with its job's name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecentFailure {
+    #[serde(flatten)]
+    pub execution: ExecutionSummary,
+    /// Null when the job was deleted since.
+    pub job_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpcomingFire {
+    pub job_id: String,
+    pub job_name: String,
+    pub agent_id: Option<String>,
+    pub utc: String,
+    /// In the job's time zone.
+    pub local: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Summary {
+    pub agents: AgentCounts,
+    pub today: Today,
+    /// Newest first.
+    pub recent_failures: Vec<RecentFailure>,
+    /// Soonest first, across every enabled job.
+    pub next_fires: Vec<UpcomingFire>,
+    /// True when more enabled jobs exist than were read for `next_fires`.
+    pub next_fires_partial: bool,
+    /// Jobs assigned to each agent (paused ones included), by agent id.
+    pub jobs_per_agent: BTreeMap<String, u64>,
+}
+
+/// Agents, today's executions, recent failures and the next fires across the cluster.
+#[utoipa::path(get, path = "/stats/summary", tag = "stats",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), responses(
+    (status = 200, description = "The overview figures", body = Summary),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
+pub async fn summary(
+    _who: Caller<Viewer>,
+    State(app): State<AppState>,
+) -> Result<Json<Summary>, ApiError> {
+    let now = Utc::now();
+    let since = now.date_naive().and_time(NaiveTime::MIN).and_utc();
+
+    let live = app.live.snapshot();
+    let known = app.store.list_agents().await?;
+    let offline = known
+        .iter()
+        .filter(|a| !live.iter().any(|l| l.id == a.id))
+        .count();
+
+    let counts = app.store.count_by_status(since).await?;
+    let by_status: BTreeMap<String, u64> = Status::ALL
+        .iter()
+        .map(|s| {
+            (
+                s.as_str().to_owned(),
+                counts.get(s.as_str()).copied().unwrap_or(0),
+            )
+        })
+        .collect();
+    let count = |s: Status| by_status.get(s.as_str()).copied().unwrap_or(0);
+    let today = Today {
+        since,
+        succeeded: count(Status::Succeeded),
+        failed: FAILURES.iter().map(|s| count(*s)).sum(),
+        running: count(Status::Running),
+        by_status: by_status.clone(),
+    };
+
+    let failures = app
+        .store
+        .list_executions(&ExecutionFilter {
+            statuses: FAILURES.to_vec(),
+            limit: LISTED as u32,
+            ..ExecutionFilter::default()
+        })
+        .await?;
+    let mut names: HashMap<String, Option<String>> = HashMap::new();
+    for e in &failures {
+        if !names.contains_key(&e.job_id) {
+            let name = app.store.get_job(&e.job_id).await?.map(|j| j.spec.name);
+            names.insert(e.job_id.clone(), name);
+        }
+    }
+    let recent_failures = failures
+        .into_iter()
+        .map(|execution| RecentFailure {
+            job_name: names.get(&execution.job_id).cloned().flatten(),
+            execution,
+        })
+        .collect();
+
+    let (next_fires, next_fires_partial) = upcoming(&app, now).await?;
+    let jobs_per_agent = app.store.jobs_per_agent().await?.into_iter().collect();
+    Ok(Json(Summary {
+        agents: AgentCounts {
+            online: live.len() as u64,
+            offline: offline as u64,
+        },
+        today,
+        recent_failures,
+        next_fires,
+        next_fires_partial,
+        jobs_per_agent,
+    }))
+}
+
+/// The soonest fires of the enabled jobs (each job's next one), and whether jobs were left
+/// unread.
+async fn upcoming(
+    app: &AppState,
+    now: DateTime<Utc>,
+) -> Result<(Vec<UpcomingFire>, bool), ApiError> {
+    let mut fires: Vec<(DateTime<Utc>, UpcomingFire)> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut scanned = 0u32;
+    let partial = loop {
+        let page = app
+            .store
+            .list_jobs(&JobFilter {
+                enabled: Some(true),
+                after: after.clone(),
+                limit: FIRE_SCAN_PAGE,
+                ..JobFilter::default()
+            })
+            .await?;
+        let full = page.len() as u32 == FIRE_SCAN_PAGE;
+        scanned += page.len() as u32;
+        after = page.last().map(|j| j.id.clone());
+        for job in page {
+            let Ok(tz) = job.spec.timezone.parse::<Tz>() else {
+                continue;
+            };
+            let Ok(schedule) = Schedule::parse(&job.spec.schedule, tz, now) else {
+                continue;
+            };
+            if let Some(at) = schedule.next_fires(tz, now, 1).into_iter().next() {
+                fires.push((
+                    at,
+                    UpcomingFire {
+                        job_id: job.id,
+                        job_name: job.spec.name,
+                        agent_id: job.agent_id,
+                        utc: at.to_rfc3339(),
+                        local: at.with_timezone(&tz).to_rfc3339(),
+                    },
+                ));
+            }
+        }
+        // Keep memory flat however many jobs there are.
+        fires.sort_by_key(|(at, _)| *at);
+        fires.truncate(LISTED);
+        if !full {
+            break false;
+        }
+        if scanned >= FIRE_SCAN_LIMIT {
+            break true;
+        }
+    };
+    Ok((fires.into_iter().map(|(_, f)| f).collect(), partial))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DailyQuery {
+    /// How many days up to and including today (UTC), 1 to 90; default 7.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 90)]
+    days: Option<String>,
+}
+
+/// Executions of one UTC day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Day {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub total: u64,
+    /// Every status, zeros included.
+    pub by_status: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Daily {
+    /// Oldest first, one entry per day, days without executions included.
+    pub days: Vec<Day>,
+}
+
+/// Executions per UTC day and status, for the overview chart.
+#[utoipa::path(get, path = "/stats/daily", tag = "stats",
+    security(("token" = ["viewer"]), ("session" = ["viewer"])), params(DailyQuery), responses(
+    (status = 200, description = "One entry per day", body = Daily),
+    (status = 400, description = "`days` is not 1 to 90", body = ErrorBody),
+    (status = 503, description = "MySQL unreachable", body = ErrorBody),
+))]
+pub async fn daily(
+    _who: Caller<Viewer>,
+    State(app): State<AppState>,
+    ValidQuery(query): ValidQuery<DailyQuery>,
+) -> Result<Json<Daily>, ApiError> {
+    let days = match query.days.as_deref() {
+        None | Some("") => 7,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=90).contains(n))
+            .ok_or_else(|| ApiError::invalid("days", "must be a whole number from 1 to 90"))?,
+    };
+    let today = Utc::now().date_naive();
+    let first = today - Duration::days(days - 1);
+    let from = first.and_time(NaiveTime::MIN).and_utc();
+    let rows = app.store.count_by_day(from).await?;
+    let days = first
+        .iter_days()
+        .take_while(|d| *d <= today)
+        .map(|date| {
+            let mut by_status: BTreeMap<String, u64> = Status::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), 0))
+                .collect();
+            for (_, status, n) in rows.iter().filter(|(d, _, _)| *d == date) {
+                *by_status.entry(status.clone()).or_default() += n;
+            }
+            Day {
+                date: date.format("%Y-%m-%d").to_string(),
+                total: by_status.values().sum(),
+                by_status,
+            }
+        })
+        .collect();
+    Ok(Json(Daily { days }))
+}

@@ -1,0 +1,135 @@
+//! Dashboard figures from MySQL: executions counted by status over a time range and per day,
+//! and each job's last outcome. Counts read only `status` and `scheduled_at`, which the
+//! `executions_status` and `executions_scheduled` indexes cover.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::QueryBuilder;
+
+use super::StoreError;
+use super::mysql::MySqlStore;
+
+/// Statuses that end an execution: what "last outcome" means (skipped and missed fires did
+/// not run, so they say nothing about whether the job works).
+pub const OUTCOMES: [&str; 5] = ["succeeded", "failed", "timed_out", "killed", "lost"];
+
+/// The newest settled execution of a job.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LastOutcome {
+    pub execution_id: String,
+    pub status: String,
+    pub scheduled_at: DateTime<Utc>,
+}
+
+#[async_trait::async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Executions scheduled at or after `from`, counted by status.
+    async fn count_by_status(
+        &self,
+        from: DateTime<Utc>,
+    ) -> Result<HashMap<String, u64>, StoreError>;
+    /// Executions scheduled at or after `from`, counted by UTC day and status.
+    async fn count_by_day(
+        &self,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError>;
+    /// Jobs assigned to each agent (paused ones included), by agent id.
+    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError>;
+    /// The last outcome of each of `job_ids` that has one.
+    async fn last_outcomes(
+        &self,
+        job_ids: &[String],
+    ) -> Result<HashMap<String, LastOutcome>, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl StatsStore for MySqlStore {
+    async fn count_by_status(
+        &self,
+        from: DateTime<Utc>,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM executions WHERE scheduled_at >= ? GROUP BY status",
+        )
+        .bind(from)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(status, n)| (status, n.max(0) as u64))
+            .collect())
+    }
+
+    async fn count_by_day(
+        &self,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError> {
+        // The pool's session time zone is UTC (sqlx sets it), so DATE() gives UTC days.
+        let rows: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
+            "SELECT DATE(scheduled_at) AS day, status, COUNT(*) FROM executions \
+             WHERE scheduled_at >= ? GROUP BY day, status ORDER BY day",
+        )
+        .bind(from)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, status, n)| (day, status, n.max(0) as u64))
+            .collect())
+    }
+
+    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT agent_id, COUNT(*) FROM jobs WHERE agent_id IS NOT NULL GROUP BY agent_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(agent, n)| (agent, n.max(0) as u64))
+            .collect())
+    }
+
+    async fn last_outcomes(
+        &self,
+        job_ids: &[String],
+    ) -> Result<HashMap<String, LastOutcome>, StoreError> {
+        if job_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // One small subquery per job: each walks the (job_id, scheduled_at) index backwards and
+        // stops at the first settled row, so a job with millions of executions costs the same
+        // as one with ten. A GROUP BY over the page would read every row of every job.
+        let mut query = QueryBuilder::new("");
+        for (i, id) in job_ids.iter().enumerate() {
+            if i > 0 {
+                query.push(" UNION ALL ");
+            }
+            query
+                .push("(SELECT job_id, id, status, scheduled_at FROM executions WHERE job_id = ")
+                .push_bind(id)
+                .push(" AND status IN (");
+            let mut statuses = query.separated(", ");
+            for status in OUTCOMES {
+                statuses.push_bind(status);
+            }
+            query.push(") ORDER BY scheduled_at DESC LIMIT 1)");
+        }
+        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+            query.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(job_id, execution_id, status, scheduled_at)| {
+                (
+                    job_id,
+                    LastOutcome {
+                        execution_id,
+                        status,
+                        scheduled_at,
+                    },
+                )
+            })
+            .collect())
+    }
+}
