@@ -114,7 +114,10 @@ async fn the_document_is_openapi_3_and_resolves() -> anyhow::Result<()> {
     for (path, item) in paths {
         for (method, op) in item.as_object().expect("path item") {
             if op.get("requestBody").is_some() {
-                assert!(op["responses"]["413"].is_object(), "{method} {path} lacks 413");
+                assert!(
+                    op["responses"]["413"].is_object(),
+                    "{method} {path} lacks 413"
+                );
             }
         }
     }
