@@ -3,6 +3,7 @@
 //! signals.
 
 pub mod callback_allow;
+pub mod error_chain;
 pub mod etcd;
 pub mod lease;
 pub mod leased_key;

@@ -167,22 +167,7 @@ impl Default for Executors {
     }
 }
 
-/// Client errors put the cause ("connection refused") only in their source chain, behind a
-/// generic top-level message ("error sending request"); the dashboard needs the whole chain.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some layers repeat their source's message verbatim.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crony_common::error_chain::error_chain;
 
 /// Runs one attempt with `timeout`; cancelling `kill` stops it and yields `Killed`.
 pub async fn run_attempt(

@@ -40,7 +40,10 @@ pub(crate) fn transport_error(channel: &str, e: reqwest::Error) -> SendError {
     };
     let e = e.without_url();
     SendError {
-        message: format!("{channel}: {kind}: {}", error_chain(&e)),
+        message: format!(
+            "{channel}: {kind}: {}",
+            crony_common::error_chain::error_chain(&e)
+        ),
         retryable: retryable && !e.is_builder(),
     }
 }
@@ -58,15 +61,4 @@ pub(crate) fn status_error(channel: &str, status: StatusCode, body: &str) -> Sen
         message: format!("{channel}: HTTP {status}: {body}"),
         retryable: status_is_retryable(status),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
 }

@@ -58,15 +58,7 @@ pub fn agent_client(agent: &AgentRecord, dialer: &AgentDialer) -> Result<Client,
 /// failed connection is only in the status's source chain.
 pub fn status_text(status: &tonic::Status) -> String {
     let mut text = format!("{}: {}", status.code(), status.message());
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
+    crony_common::error_chain::append_sources(&mut text, std::error::Error::source(status));
     text
 }
 
