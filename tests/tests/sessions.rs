@@ -379,18 +379,44 @@ async fn without_a_configured_admin_the_first_one_comes_from_the_logged_setup_to
         (status, body["error"]["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("password"))
     );
-    let (status, user) = send(setup(&setup_token, "root-admin-password")).await?;
-    assert_eq!(status, StatusCode::CREATED, "{user}");
-    assert_eq!(user["role"], "admin");
-    // One time only.
+    // Two people racing to set up with different names: exactly one gets in.
+    let rival = c.post(scheduler.url("/api/v1/auth/setup")).json(&json!({
+        "setup_token": setup_token, "username": "rival-admin", "password": "rival-admin-password"}));
+    let (mine, theirs) = tokio::join!(
+        send(setup(&setup_token, "root-admin-password")),
+        send(rival)
+    );
+    let ((status, user), (rival_status, rival_body)) = (mine?, theirs?);
+    let mut statuses = [status, rival_status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{user} {rival_body}"
+    );
+    let (winner, password, created) = if status == StatusCode::CREATED {
+        ("root-admin", "root-admin-password", user)
+    } else {
+        ("rival-admin", "rival-admin-password", rival_body)
+    };
+    assert_eq!(created["role"], "admin");
+    assert_eq!(created["username"], winner);
+    // One time only, and only the winner exists.
     assert_eq!(
         send(setup(&setup_token, "root-admin-password")).await?.0,
         StatusCode::CONFLICT
     );
+    assert!(login(&scheduler.base_url, winner, password).await?.is_ok());
+    let loser = if winner == "root-admin" {
+        "rival-admin"
+    } else {
+        "root-admin"
+    };
+    let loser_password = format!("{loser}-password");
     assert!(
-        login(&scheduler.base_url, "root-admin", "root-admin-password")
+        login(&scheduler.base_url, loser, &loser_password)
             .await?
-            .is_ok()
+            .is_err()
     );
     Ok(())
 }

@@ -25,6 +25,7 @@ use crate::audit::AuditRecord;
 use crate::auth::role::{Required, Viewer};
 use crate::auth::{Actor, ActorKind, Principal, Role, SessionInfo, password, token};
 use crate::error::ErrorCode;
+use crate::store::StoreError;
 use crate::store::accounts::User;
 
 pub const SESSION_COOKIE: &str = "crony_session";
@@ -415,23 +416,29 @@ pub async fn setup(
     crate::auth::settings::check_username(&body.username)
         .map_err(|m| ApiError::invalid("username", m))?;
     password::check_new(&body.password).map_err(|m| ApiError::invalid("password", m))?;
-    if app.store.count_users().await? > 0 {
+    let actor = Actor::system("setup token");
+    let hash = password::hash(&body.password);
+    // Two setups at once: InnoDB lets one insert and deadlocks the other, whose retry then
+    // finds the account and answers 409.
+    let mut tries = 0;
+    let created = loop {
+        let audit = AuditRecord::new(&actor, "user", "create");
+        match app
+            .store
+            .create_first_admin(&body.username, &hash, audit)
+            .await
+        {
+            Err(StoreError::Retry(_)) if tries < 3 => tries += 1,
+            other => break other?,
+        }
+    };
+    let Some(user) = created else {
         *app.auth.setup_token.lock().expect("setup token lock") = None;
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "setup is over: sign in with an existing account",
         ));
-    }
-    let actor = Actor::system("setup token");
-    let user = app
-        .store
-        .create_user(
-            &body.username,
-            &password::hash(&body.password),
-            Role::Admin,
-            AuditRecord::new(&actor, "user", "create"),
-        )
-        .await?;
+    };
     *app.auth.setup_token.lock().expect("setup token lock") = None;
     Ok((StatusCode::CREATED, Json(user)))
 }

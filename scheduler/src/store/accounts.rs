@@ -74,6 +74,14 @@ pub trait AccountStore: Send + Sync {
         role: Role,
         audit: AuditRecord,
     ) -> Result<User, StoreError>;
+    /// Creates an admin only while no account exists at all (one statement, so two setups
+    /// racing cannot both succeed); `None` when an account exists.
+    async fn create_first_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        audit: AuditRecord,
+    ) -> Result<Option<User>, StoreError>;
     async fn get_user(&self, id: u64) -> Result<Option<User>, StoreError>;
     async fn user_for_login(&self, username: &str) -> Result<Option<UserLogin>, StoreError>;
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
@@ -318,6 +326,38 @@ impl AccountStore for MySqlStore {
         write_audit(&mut tx, &audit.target(id.to_string()).after(&user)).await?;
         tx.commit().await?;
         Ok(user)
+    }
+
+    async fn create_first_admin(
+        &self,
+        username: &str,
+        password_hash: &str,
+        audit: AuditRecord,
+    ) -> Result<Option<User>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
+             SELECT ?, ?, ?, FALSE, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM users)",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(Role::Admin.as_str())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| name_taken(e, "user", username))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let id = done.last_insert_id();
+        let user = Self::user_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Other("the new user vanished".into()))?;
+        write_audit(&mut tx, &audit.target(id.to_string()).after(&user)).await?;
+        tx.commit().await?;
+        Ok(Some(user))
     }
 
     async fn get_user(&self, id: u64) -> Result<Option<User>, StoreError> {
