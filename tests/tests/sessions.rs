@@ -363,6 +363,16 @@ async fn without_a_configured_admin_the_first_one_comes_from_the_logged_setup_to
     )
     .await
     .map_err(|e| anyhow::anyhow!("{e}; the scheduler's log:\n{}", scheduler.log()))?;
+    // The token is logged while the scheduler starts, before it serves HTTP.
+    wait_until(
+        "the scheduler serves HTTP",
+        Duration::from_secs(30),
+        || async {
+            let up = reqwest::get(scheduler.url("/healthz")).await;
+            Ok(up.is_ok_and(|r| r.status().is_success()).then_some(()))
+        },
+    )
+    .await?;
     // No default password: nothing lets anyone in yet.
     assert!(login(&scheduler.base_url, "admin", "admin").await?.is_err());
     let c = reqwest::Client::new();
