@@ -276,6 +276,48 @@ fn name_taken(e: sqlx::Error, what: &str, name: &str) -> StoreError {
 }
 
 impl MySqlStore {
+    /// Inserts a user with its audit row; with `only_first`, only while no account exists (one
+    /// statement, so racing setups cannot both succeed), and `None` when one does.
+    async fn insert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+        only_first: bool,
+        audit: AuditRecord,
+    ) -> Result<Option<User>, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool().begin().await?;
+        let condition = if only_first {
+            " WHERE NOT EXISTS (SELECT 1 FROM users)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
+             SELECT ?, ?, ?, FALSE, ?, ? FROM DUAL{condition}"
+        );
+        let done = sqlx::query(&sql)
+            .bind(username)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| name_taken(e, "user", username))?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let id = done.last_insert_id();
+        let user = Self::user_in(&mut tx, id)
+            .await?
+            .ok_or_else(|| StoreError::Other("the new user vanished".into()))?;
+        write_audit(&mut tx, &audit.target(id.to_string()).after(&user)).await?;
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
     async fn user_in(
         tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
         id: u64,
@@ -305,27 +347,9 @@ impl AccountStore for MySqlStore {
         role: Role,
         audit: AuditRecord,
     ) -> Result<User, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
-             VALUES (?, ?, ?, FALSE, ?, ?)",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| name_taken(e, "user", username))?;
-        let id = done.last_insert_id();
-        let user = Self::user_in(&mut tx, id)
+        self.insert_user(username, password_hash, role, false, audit)
             .await?
-            .ok_or_else(|| StoreError::Other("the new user vanished".into()))?;
-        write_audit(&mut tx, &audit.target(id.to_string()).after(&user)).await?;
-        tx.commit().await?;
-        Ok(user)
+            .ok_or_else(|| StoreError::Other("the new user vanished".into()))
     }
 
     async fn create_first_admin(
@@ -334,30 +358,8 @@ impl AccountStore for MySqlStore {
         password_hash: &str,
         audit: AuditRecord,
     ) -> Result<Option<User>, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "INSERT INTO users (username, password_hash, role, disabled, created_at, updated_at) \
-             SELECT ?, ?, ?, FALSE, ?, ? FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM users)",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(Role::Admin.as_str())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| name_taken(e, "user", username))?;
-        if done.rows_affected() == 0 {
-            return Ok(None);
-        }
-        let id = done.last_insert_id();
-        let user = Self::user_in(&mut tx, id)
-            .await?
-            .ok_or_else(|| StoreError::Other("the new user vanished".into()))?;
-        write_audit(&mut tx, &audit.target(id.to_string()).after(&user)).await?;
-        tx.commit().await?;
-        Ok(Some(user))
+        self.insert_user(username, password_hash, Role::Admin, true, audit)
+            .await
     }
 
     async fn get_user(&self, id: u64) -> Result<Option<User>, StoreError> {
