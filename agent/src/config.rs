@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
+use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_bool, parse_endpoints, parse_in_range, parse_labels,
     parse_prefix, parse_socket_addr,
@@ -108,6 +109,7 @@ static SETTINGS: &[Setting] = &[
     TLS_KEY,
     TLS_CA,
     CALLBACK_ALLOW,
+    METRICS_TOKEN,
 ];
 
 #[derive(Debug, Clone)]
@@ -132,6 +134,8 @@ pub struct AgentConfig {
     pub tls_ca: Option<CaBundle>,
     /// Hosts HTTP and gRPC jobs may call (checked again on the resolved addresses); `None`: any.
     pub callback_allow: Option<CallbackAllow>,
+    /// `Some`: `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl AgentConfig {
@@ -155,6 +159,7 @@ impl AgentConfig {
             tls: None,
             tls_ca: None,
             callback_allow: None,
+            metrics_token: None,
         }
     }
 
@@ -199,6 +204,7 @@ impl AgentConfig {
                 parse_in_range(r, 0, 3600).map(Duration::from_secs)
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
+            metrics_token: src.get(&METRICS_TOKEN, MetricsToken::parse)?,
         })
     }
 }

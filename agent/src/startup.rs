@@ -250,6 +250,7 @@ impl Agent {
             metrics_listener,
             metrics,
             fence.clone(),
+            config.metrics_token.clone(),
             shutdown.clone(),
         ));
         // Shutdown: stop firing, let running work finish within the grace period (then kill

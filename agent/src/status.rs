@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use crony_common::lease::Fence;
+use crony_common::metrics_token::{self, MetricsToken};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -16,18 +18,24 @@ use crate::metrics::Metrics;
 struct Status {
     metrics: Arc<Metrics>,
     fence: Arc<Fence>,
+    token: Option<MetricsToken>,
 }
 
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     fence: Arc<Fence>,
+    token: Option<MetricsToken>,
     shutdown: CancellationToken,
 ) {
     let app = Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(health))
-        .with_state(Status { metrics, fence });
+        .with_state(Status {
+            metrics,
+            fence,
+            token,
+        });
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -36,8 +44,12 @@ pub async fn serve(
     }
 }
 
-async fn render(State(status): State<Status>) -> String {
-    status.metrics.render()
+async fn render(State(status): State<Status>, headers: HeaderMap) -> Response {
+    let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if let Some(why) = metrics_token::refusal(status.token.as_ref(), given) {
+        return (StatusCode::UNAUTHORIZED, why).into_response();
+    }
+    status.metrics.render().into_response()
 }
 
 /// 200 while the lease is certainly alive (the agent may fire), 503 otherwise.

@@ -7,6 +7,7 @@ pub mod error_chain;
 pub mod etcd;
 pub mod lease;
 pub mod leased_key;
+pub mod metrics_token;
 pub mod registry;
 pub mod report_token;
 pub mod schedule;

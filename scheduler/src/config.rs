@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
+use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };
@@ -109,6 +110,7 @@ static SETTINGS: &[Setting] = &[
     TLS_KEY,
     TLS_CA,
     CALLBACK_ALLOW,
+    METRICS_TOKEN,
 ];
 
 #[derive(Debug, Clone)]
@@ -141,6 +143,8 @@ pub struct SchedulerConfig {
     pub tls_ca: Option<CaBundle>,
     /// Hosts job targets may name; `None`: any.
     pub callback_allow: Option<CallbackAllow>,
+    /// `Some`: `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl SchedulerConfig {
@@ -166,6 +170,7 @@ impl SchedulerConfig {
             tls: None,
             tls_ca: None,
             callback_allow: None,
+            metrics_token: None,
         }
     }
 
@@ -223,6 +228,7 @@ impl SchedulerConfig {
             alerts: AlertSettings::load(&src)?,
             alert_interval: d.alert_interval,
             auth: AuthSettings::load(&src)?,
+            metrics_token: src.get(&METRICS_TOKEN, MetricsToken::parse)?,
             database: d.database,
         })
     }

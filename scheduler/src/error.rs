@@ -24,6 +24,9 @@ pub enum ErrorCode {
     DeliveryFailed,
     /// A request body over the API's size limit (413).
     PayloadTooLarge,
+    /// A body that is not declared `application/json` (415): browsers send forms
+    /// cross-site without asking, JSON only after a CORS preflight we never grant.
+    UnsupportedMediaType,
     Internal,
 }
 
@@ -42,6 +45,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::DeliveryFailed => "delivery_failed",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Internal => "internal",
         }
     }
@@ -59,6 +63,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::DeliveryFailed => StatusCode::BAD_GATEWAY,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +80,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => tonic::Code::ResourceExhausted,
             ErrorCode::Unavailable | ErrorCode::DeliveryFailed => tonic::Code::Unavailable,
             ErrorCode::PayloadTooLarge => tonic::Code::ResourceExhausted,
+            ErrorCode::UnsupportedMediaType => tonic::Code::InvalidArgument,
             ErrorCode::Internal => tonic::Code::Internal,
         }
     }
@@ -100,6 +106,7 @@ mod tests {
             ErrorCode::Unavailable,
             ErrorCode::DeliveryFailed,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::UnsupportedMediaType,
             ErrorCode::Internal,
         ] {
             assert_eq!(

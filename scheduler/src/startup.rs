@@ -293,6 +293,7 @@ impl Scheduler {
             alert_events,
             channels,
             auth: Arc::new(auth),
+            metrics_token: config.metrics_token.clone(),
         });
         let server_shutdown = shutdown.clone();
         let http_tls = config.tls.as_ref().map(|identity| identity.rustls());

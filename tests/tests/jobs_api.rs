@@ -410,6 +410,7 @@ async fn every_invalid_field_is_a_400_naming_it_and_nothing_is_stored() -> anyho
     let (status, _) = send(
         &c,
         c.post(s.url("/api/v1/jobs"))
+            .header("content-type", "application/json")
             .body("x".repeat(2 * 1024 * 1024)),
     )
     .await

@@ -118,6 +118,10 @@ async fn the_document_is_openapi_3_and_resolves() -> anyhow::Result<()> {
                     op["responses"]["413"].is_object(),
                     "{method} {path} lacks 413"
                 );
+                assert!(
+                    op["responses"]["415"].is_object(),
+                    "{method} {path} lacks 415"
+                );
             }
         }
     }
@@ -201,11 +205,24 @@ async fn fuzzer_findings_are_json_400s_naming_the_field() -> anyhow::Result<()> 
         (
             client
                 .patch(s.url("/api/v1/agents/a1"))
+                .header("content-type", "application/json")
                 .body("[null, null]"),
             "body",
         ),
-        (client.post(s.url("/api/v1/jobs")).body("[\"x\"]"), "body"),
-        (client.post(s.url("/api/v1/alerts/test")).body("[]"), "body"),
+        (
+            client
+                .post(s.url("/api/v1/jobs"))
+                .header("content-type", "application/json")
+                .body("[\"x\"]"),
+            "body",
+        ),
+        (
+            client
+                .post(s.url("/api/v1/alerts/test"))
+                .header("content-type", "application/json")
+                .body("[]"),
+            "body",
+        ),
     ];
     for (request, field) in cases {
         let response = request.send().await?;

@@ -308,6 +308,15 @@ async fn readyz_names_mysql_while_mariadb_is_down() -> anyhow::Result<()> {
     .await?;
     assert_eq!(body["failing"], serde_json::json!(["mysql"]), "{body}");
     assert_eq!(body["checks"]["etcd"], "ok");
+    // Anonymous callers learn only that it failed, never the driver's error text (which
+    // names hosts, ports and users).
+    let mysql = body["checks"]["mysql"].as_str().unwrap_or_default();
+    assert!(["unreachable", "timeout"].contains(&mysql), "{body}");
+    assert_eq!(
+        body["checks"].as_object().map(|c| c.len()),
+        Some(2),
+        "{body}"
+    );
 
     db.restart()?;
     wait_until(

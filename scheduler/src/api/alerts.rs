@@ -231,8 +231,10 @@ pub fn shown_recipient(recipient: &str) -> String {
 pub async fn test(
     _who: Caller<Operator>,
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    super::json::require_json(&headers)?;
     let body = body.map_err(super::json::body_error)?;
     let body: TestBody = super::json::parse(&body)?;
     let kind = channel("channel", &body.channel)?;

@@ -133,9 +133,12 @@ async fn api_token(bearer: &str, app: &AppState) -> Result<Principal, ApiError> 
         ));
     }
     let found = app.store.token_by_hash(&token::digest(bearer)).await?;
-    let Some(found) = found else {
+    let Some((found, owner)) = found else {
         return Err(unauthenticated("unknown API token"));
     };
+    let role = owner
+        .role_for(found.role)
+        .map_err(|why| unauthenticated(format!("API token {:?} {why}", found.name)))?;
     let now = Utc::now();
     if found.revoked_at.is_some() {
         return Err(unauthenticated(format!(
@@ -168,7 +171,7 @@ async fn api_token(bearer: &str, app: &AppState) -> Result<Principal, ApiError> 
             id: Some(found.id.to_string()),
             name: found.name,
         },
-        role: found.role,
+        role,
         session: None,
     })
 }

@@ -266,6 +266,7 @@ pub async fn post_result(
             "missing or wrong report token (Authorization: Bearer <X-Crony-Report-Token>)",
         ));
     }
+    super::json::require_json(&headers)?;
     let body = body.map_err(super::json::body_error)?;
     let body: ResultBody = super::json::parse(&body)?;
     let (output, output_truncated) = cap_output(body.output.as_deref().unwrap_or(""), MAX_OUTPUT);

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -31,7 +31,9 @@ pub struct Readiness {
     pub checks: Checks,
 }
 
-/// `ok`, or the error of the check.
+/// `ok`, `unreachable` (it answered with an error) or `timeout` (no answer within 1 s). The
+/// error itself goes to the log only: `/readyz` is anonymous, and an error text can carry
+/// host names, user names and versions a stranger should not learn.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Checks {
     pub etcd: String,
@@ -58,58 +60,71 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Health> {
 ))]
 pub async fn readyz(State(app): State<AppState>) -> impl IntoResponse {
     let etcd = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, app.etcd.clone().status()).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 1 s".to_owned()),
-        }
+        let answer = tokio::time::timeout(CHECK_TIMEOUT, app.etcd.clone().status()).await;
+        probe(
+            "etcd",
+            answer.map(|r| r.map(drop).map_err(|e| e.to_string())),
+        )
     };
     let mysql = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 1 s".to_owned()),
-        }
+        let answer = tokio::time::timeout(CHECK_TIMEOUT, app.store.ping()).await;
+        probe("mysql", answer.map(|r| r.map_err(|e| e.to_string())))
     };
     let (etcd, mysql) = tokio::join!(etcd, mysql);
-    let failing: Vec<String> = [("etcd", &etcd), ("mysql", &mysql)]
+    let failing: Vec<String> = [("etcd", etcd), ("mysql", mysql)]
         .into_iter()
-        .filter(|(_, r)| r.is_err())
+        .filter(|(_, r)| *r != "ok")
         .map(|(name, _)| name.to_owned())
         .collect();
-    let show = |r: &Result<(), String>| match r {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => e.clone(),
+    let ready = failing.is_empty();
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" }.into(),
+        failing,
+        checks: Checks {
+            etcd: etcd.into(),
+            mysql: mysql.into(),
+        },
     };
-    let status = if failing.is_empty() {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = Readiness {
-        status: if failing.is_empty() {
-            "ready"
-        } else {
-            "unavailable"
-        }
-        .into(),
-        failing,
-        checks: Checks {
-            etcd: show(&etcd),
-            mysql: show(&mysql),
-        },
-    };
     (status, Json(body))
+}
+
+/// The public word for one check; what went wrong is logged, not answered.
+fn probe(
+    name: &'static str,
+    answer: Result<Result<(), String>, tokio::time::error::Elapsed>,
+) -> &'static str {
+    match answer {
+        Ok(Ok(())) => "ok",
+        Ok(Err(error)) => {
+            tracing::warn!(check = name, %error, "readiness check failed");
+            "unreachable"
+        }
+        Err(_) => {
+            tracing::warn!(check = name, "readiness check got no answer within 1 s");
+            "timeout"
+        }
+    }
 }
 
 /// Prometheus text exposition of the scheduler's metrics.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses(
     (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+    (status = 401, description = "`CRONY_METRICS_TOKEN` is set and the request lacks `Authorization: Bearer <it>`", body = String, content_type = "text/plain"),
 ))]
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let given = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if let Some(why) = crony_common::metrics_token::refusal(app.metrics_token.as_ref(), given) {
+        return (StatusCode::UNAUTHORIZED, why).into_response();
+    }
     app.metrics.live_agents.set(app.live.len() as i64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
     )
+        .into_response()
 }

@@ -4,7 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::MAX_BODY;
@@ -17,9 +17,50 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse(&bytes).map(Self)
     }
+}
+
+/// Every body must be declared JSON. A page on another site can make a browser POST a form
+/// (`application/x-www-form-urlencoded`, `multipart/form-data`, `text/plain`) with our cookies
+/// and without a CORS preflight; a JSON body needs a preflight, which this API never grants.
+/// So refusing other types closes cross-site posts even where no CSRF token is asked (login).
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if given.as_deref().is_some_and(is_json) {
+        return Ok(());
+    }
+    let mut error = ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        match given {
+            Some(t) => {
+                format!("the body must be JSON with Content-Type: application/json, not {t:?}")
+            }
+            None => "the body must be JSON with Content-Type: application/json (none was sent)"
+                .to_owned(),
+        },
+    );
+    error.field = Some("content-type".to_owned());
+    Err(error)
+}
+
+/// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
+/// Hand-written: the one rule needs no media-type parser crate.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
 }
 
 /// Why a body could not be read: over the size limit is a 413 (axum's own answer would be
@@ -78,8 +119,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{is_json, parse};
     use crate::domain::agent::AgentPatch;
+
+    #[test]
+    fn only_json_content_types_pass() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+        assert!(!is_json("multipart/form-data; boundary=x"));
+        assert!(!is_json("application/jsonp"));
+        assert!(!is_json(""));
+    }
 
     #[test]
     fn a_body_must_be_an_object_not_the_fields_in_order() {

@@ -53,6 +53,8 @@ pub struct AppState {
     pub channels: Arc<crate::alert::delivery::Channels>,
     /// Login throttling, the setup token and cookie settings.
     pub auth: Arc<crate::auth::bootstrap::AuthState>,
+    /// `CRONY_METRICS_TOKEN`: what `/metrics` asks for; `None`: open.
+    pub metrics_token: Option<crony_common::metrics_token::MetricsToken>,
 }
 
 /// The largest request body the API reads. Job fields are capped at 64 KiB each; 1 MiB

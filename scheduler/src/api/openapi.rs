@@ -124,7 +124,7 @@ pub fn render(doc: &utoipa::openapi::OpenApi) -> Value {
 /// Answers every operation of a kind may give, said once here rather than in each handler's
 /// attribute: 401 (no credentials, or an unknown, revoked or expired one) and 403 (role too
 /// low, or a session change without its CSRF token) wherever an API token or session is
-/// needed, and 413 wherever a body is taken (over 1 MiB).
+/// needed, and 413 (over 1 MiB) and 415 (not `application/json`) wherever a body is taken.
 fn add_common_errors(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -164,6 +164,9 @@ fn add_common_errors(doc: &mut Value) {
             responses
                 .entry("413")
                 .or_insert_with(|| error("The body is over 1 MiB (`field` = `body`)"));
+            responses.entry("415").or_insert_with(|| {
+                error("The body is not sent as `Content-Type: application/json` (`field` = `content-type`)")
+            });
         }
     }
 }

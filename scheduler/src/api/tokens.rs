@@ -16,7 +16,7 @@ use super::params::ValidPath;
 use crate::auth::role::Admin;
 use crate::auth::{Role, token};
 use crate::error::ErrorCode;
-use crate::store::accounts::{ApiToken, NewToken};
+use crate::store::tokens::{ApiToken, NewToken};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenList {

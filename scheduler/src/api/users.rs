@@ -138,10 +138,6 @@ pub async fn patch(
         }
         None => None,
     };
-    let demotes = body.role.is_some_and(|r| r != Role::Admin) || body.disabled == Some(true);
-    if demotes {
-        keeps_an_admin(&app, id).await?;
-    }
     let change = UserChange {
         role: body.role,
         password_hash,
@@ -170,7 +166,6 @@ pub async fn delete(
     State(app): State<AppState>,
     ValidPath(id): ValidPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    keeps_an_admin(&app, id).await?;
     if !app
         .store
         .delete_user(id, who.audit("user", "delete"))
@@ -179,20 +174,4 @@ pub async fn delete(
         return Err(not_found(id));
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Refuses to remove the last enabled admin: nobody could manage accounts afterwards.
-async fn keeps_an_admin(app: &AppState, id: u64) -> Result<(), ApiError> {
-    let users = app.store.list_users().await?;
-    let admins: Vec<&User> = users
-        .iter()
-        .filter(|u| u.role == Role::Admin && !u.disabled)
-        .collect();
-    if admins.len() == 1 && admins[0].id == id {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "this is the last enabled admin; make another admin first",
-        ));
-    }
-    Ok(())
 }

@@ -7,7 +7,7 @@ use super::settings::AuthSettings;
 use super::throttle::LoginThrottle;
 use super::{Actor, Role, password, token};
 use crate::audit::AuditRecord;
-use crate::store::accounts::NewToken;
+use crate::store::tokens::NewToken;
 use crate::store::{Store, StoreError};
 
 /// What the API's authentication needs besides the store.

@@ -38,31 +38,6 @@ pub struct UserChange {
     pub disabled: Option<bool>,
 }
 
-/// An API token as the API lists it (never the token or its hash).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ApiToken {
-    pub id: u64,
-    pub name: String,
-    pub role: Role,
-    /// The token's first characters, to tell tokens apart.
-    pub prefix: String,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// A new token's stored form.
-#[derive(Debug, Clone)]
-pub struct NewToken {
-    pub name: String,
-    pub role: Role,
-    pub hash: String,
-    pub prefix: String,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
 #[async_trait::async_trait]
 pub trait AccountStore: Send + Sync {
     async fn count_users(&self) -> Result<u64, StoreError>;
@@ -94,21 +69,6 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<User>, StoreError>;
     async fn delete_user(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError>;
 
-    async fn create_token(
-        &self,
-        token: &NewToken,
-        audit: AuditRecord,
-    ) -> Result<ApiToken, StoreError>;
-    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
-    async fn get_token(&self, id: u64) -> Result<Option<ApiToken>, StoreError>;
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
-    /// Revokes (keeps the row); `false` when no such token.
-    async fn revoke_token(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError>;
-    async fn touch_token(&self, id: u64, now: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Makes sure a token with this hash exists with this name and role (the configured
-    /// `CRONY_ADMIN_TOKEN`); revoking it lasts until the configured value changes.
-    async fn ensure_token(&self, token: &NewToken, audit: AuditRecord) -> Result<(), StoreError>;
-
     async fn create_session(
         &self,
         user_id: u64,
@@ -129,6 +89,27 @@ pub trait AccountStore: Send + Sync {
     /// failed login).
     async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError>;
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Refuses (409) a change that would leave no enabled admin, inside the change's own
+/// transaction: every enabled admin's row is locked first, in id order, so two admins
+/// demoting each other at once are serialized (the second sees the first's change) instead of
+/// both passing a check made before either wrote.
+async fn keep_an_admin(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    id: u64,
+) -> Result<(), StoreError> {
+    let admins: Vec<(u64,)> = sqlx::query_as(
+        "SELECT id FROM users WHERE role = 'admin' AND disabled = FALSE ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    if admins.len() == 1 && admins[0].0 == id {
+        return Err(StoreError::Conflict(
+            "this is the last enabled admin; make another admin first".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes one audit row inside `tx`.
@@ -176,7 +157,7 @@ struct UserRow {
 const USER_COLUMNS: &str =
     "id, username, password_hash, role, disabled, created_at, updated_at, last_login_at";
 
-fn stored_role(role: &str) -> Result<Role, StoreError> {
+pub(super) fn stored_role(role: &str) -> Result<Role, StoreError> {
     Role::parse(role).ok_or_else(|| StoreError::Other(format!("stored role {role:?} unknown")))
 }
 
@@ -193,39 +174,6 @@ impl UserRow {
                 last_login_at: self.last_login_at,
             },
             password_hash: self.password_hash,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct TokenRow {
-    id: u64,
-    name: String,
-    role: String,
-    prefix: String,
-    created_by: String,
-    created_at: DateTime<Utc>,
-    expires_at: Option<DateTime<Utc>>,
-    last_used_at: Option<DateTime<Utc>>,
-    revoked_at: Option<DateTime<Utc>>,
-}
-
-const TOKEN_COLUMNS: &str =
-    "id, name, role, prefix, created_by, created_at, expires_at, last_used_at, revoked_at";
-
-impl TryFrom<TokenRow> for ApiToken {
-    type Error = StoreError;
-    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
-        Ok(ApiToken {
-            id: r.id,
-            role: stored_role(&r.role)?,
-            name: r.name,
-            prefix: r.prefix,
-            created_by: r.created_by,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-            last_used_at: r.last_used_at,
-            revoked_at: r.revoked_at,
         })
     }
 }
@@ -266,7 +214,7 @@ impl From<AuditRow> for AuditEntry {
     }
 }
 
-fn name_taken(e: sqlx::Error, what: &str, name: &str) -> StoreError {
+pub(super) fn name_taken(e: sqlx::Error, what: &str, name: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict(format!("a {what} named {name:?} already exists"))
@@ -395,6 +343,11 @@ impl AccountStore for MySqlStore {
         audit: AuditRecord,
     ) -> Result<Option<User>, StoreError> {
         let mut tx = self.pool().begin().await?;
+        let demotes =
+            change.role.is_some_and(|r| r != Role::Admin) || change.disabled == Some(true);
+        if demotes {
+            keep_an_admin(&mut tx, id).await?;
+        }
         let Some(before) = Self::user_in(&mut tx, id).await? else {
             return Ok(None);
         };
@@ -434,6 +387,7 @@ impl AccountStore for MySqlStore {
 
     async fn delete_user(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
+        keep_an_admin(&mut tx, id).await?;
         let Some(before) = Self::user_in(&mut tx, id).await? else {
             return Ok(false);
         };
@@ -441,6 +395,15 @@ impl AccountStore for MySqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        // Revoked, not only refused while the owner is missing: the refusal must not depend on
+        // the id never being handed out again.
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = ? WHERE owner_user_id = ? AND revoked_at IS NULL",
+        )
+        .bind(Utc::now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM users WHERE id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -448,128 +411,6 @@ impl AccountStore for MySqlStore {
         write_audit(&mut tx, &audit.target(id.to_string()).before(&before)).await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    async fn create_token(
-        &self,
-        token: &NewToken,
-        audit: AuditRecord,
-    ) -> Result<ApiToken, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
-            "INSERT INTO api_tokens (name, role, token_hash, prefix, created_by, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&token.name)
-        .bind(token.role.as_str())
-        .bind(&token.hash)
-        .bind(&token.prefix)
-        .bind(&audit.actor.name)
-        .bind(Utc::now())
-        .bind(token.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| name_taken(e, "token", &token.name))?;
-        let id = done.last_insert_id();
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?");
-        let row: TokenRow = sqlx::query_as(&sql).bind(id).fetch_one(&mut *tx).await?;
-        let created = ApiToken::try_from(row)?;
-        write_audit(&mut tx, &audit.target(id.to_string()).after(&created)).await?;
-        tx.commit().await?;
-        Ok(created)
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY id");
-        let rows: Vec<TokenRow> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
-        rows.into_iter().map(ApiToken::try_from).collect()
-    }
-
-    async fn get_token(&self, id: u64) -> Result<Option<ApiToken>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?");
-        let row: Option<TokenRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(ApiToken::try_from).transpose()
-    }
-
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?");
-        let row: Option<TokenRow> = sqlx::query_as(&sql)
-            .bind(hash)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(ApiToken::try_from).transpose()
-    }
-
-    async fn revoke_token(&self, id: u64, audit: AuditRecord) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ? FOR UPDATE");
-        let row: Option<TokenRow> = sqlx::query_as(&sql)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(before) = row.map(ApiToken::try_from).transpose()? else {
-            return Ok(false);
-        };
-        if before.revoked_at.is_some() {
-            // Already revoked: nothing changes, nothing to record.
-            return Ok(true);
-        }
-        let now = Utc::now();
-        sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let after = ApiToken {
-            revoked_at: Some(now),
-            ..before.clone()
-        };
-        write_audit(
-            &mut tx,
-            &audit.target(id.to_string()).before(&before).after(&after),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn touch_token(&self, id: u64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    async fn ensure_token(&self, token: &NewToken, audit: AuditRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let exists: Option<(u64,)> =
-            sqlx::query_as("SELECT id FROM api_tokens WHERE token_hash = ? FOR UPDATE")
-                .bind(&token.hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_some() {
-            return Ok(());
-        }
-        // A new configured value retires the previous configured token.
-        sqlx::query(
-            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND created_by = ? AND revoked_at IS NULL",
-        )
-        .bind(Utc::now())
-        .bind(&token.name)
-        .bind(&audit.actor.name)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        match self.create_token(token, audit).await {
-            // Another scheduler starting at the same moment created it.
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     async fn create_session(

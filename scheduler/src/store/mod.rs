@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod mysql;
 pub mod stats;
+pub mod tokens;
 
 use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
@@ -65,6 +66,7 @@ impl From<sqlx::Error> for StoreError {
 pub trait Store:
     jobs::JobStore
     + accounts::AccountStore
+    + tokens::TokenStore
     + assignments::AssignmentStore
     + executions::ExecutionStore
     + stats::StatsStore
