@@ -5,15 +5,29 @@ use std::process::Command;
 use crony_tests::process::{crony_command, free_port, workspace_binary};
 use crony_tests::{shared_mariadb, unique_name};
 
-/// Runs a binary with `env` (and no inherited CRONY_*), expecting failure; returns stderr.
+/// Runs a binary with `env` (and no inherited CRONY_*, but the test cluster token; an empty
+/// value unsets a variable), expecting failure; returns stderr.
 fn fails_with(binary: &str, env: &[(&str, &str)]) -> String {
+    fails_with_args(binary, &[], env)
+}
+
+/// [`fails_with`], with command-line arguments.
+fn fails_with_args(binary: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut command = crony_command(binary);
     let dir = tempfile::tempdir().expect("temp dir");
     command
+        .args(args)
         .env("CRONY_AGENT_DATA_DIR", dir.path())
         .env("CRONY_HTTP_ADDR", "127.0.0.1:0")
-        .env("CRONY_GRPC_ADDR", "127.0.0.1:0");
-    command.envs(env.iter().copied());
+        .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
+        .env("CRONY_CLUSTER_TOKEN", crony_tests::CLUSTER_TOKEN);
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
     let output = command.output().expect("binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(

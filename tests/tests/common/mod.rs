@@ -82,7 +82,7 @@ pub fn sorted(mut ids: Vec<String>) -> Vec<String> {
 pub async fn held_by_agent(
     grpc_addr: &str,
 ) -> Result<std::collections::BTreeMap<String, u64>, String> {
-    held_by_agent_with_token(grpc_addr, None).await
+    held_by_agent_with_token(grpc_addr, Some(crony_tests::CLUSTER_TOKEN)).await
 }
 
 /// [`held_by_agent`], presenting `token` as the cluster token.
@@ -90,15 +90,9 @@ pub async fn held_by_agent_with_token(
     grpc_addr: &str,
     token: Option<&str>,
 ) -> Result<std::collections::BTreeMap<String, u64>, String> {
-    use crony_proto::auth::AttachClusterToken;
     use crony_proto::v1::ListHeldRequest;
-    use crony_proto::v1::agent_service_client::AgentServiceClient;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut client = AgentServiceClient::with_interceptor(channel, AttachClusterToken::new(token)?);
+    let mut client =
+        crony_tests::grpc::agent_client_with(grpc_addr, token).map_err(|e| e.to_string())?;
     let held = client
         .list_held(ListHeldRequest {})
         .await
