@@ -27,3 +27,42 @@ pub fn agent_client_with(addr: &str, token: Option<&str>) -> anyhow::Result<Agen
 pub fn agent_client(addr: &str) -> anyhow::Result<AgentClient> {
     agent_client_with(addr, Some(crate::CLUSTER_TOKEN))
 }
+
+/// A lazily connecting TLS channel to `addr` that trusts `ca`'s CA and, with `client`,
+/// presents `client`'s certificate (mutual TLS).
+pub fn tls_channel(
+    addr: &str,
+    ca: &crate::TestPki,
+    client: Option<&crate::TestPki>,
+) -> anyhow::Result<Channel> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let mut tls =
+        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(&ca.ca)?));
+    if let Some(client) = client {
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(&client.cert)?,
+            std::fs::read(&client.key)?,
+        ));
+    }
+    Ok(Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(15))
+        .connect_lazy())
+}
+
+/// A token-carrying client of the agent at `addr` over `channel` (see [`tls_channel`]).
+pub fn agent_client_on(channel: Channel) -> AgentClient {
+    AgentServiceClient::with_interceptor(
+        channel,
+        AttachClusterToken::new(Some(crate::CLUSTER_TOKEN)).expect("printable token"),
+    )
+}
+
+/// A token-carrying client of a scheduler's `ReportService` over `channel`.
+pub fn report_client_on(channel: Channel) -> crate::reports::ReportClient {
+    crony_proto::v1::report_service_client::ReportServiceClient::with_interceptor(
+        channel,
+        AttachClusterToken::new(Some(crate::CLUSTER_TOKEN)).expect("printable token"),
+    )
+}

@@ -239,3 +239,38 @@ pub async fn send(
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     ))
 }
+
+/// The `grpc_addr` the first agent the API lists announced.
+pub async fn agent_grpc_addr(base: &str) -> anyhow::Result<String> {
+    let (_, agents) = get_json(&format!("{base}/api/v1/agents"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(agents["agents"][0]["grpc_addr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// A record under `{prefix}/{dir}/` in etcd (`agents`, `schedulers`), once there is one.
+pub async fn etcd_record(env: &crony_tests::TestEnv, dir: &str) -> anyhow::Result<Value> {
+    let etcd = etcd_client::Client::connect([env.etcd.as_str()], None).await?;
+    let dir = format!("{}/{dir}/", env.prefix);
+    crony_tests::wait_until(
+        &format!("a record under {dir}"),
+        std::time::Duration::from_secs(10),
+        || {
+            let (mut etcd, dir) = (etcd.clone(), dir.clone());
+            async move {
+                let found = etcd
+                    .get(dir, Some(etcd_client::GetOptions::new().with_prefix()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(found
+                    .kvs()
+                    .first()
+                    .and_then(|kv| serde_json::from_slice(kv.value()).ok()))
+            }
+        },
+    )
+    .await
+}
