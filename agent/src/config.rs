@@ -8,15 +8,18 @@ use std::time::Duration;
 
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
 use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
+use crony_common::cluster_auth::{CLUSTER_TOKEN, ClusterAuth, INSECURE_NO_CLUSTER_TOKEN};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_bool, parse_endpoints, parse_in_range, parse_labels,
     parse_prefix, parse_socket_addr,
 };
 use crony_common::telemetry::{LogFormat, parse_log_format};
-use crony_common::tls::{CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_KEY, TlsSettings};
+use crony_common::tls::{
+    CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_CLIENT_CA, TLS_KEY, TlsSettings,
+};
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
-    Setting { key, env, help }
+    Setting::new(key, env, help)
 }
 
 const ETCD_ENDPOINTS: Setting = s(
@@ -43,11 +46,6 @@ const ADVERTISE_ADDR: Setting = s(
     "agent_advertise_addr",
     "CRONY_AGENT_ADVERTISE_ADDR",
     "host:port schedulers dial [default: the listen address, or hostname:port when it is 0.0.0.0]",
-);
-const CLUSTER_TOKEN: Setting = s(
-    "cluster_token",
-    "CRONY_CLUSTER_TOKEN",
-    "shared secret required on every gRPC call [default: none]",
 );
 const WEIGHT: Setting = s(
     "agent_weight",
@@ -97,6 +95,7 @@ static SETTINGS: &[Setting] = &[
     GRPC_ADDR,
     ADVERTISE_ADDR,
     CLUSTER_TOKEN,
+    INSECURE_NO_CLUSTER_TOKEN,
     WEIGHT,
     LABELS,
     DATA_DIR,
@@ -108,6 +107,7 @@ static SETTINGS: &[Setting] = &[
     TLS_CERT,
     TLS_KEY,
     TLS_CA,
+    TLS_CLIENT_CA,
     CALLBACK_ALLOW,
     METRICS_TOKEN,
 ];
@@ -119,7 +119,9 @@ pub struct AgentConfig {
     pub agent_id: Option<String>,
     pub grpc_addr: SocketAddr,
     pub advertise_addr: Option<String>,
-    pub cluster_token: Option<String>,
+    /// The credential of `AgentService` and of reports to schedulers; no default, so that
+    /// no configuration runs open by accident.
+    pub cluster: ClusterAuth,
     pub weight: u32,
     pub labels: BTreeMap<String, String>,
     pub data_dir: PathBuf,
@@ -132,6 +134,8 @@ pub struct AgentConfig {
     pub tls: Option<ServerIdentity>,
     /// Verifies schedulers that serve TLS when reporting to them; `None`: webpki roots.
     pub tls_ca: Option<CaBundle>,
+    /// `Some`: `AgentService` requires client certificates signed by it (needs `tls`).
+    pub tls_client_ca: Option<CaBundle>,
     /// Hosts HTTP and gRPC jobs may call (checked again on the resolved addresses); `None`: any.
     pub callback_allow: Option<CallbackAllow>,
     /// `Some`: `/metrics` answers only `Authorization: Bearer <token>`.
@@ -139,15 +143,16 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    /// Defaults for everything except where etcd is and where data lives.
-    pub fn new(etcd_endpoints: Vec<String>, data_dir: PathBuf) -> Self {
+    /// Defaults for everything except where etcd is, where data lives and the cluster
+    /// credential.
+    pub fn new(etcd_endpoints: Vec<String>, data_dir: PathBuf, cluster: ClusterAuth) -> Self {
         Self {
             etcd_endpoints,
             etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
             agent_id: None,
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9191)),
             advertise_addr: None,
-            cluster_token: None,
+            cluster,
             weight: 1,
             labels: BTreeMap::new(),
             data_dir,
@@ -158,6 +163,7 @@ impl AgentConfig {
             log_format: LogFormat::Plain,
             tls: None,
             tls_ca: None,
+            tls_client_ca: None,
             callback_allow: None,
             metrics_token: None,
         }
@@ -176,11 +182,13 @@ impl AgentConfig {
         let d = Self::new(
             vec!["http://127.0.0.1:2379".into()],
             PathBuf::from("crony-agent-data"),
+            ClusterAuth::load(&src)?,
         );
         let tls = TlsSettings::load(&src)?;
         Ok(Self {
             tls: tls.identity,
             tls_ca: tls.ca,
+            tls_client_ca: tls.client_ca,
             callback_allow: src.get(&CALLBACK_ALLOW, |r| {
                 CallbackAllow::parse(r).map_err(|e| e.to_string())
             })?,
@@ -189,7 +197,7 @@ impl AgentConfig {
             agent_id: src.get(&AGENT_ID, crate::identity::validate_id)?,
             grpc_addr: src.get_or(&GRPC_ADDR, d.grpc_addr, parse_socket_addr)?,
             advertise_addr: src.get(&ADVERTISE_ADDR, parse_host_port)?,
-            cluster_token: src.get(&CLUSTER_TOKEN, non_empty)?,
+            cluster: d.cluster,
             weight: src.get_or(&WEIGHT, d.weight, |r| {
                 parse_in_range(r, 1, 1000).map(|w| w as u32)
             })?,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crony_common::lease::Backoff;
 use crony_common::registry::SchedulerRecord;
-use crony_common::tls::{CaBundle, client_config};
+use crony_common::tls::{CaBundle, ServerIdentity, client_config};
 use crony_proto::auth::AttachClusterToken;
 use crony_proto::v1::ReportBatch;
 use crony_proto::v1::report_service_client::ReportServiceClient;
@@ -32,6 +32,8 @@ pub struct Reporter {
     pub token: AttachClusterToken,
     /// Verifies schedulers that serve TLS (`None`: the webpki roots).
     pub ca: Option<CaBundle>,
+    /// Presented to schedulers that require client certificates (mutual TLS).
+    pub identity: Option<ServerIdentity>,
     pub metrics: Arc<Metrics>,
     pub clients: HashMap<String, Client>,
 }
@@ -90,7 +92,9 @@ impl Reporter {
             }
         };
         if scheduler.tls || url.starts_with("https://") {
-            endpoint = match endpoint.tls_config(client_config(self.ca.as_ref())) {
+            endpoint = match endpoint
+                .tls_config(client_config(self.ca.as_ref(), self.identity.as_ref()))
+            {
                 Ok(endpoint) => endpoint,
                 Err(e) => {
                     tracing::warn!(%url, error = %e, "cannot set up TLS to the scheduler");

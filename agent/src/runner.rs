@@ -42,7 +42,8 @@ pub struct Runner {
     pub agent_id: String,
     pub executors: Executors,
     pub spool: Spool,
-    pub key: ReportKey,
+    /// `None` without a cluster token: targets get no report token.
+    pub key: Option<ReportKey>,
     pub directory: Arc<SchedulerDirectory>,
     pub fence: Arc<Fence>,
     pub metrics: Arc<Metrics>,
@@ -58,7 +59,7 @@ impl Runner {
         agent_id: String,
         executors: Executors,
         spool: Spool,
-        key: ReportKey,
+        key: Option<ReportKey>,
         directory: Arc<SchedulerDirectory>,
         fence: Arc<Fence>,
         metrics: Arc<Metrics>,
@@ -274,7 +275,11 @@ impl Runner {
                 scheduled_at: fire.scheduled_at,
                 deadline: started + timeout,
                 report_url: report_url.clone(),
-                report_token: self.key.token_for(&id),
+                report_token: self
+                    .key
+                    .as_ref()
+                    .map(|key| key.token_for(&id))
+                    .unwrap_or_default(),
             };
             let outcome = run_attempt(executor.as_ref(), &ctx, timeout, &kill).await;
             let status = match outcome.status {

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crony_common::cluster_auth::{self, ClusterAuth, ClusterToken};
 use crony_common::registry::{AgentRecord, agent_key};
+use crony_common::tls::CLIENT_CA_NEEDS_IDENTITY;
 use crony_proto::auth::ClusterTokenCheck;
 use crony_proto::v1::AgentInfo;
 use crony_proto::v1::agent_service_server::AgentServiceServer;
@@ -52,7 +54,7 @@ pub enum AgentError {
     Spool(#[from] crate::spool::SpoolError),
     #[error("{0} (CRONY_CLUSTER_TOKEN)")]
     Token(String),
-    #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY): {0}")]
+    #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY, CRONY_TLS_CLIENT_CA): {0}")]
     Tls(String),
 }
 
@@ -80,24 +82,37 @@ impl Agent {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
-        let listener = TcpListener::bind(config.grpc_addr)
+        if config.tls_client_ca.is_some() && config.tls.is_none() {
+            return Err(AgentError::Tls(CLIENT_CA_NEEDS_IDENTITY.into()));
+        }
+        // Without a cluster token, anyone who reaches AgentService could make this machine
+        // run shell commands: loopback only.
+        let bind = config.cluster.listen_addr(config.grpc_addr);
+        let listener = TcpListener::bind(bind)
             .await
-            .map_err(|source| AgentError::Bind {
-                addr: config.grpc_addr,
-                source,
-            })?;
-        let grpc_addr = listener.local_addr().map_err(|source| AgentError::Bind {
-            addr: config.grpc_addr,
-            source,
-        })?;
+            .map_err(|source| AgentError::Bind { addr: bind, source })?;
+        let grpc_addr = listener
+            .local_addr()
+            .map_err(|source| AgentError::Bind { addr: bind, source })?;
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-        let advertise_addr = config.advertise_addr.clone().unwrap_or_else(|| {
-            if grpc_addr.ip().is_unspecified() {
-                format!("{hostname}:{}", grpc_addr.port())
-            } else {
+        let advertise_addr = match (&config.cluster, &config.advertise_addr) {
+            (ClusterAuth::InsecureLoopbackOnly, advertised) => {
+                cluster_auth::warn_insecure("AgentService", config.grpc_addr, grpc_addr);
+                if let Some(advertised) = advertised {
+                    tracing::warn!(
+                        %advertised,
+                        "CRONY_AGENT_ADVERTISE_ADDR is ignored without a cluster token: \
+                         the agent announces its loopback address"
+                    );
+                }
                 grpc_addr.to_string()
             }
-        });
+            (ClusterAuth::Token(_), Some(advertised)) => advertised.clone(),
+            (ClusterAuth::Token(_), None) if grpc_addr.ip().is_unspecified() => {
+                format!("{hostname}:{}", grpc_addr.port())
+            }
+            (ClusterAuth::Token(_), None) => grpc_addr.to_string(),
+        };
         let started_at = chrono::Utc::now();
         let record = AgentRecord {
             id: id.clone(),
@@ -143,12 +158,13 @@ impl Agent {
             started_at_ms: started_at.timestamp_millis(),
             ..AgentInfo::default()
         };
-        if config.cluster_token.is_none() {
-            tracing::warn!("no CRONY_CLUSTER_TOKEN: AgentService accepts calls from anyone");
-        }
+        let token = config.cluster.token();
         let attach =
-            AttachClusterToken::new(config.cluster_token.as_deref()).map_err(AgentError::Token)?;
-        let token = config.cluster_token.as_deref().map(Arc::<str>::from);
+            AttachClusterToken::new(token.map(ClusterToken::expose)).map_err(AgentError::Token)?;
+        let check = match token {
+            Some(token) => ClusterTokenCheck::require(token.expose()),
+            None => ClusterTokenCheck::accept_anyone(),
+        };
         let metrics_listener = TcpListener::bind(config.metrics_addr)
             .await
             .map_err(|source| AgentError::MetricsBind {
@@ -192,7 +208,7 @@ impl Agent {
             id.clone(),
             Executors::with_callback_allow(config.allow_shell, config.callback_allow.clone()),
             spool.clone(),
-            ReportKey::from_cluster_token(config.cluster_token.as_deref()),
+            token.map(ReportKey::derive),
             directory.clone(),
             fence.clone(),
             metrics.clone(),
@@ -208,13 +224,13 @@ impl Agent {
         clock.send(Command::Load(holdings.all()));
         let service = AgentServiceServer::with_interceptor(
             AgentServiceImpl::new(info, fence.clone(), holdings, clock, runner.clone()),
-            ClusterTokenCheck(token),
+            check,
         );
 
         let mut server = tonic::transport::Server::builder();
         if let Some(identity) = &config.tls {
             server = server
-                .tls_config(identity.tonic())
+                .tls_config(identity.tonic(config.tls_client_ca.as_ref()))
                 .map_err(|e| AgentError::Tls(e.to_string()))?;
         }
         let tracker = TaskTracker::new();
@@ -242,6 +258,7 @@ impl Agent {
             directory,
             token: attach,
             ca: config.tls_ca.clone(),
+            identity: config.tls.clone(),
             metrics: metrics.clone(),
             clients: Default::default(),
         };

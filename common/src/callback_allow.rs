@@ -16,11 +16,11 @@ use ipnet::IpNet;
 
 use crate::settings::Setting;
 
-pub const CALLBACK_ALLOW: Setting = Setting {
-    key: "callback_allow",
-    env: "CRONY_CALLBACK_ALLOW",
-    help: "hosts jobs may call: names, *.suffixes, IPs, CIDR networks, comma-separated [default: any]",
-};
+pub const CALLBACK_ALLOW: Setting = Setting::new(
+    "callback_allow",
+    "CRONY_CALLBACK_ALLOW",
+    "hosts jobs may call: names, *.suffixes, IPs, CIDR networks, comma-separated [default: any]",
+);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AllowError {

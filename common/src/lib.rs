@@ -3,6 +3,7 @@
 //! signals.
 
 pub mod callback_allow;
+pub mod cluster_auth;
 pub mod error_chain;
 pub mod etcd;
 pub mod lease;
@@ -11,6 +12,7 @@ pub mod metrics_token;
 pub mod registry;
 pub mod report_token;
 pub mod schedule;
+pub mod secret_file;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

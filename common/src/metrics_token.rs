@@ -6,11 +6,11 @@ use sha2::{Digest, Sha256};
 
 use crate::settings::Setting;
 
-pub const METRICS_TOKEN: Setting = Setting {
-    key: "metrics_token",
-    env: "CRONY_METRICS_TOKEN",
-    help: "bearer token /metrics requires (Prometheus `authorization`) [default: none, /metrics open]",
-};
+pub const METRICS_TOKEN: Setting = Setting::secret(
+    "metrics_token",
+    "CRONY_METRICS_TOKEN",
+    "bearer token /metrics requires (Prometheus `authorization`) [default: none, /metrics open]",
+);
 
 /// The configured token, kept only as its digest so it never sits in memory in the clear
 /// longer than start-up, and so comparing two digests leaks nothing through timing.

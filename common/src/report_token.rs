@@ -1,12 +1,15 @@
 //! Per-execution report tokens for async results (design §5 `POST /executions/{id}/result`).
 //!
-//! A token is HMAC-SHA256 over the execution id, keyed by the cluster token. Agents mint it
+//! A token is HMAC-SHA256 over the execution id, under a key derived from the cluster token
+//! (never from a constant: a cluster without a token issues no report tokens). Agents mint it
 //! when they call a target and any scheduler can check it without a lookup, so a result that
 //! arrives before the agent's own report of the execution is still verified, and a token
 //! minted for one execution is useless for any other.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use crate::cluster_auth::ClusterToken;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -21,12 +24,13 @@ impl std::fmt::Debug for ReportKey {
 }
 
 impl ReportKey {
-    /// Derived from `CRONY_CLUSTER_TOKEN`. Without one every cluster shares the same key, so
-    /// tokens only prove the caller saw the execution's headers: start-up warns about it.
-    pub fn from_cluster_token(token: Option<&str>) -> Self {
-        let mut key = b"crony-report-token/v1:".to_vec();
-        key.extend_from_slice(token.unwrap_or_default().as_bytes());
-        Self(key)
+    /// Derived from the cluster token as HMAC(token, label): the label keeps this key apart
+    /// from any other use of the same secret, and the token itself never keys a report token.
+    pub fn derive(token: &ClusterToken) -> Self {
+        let mut mac = HmacSha256::new_from_slice(token.expose().as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(b"crony/v1/report-token-key");
+        Self(mac.finalize().into_bytes().to_vec())
     }
 
     pub fn token_for(&self, execution_id: &str) -> String {
@@ -52,13 +56,24 @@ impl ReportKey {
 mod tests {
     use super::*;
 
+    fn key(secret: &str) -> ReportKey {
+        ReportKey::derive(&ClusterToken::parse(&secret.repeat(8)).unwrap())
+    }
+
     #[test]
     fn a_token_opens_only_its_own_execution() {
-        let key = ReportKey::from_cluster_token(Some("secret"));
+        let key = key("secret");
         let token = key.token_for("exec-1");
         assert!(key.verify("exec-1", &token));
         assert!(!key.verify("exec-2", &token));
         assert!(!key.verify("exec-1", "not-hex"));
-        assert!(!ReportKey::from_cluster_token(Some("other")).verify("exec-1", &token));
+        assert!(!self::key("other").verify("exec-1", &token));
+    }
+
+    #[test]
+    fn the_key_is_not_the_cluster_token_itself() {
+        let secret = "secret".repeat(8);
+        let plain = ReportKey(secret.as_bytes().to_vec());
+        assert_ne!(plain.token_for("exec-1"), key("secret").token_for("exec-1"));
     }
 }

@@ -11,6 +11,13 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Command};
 
+use crate::secret_file;
+
+mod parse;
+pub use parse::{
+    parse_bool, parse_endpoints, parse_in_range, parse_labels, parse_prefix, parse_socket_addr,
+};
+
 /// One configuration setting. The flag is the key with `-` for `_`.
 #[derive(Debug, Clone, Copy)]
 pub struct Setting {
@@ -20,10 +27,53 @@ pub struct Setting {
     pub env: &'static str,
     /// One line for `--help`, including the default.
     pub help: &'static str,
+    pub kind: Kind,
+}
+
+/// How a setting may be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value in any layer.
+    Value,
+    /// A secret: its value also comes from a file (`CRONY_X_FILE`, `x_file`, `--x-file`),
+    /// and never from a flag, which every user of the machine can read in the process list.
+    Secret,
+    /// A boolean whose flag takes no value (`--insecure-no-cluster-token`); `true`/`false` in
+    /// the environment and the file.
+    Switch,
 }
 
 impl Setting {
-    fn flag(&self) -> String {
+    pub const fn new(key: &'static str, env: &'static str, help: &'static str) -> Self {
+        Self {
+            key,
+            env,
+            help,
+            kind: Kind::Value,
+        }
+    }
+
+    /// A secret setting (see [`Kind::Secret`]).
+    pub const fn secret(key: &'static str, env: &'static str, help: &'static str) -> Self {
+        Self {
+            kind: Kind::Secret,
+            ..Self::new(key, env, help)
+        }
+    }
+
+    /// A switch (see [`Kind::Switch`]).
+    pub const fn switch(key: &'static str, env: &'static str, help: &'static str) -> Self {
+        Self {
+            kind: Kind::Switch,
+            ..Self::new(key, env, help)
+        }
+    }
+
+    pub const fn is_secret(&self) -> bool {
+        matches!(self.kind, Kind::Secret)
+    }
+
+    pub fn flag(&self) -> String {
         self.key.replace('_', "-")
     }
 }
@@ -33,7 +83,15 @@ impl Setting {
 pub enum Origin {
     Flag(String),
     Env(&'static str),
-    File { key: &'static str, path: PathBuf },
+    File {
+        key: &'static str,
+        path: PathBuf,
+    },
+    /// A secret read from the file that `setting` (e.g. `CRONY_CLUSTER_TOKEN_FILE`) names.
+    SecretFile {
+        setting: String,
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -42,6 +100,9 @@ impl fmt::Display for Origin {
             Origin::Flag(flag) => write!(f, "--{flag}"),
             Origin::Env(name) => f.write_str(name),
             Origin::File { key, path } => write!(f, "`{key}` in {}", path.display()),
+            Origin::SecretFile { setting, path } => {
+                write!(f, "{setting} (file {})", path.display())
+            }
         }
     }
 }
@@ -52,21 +113,39 @@ pub enum ConfigError {
     Invalid { origin: Origin, message: String },
     #[error("cannot read config file {path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error(
+        "--{flag}: secrets on the command line show in the process list; use {env} or {env}_FILE"
+    )]
+    SecretFlag { flag: String, env: &'static str },
+    #[error("both {value} and {file} are set; set only one of them")]
+    SecretTwice { value: String, file: String },
+    #[error("cannot read {setting} {path}: {message}")]
+    SecretFile {
+        setting: String,
+        path: PathBuf,
+        message: String,
+    },
+    /// A required setting is missing, or settings contradict each other: the whole message.
+    #[error("{0}")]
+    Unusable(String),
 }
 
 /// The three layers, ready to be asked for each setting.
 #[derive(Debug)]
 pub struct Sources {
     settings: &'static [Setting],
-    file: toml::Table,
-    file_path: PathBuf,
-    flags: clap::ArgMatches,
-    env: BTreeMap<&'static str, String>,
+    pub(crate) file: toml::Table,
+    pub(crate) file_path: PathBuf,
+    pub(crate) flags: clap::ArgMatches,
+    pub(crate) env: BTreeMap<String, String>,
+    /// Secrets, resolved (and their files read) once at load, so that a missing file or a
+    /// secret given twice is reported at start even for settings read late.
+    secrets: BTreeMap<&'static str, (String, Origin)>,
 }
 
 impl Sources {
     /// Parses flags (exiting with clap's usage message on a bad flag or `--help`), reads the
-    /// environment and the `--config` file.
+    /// environment and the `--config` file, and the files of secret settings.
     pub fn load(
         name: &'static str,
         about: &'static str,
@@ -85,18 +164,13 @@ impl Sources {
                     .action(ArgAction::Set),
             );
         for setting in settings {
-            cmd = cmd.arg(
-                Arg::new(setting.key)
-                    .long(setting.flag())
-                    .value_name("VALUE")
-                    .help(format!("{} [env: {}]", setting.help, setting.env))
-                    .action(ArgAction::Set),
-            );
+            cmd = cmd.args(secret_file::args(setting));
         }
         let flags = cmd.get_matches_from(args);
         let env = settings
             .iter()
-            .filter_map(|s| env(s.env).map(|v| (s.env, v)))
+            .flat_map(secret_file::env_names)
+            .filter_map(|name| env(&name).map(|v| (name, v)))
             .collect();
         let (file, file_path) = match flags.get_one::<String>("config") {
             Some(path) => {
@@ -105,20 +179,37 @@ impl Sources {
             }
             None => (toml::Table::new(), PathBuf::new()),
         };
-        Ok(Self {
+        let mut sources = Self {
             settings,
             file,
             file_path,
             flags,
             env,
-        })
+            secrets: BTreeMap::new(),
+        };
+        for setting in settings.iter().filter(|s| s.is_secret()) {
+            if let Some(found) = secret_file::resolve(&sources, setting)? {
+                sources.secrets.insert(setting.key, found);
+            }
+        }
+        Ok(sources)
     }
 
-    /// The raw value of a setting from the highest layer that has it.
+    /// The raw value of a setting from the highest layer that has it (for a secret, the
+    /// contents of its file when the `_FILE` variant names one).
     pub fn raw(&self, setting: &Setting) -> Option<(String, Origin)> {
         debug_assert!(self.settings.iter().any(|s| s.key == setting.key));
-        if let Some(v) = self.flags.get_one::<String>(setting.key) {
-            return Some((v.clone(), Origin::Flag(setting.flag())));
+        match setting.kind {
+            Kind::Secret => return self.secrets.get(setting.key).cloned(),
+            Kind::Switch if self.flags.get_flag(setting.key) => {
+                return Some(("true".to_owned(), Origin::Flag(setting.flag())));
+            }
+            Kind::Switch => {}
+            Kind::Value => {
+                if let Some(v) = self.flags.get_one::<String>(setting.key) {
+                    return Some((v.clone(), Origin::Flag(setting.flag())));
+                }
+            }
         }
         if let Some(v) = self.env.get(setting.env) {
             return Some((v.clone(), Origin::Env(setting.env)));
@@ -140,9 +231,16 @@ impl Sources {
     ) -> Result<Option<T>, ConfigError> {
         match self.raw(setting) {
             None => Ok(None),
-            Some((raw, origin)) => parse(raw.trim())
-                .map(Some)
-                .map_err(|message| ConfigError::Invalid { origin, message }),
+            Some((raw, origin)) => parse(raw.trim()).map(Some).map_err(|message| {
+                // A parser may quote the value; a secret's must not reach the log.
+                let message = match setting.kind {
+                    Kind::Secret if !raw.trim().is_empty() => {
+                        message.replace(raw.trim(), "<secret>")
+                    }
+                    _ => message,
+                };
+                ConfigError::Invalid { origin, message }
+            }),
         }
     }
 
@@ -167,7 +265,12 @@ fn read_file(path: &PathBuf, settings: &[Setting]) -> Result<toml::Table, Config
         .parse()
         .map_err(|e: toml::de::Error| fail(e.to_string()))?;
     // A misspelt key would otherwise be ignored silently and its default used.
-    if let Some(unknown) = table.keys().find(|k| !settings.iter().any(|s| s.key == *k)) {
+    let known = |k: &str| {
+        settings
+            .iter()
+            .any(|s| secret_file::file_keys(s).iter().any(|key| key == k))
+    };
+    if let Some(unknown) = table.keys().find(|k| !known(k)) {
         return Err(fail(format!("unknown setting `{unknown}`")));
     }
     Ok(table)
@@ -175,7 +278,7 @@ fn read_file(path: &PathBuf, settings: &[Setting]) -> Result<toml::Table, Config
 
 /// Renders a TOML value in the same text form the flag and the environment use, so one parser
 /// serves all three layers (arrays become `a,b`, tables become `k=v,k=v`).
-fn toml_to_text(value: &toml::Value) -> String {
+pub(crate) fn toml_to_text(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
         toml::Value::Array(items) => items.iter().map(toml_to_text).collect::<Vec<_>>().join(","),
@@ -188,112 +291,15 @@ fn toml_to_text(value: &toml::Value) -> String {
     }
 }
 
-/// `http://a:2379,b:2379` → `["http://a:2379", "http://b:2379"]` (scheme defaults to http).
-pub fn parse_endpoints(raw: &str) -> Result<Vec<String>, String> {
-    let endpoints: Vec<String> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            let with_scheme = if s.contains("://") {
-                s.to_owned()
-            } else {
-                format!("http://{s}")
-            };
-            let rest = with_scheme
-                .strip_prefix("http://")
-                .or_else(|| with_scheme.strip_prefix("https://"))
-                .ok_or_else(|| format!("endpoint {s:?} must use http:// or https://"))?;
-            match rest.rsplit_once(':') {
-                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                    Ok(with_scheme)
-                }
-                _ => Err(format!("endpoint {s:?} must be host:port")),
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    if endpoints.is_empty() {
-        return Err("at least one endpoint is required".into());
-    }
-    Ok(endpoints)
-}
-
-/// An etcd key prefix: starts with `/`, no trailing `/`, no spaces.
-pub fn parse_prefix(raw: &str) -> Result<String, String> {
-    if !raw.starts_with('/')
-        || raw.len() < 2
-        || raw.ends_with('/')
-        || raw.contains(char::is_whitespace)
-    {
-        return Err(format!(
-            "{raw:?} must look like /crony (leading /, no trailing /, no spaces)"
-        ));
-    }
-    Ok(raw.to_owned())
-}
-
-/// `zone=a,tier=batch` → a map. Keys and values are `[A-Za-z0-9._-]`, keys non-empty.
-pub fn parse_labels(raw: &str) -> Result<BTreeMap<String, String>, String> {
-    let valid = |s: &str| {
-        s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
-    };
-    let mut labels = BTreeMap::new();
-    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("label {pair:?} is not key=value"))?;
-        let (k, v) = (k.trim(), v.trim());
-        if k.is_empty() || !valid(k) || !valid(v) || k.len() > 63 || v.len() > 63 {
-            return Err(format!(
-                "label {pair:?}: keys and values use letters, digits, . _ - / (at most 63 characters), keys are non-empty"
-            ));
-        }
-        if labels.insert(k.to_owned(), v.to_owned()).is_some() {
-            return Err(format!("label key {k:?} appears twice"));
-        }
-    }
-    Ok(labels)
-}
-
-pub fn parse_bool(raw: &str) -> Result<bool, String> {
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(format!("{raw:?} is not a boolean (true/false)")),
-    }
-}
-
-/// An integer within `min..=max`.
-pub fn parse_in_range(raw: &str, min: u64, max: u64) -> Result<u64, String> {
-    match raw.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{raw:?} must be a whole number from {min} to {max}"
-        )),
-    }
-}
-
-pub fn parse_socket_addr(raw: &str) -> Result<std::net::SocketAddr, String> {
-    raw.parse()
-        .map_err(|_| format!("{raw:?} is not an ip:port address (e.g. 0.0.0.0:8080)"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     static SETTINGS: &[Setting] = &[
-        Setting {
-            key: "lease_ttl_secs",
-            env: "CRONY_LEASE_TTL_SECS",
-            help: "",
-        },
-        Setting {
-            key: "agent_labels",
-            env: "CRONY_AGENT_LABELS",
-            help: "",
-        },
+        Setting::new("lease_ttl_secs", "CRONY_LEASE_TTL_SECS", ""),
+        Setting::new("agent_labels", "CRONY_AGENT_LABELS", ""),
+        Setting::secret("cluster_token", "CRONY_CLUSTER_TOKEN", ""),
+        Setting::switch("insecure", "CRONY_INSECURE", ""),
     ];
 
     fn sources(args: &[&str], env: &[(&str, &str)]) -> Result<Sources, ConfigError> {
@@ -352,23 +358,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown setting `lease_ttl`"), "{err}");
-    }
-
-    #[test]
-    fn value_parsers() {
-        assert_eq!(
-            parse_endpoints("a:1, https://b:2").unwrap(),
-            ["http://a:1", "https://b:2"]
-        );
-        assert!(parse_endpoints("a").is_err());
-        assert!(parse_endpoints("ftp://a:1").is_err());
-        assert!(parse_prefix("crony").is_err());
-        assert!(parse_prefix("/crony/").is_err());
-        assert_eq!(parse_prefix("/crony").unwrap(), "/crony");
-        assert!(parse_labels("a=b,a=c").is_err());
-        assert!(parse_labels("a b=c").is_err());
-        assert!(parse_bool("maybe").is_err());
-        assert!(parse_in_range("1", 2, 3).is_err());
     }
 
     fn tempfile_dir() -> tempfile::TempDir {

@@ -1,7 +1,13 @@
 //! Optional TLS for Crony's own connections (the HTTP API, `ReportService`, `AgentService`):
-//! the PEM files named by `CRONY_TLS_CERT`, `CRONY_TLS_KEY` and `CRONY_TLS_CA` are read and
-//! checked once, at start, so a bad file stops the process with one line naming the setting
-//! and the path instead of failing the first handshake minutes later.
+//! the PEM files named by `CRONY_TLS_CERT`, `CRONY_TLS_KEY`, `CRONY_TLS_CA` and
+//! `CRONY_TLS_CLIENT_CA` are read and checked once, at start, so a bad file stops the process
+//! with one line naming the setting and the path instead of failing the first handshake
+//! minutes later.
+//!
+//! Mutual TLS: with `CRONY_TLS_CLIENT_CA`, the gRPC services ask every caller for a
+//! certificate chaining to it; every gRPC client presents this process's own certificate
+//! (so it needs the clientAuth extended key usage, or none). The HTTP API never asks for one:
+//! browsers and scripts use accounts and API tokens there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,21 +18,26 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::settings::{ConfigError, Origin, Setting, Sources};
 
-pub const TLS_CERT: Setting = Setting {
-    key: "tls_cert",
-    env: "CRONY_TLS_CERT",
-    help: "PEM certificate chain; with tls_key, this process serves TLS [default: none, plain]",
-};
-pub const TLS_KEY: Setting = Setting {
-    key: "tls_key",
-    env: "CRONY_TLS_KEY",
-    help: "PEM private key of tls_cert [default: none]",
-};
-pub const TLS_CA: Setting = Setting {
-    key: "tls_ca",
-    env: "CRONY_TLS_CA",
-    help: "PEM CA bundle that verifies peers' TLS certificates [default: the webpki roots]",
-};
+pub const TLS_CERT: Setting = Setting::new(
+    "tls_cert",
+    "CRONY_TLS_CERT",
+    "PEM certificate chain; with tls_key, this process serves TLS (and presents it as its client certificate on gRPC calls) [default: none, plain]",
+);
+pub const TLS_KEY: Setting = Setting::new(
+    "tls_key",
+    "CRONY_TLS_KEY",
+    "PEM private key of tls_cert [default: none]",
+);
+pub const TLS_CA: Setting = Setting::new(
+    "tls_ca",
+    "CRONY_TLS_CA",
+    "PEM CA bundle that verifies peers' TLS certificates [default: the webpki roots]",
+);
+pub const TLS_CLIENT_CA: Setting = Setting::new(
+    "tls_client_ca",
+    "CRONY_TLS_CLIENT_CA",
+    "PEM CA bundle: gRPC callers must present a certificate it signed (mutual TLS; needs tls_cert and tls_key; the HTTP API is not affected) [default: none]",
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -105,9 +116,18 @@ impl ServerIdentity {
         })
     }
 
-    /// For a tonic server (`Server::builder().tls_config(..)`).
-    pub fn tonic(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new().identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+    /// For a tonic server (`Server::builder().tls_config(..)`); with `client_ca`, a caller
+    /// without a certificate it signed fails the handshake.
+    pub fn tonic(&self, client_ca: Option<&CaBundle>) -> ServerTlsConfig {
+        let config = ServerTlsConfig::new().identity(self.identity());
+        match client_ca {
+            Some(ca) => config.client_ca_root(Certificate::from_pem(ca.pem())),
+            None => config,
+        }
+    }
+
+    fn identity(&self) -> Identity {
+        Identity::from_pem(&self.cert_pem, &self.key_pem)
     }
 
     /// For an HTTP server on tokio-rustls (ALPN h2 and http/1.1).
@@ -147,11 +167,16 @@ impl CaBundle {
 }
 
 /// The client side of a TLS connection to a Crony peer: verified by `ca` when given, else by
-/// the webpki roots (a certificate from a public CA).
-pub fn client_config(ca: Option<&CaBundle>) -> ClientTlsConfig {
-    match ca {
+/// the webpki roots (a certificate from a public CA). With `identity`, this process presents
+/// it when the peer asks for a client certificate (mutual TLS).
+pub fn client_config(ca: Option<&CaBundle>, identity: Option<&ServerIdentity>) -> ClientTlsConfig {
+    let config = match ca {
         Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca.pem())),
         None => ClientTlsConfig::new().with_webpki_roots(),
+    };
+    match identity {
+        Some(identity) => config.identity(identity.identity()),
+        None => config,
     }
 }
 
@@ -162,10 +187,13 @@ pub struct TlsSettings {
     pub identity: Option<ServerIdentity>,
     /// Verifies peers when this process dials them over TLS.
     pub ca: Option<CaBundle>,
+    /// `Some`: the gRPC service requires client certificates signed by it.
+    pub client_ca: Option<CaBundle>,
 }
 
 impl TlsSettings {
-    /// Reads [`TLS_CERT`], [`TLS_KEY`] and [`TLS_CA`] (both of cert and key, or neither).
+    /// Reads [`TLS_CERT`], [`TLS_KEY`], [`TLS_CA`] and [`TLS_CLIENT_CA`] (both of cert and
+    /// key, or neither; the client CA only with them).
     pub fn load(src: &Sources) -> Result<Self, ConfigError> {
         let path = |r: &str| {
             if r.is_empty() {
@@ -213,13 +241,30 @@ impl TlsSettings {
                 invalid(blame, e.to_string())
             })?),
         };
-        let ca = match src.get(&TLS_CA, path)? {
-            None => None,
-            Some(ca) => Some(CaBundle::load(&ca).map_err(|e| invalid(&TLS_CA, e.to_string()))?),
+        let bundle = |setting: &Setting| -> Result<Option<CaBundle>, ConfigError> {
+            match src.get(setting, path)? {
+                None => Ok(None),
+                Some(file) => CaBundle::load(&file)
+                    .map(Some)
+                    .map_err(|e| invalid(setting, e.to_string())),
+            }
         };
-        Ok(Self { identity, ca })
+        let ca = bundle(&TLS_CA)?;
+        let client_ca = bundle(&TLS_CLIENT_CA)?;
+        if client_ca.is_some() && identity.is_none() {
+            return Err(invalid(&TLS_CLIENT_CA, CLIENT_CA_NEEDS_IDENTITY.to_owned()));
+        }
+        Ok(Self {
+            identity,
+            ca,
+            client_ca,
+        })
     }
 }
+
+/// Why mutual TLS needs this process's own certificate: the service must serve TLS to ask for
+/// client certificates, and the peers this process calls will ask it for one in turn.
+pub const CLIENT_CA_NEEDS_IDENTITY: &str = "needs CRONY_TLS_CERT and CRONY_TLS_KEY too (mutual TLS: this process serves TLS and presents that certificate when it calls its peers)";
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {

@@ -7,9 +7,22 @@ use tonic::{Request, Status};
 
 use crate::CLUSTER_TOKEN_HEADER;
 
-/// Rejects calls that do not carry the cluster token (when one is configured).
+/// Rejects calls that do not carry the cluster token. Accepting every caller takes the
+/// explicit [`ClusterTokenCheck::accept_anyone`], for a service that listens on loopback only.
 #[derive(Clone)]
-pub struct ClusterTokenCheck(pub Option<Arc<str>>);
+pub struct ClusterTokenCheck(Option<Arc<str>>);
+
+impl ClusterTokenCheck {
+    /// Every call must carry `token`.
+    pub fn require(token: &str) -> Self {
+        Self(Some(token.into()))
+    }
+
+    /// No check at all (`--insecure-no-cluster-token`).
+    pub fn accept_anyone() -> Self {
+        Self(None)
+    }
+}
 
 impl tonic::service::Interceptor for ClusterTokenCheck {
     fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {

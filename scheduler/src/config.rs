@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
 use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
+use crony_common::cluster_auth::{CLUSTER_TOKEN, ClusterAuth, INSECURE_NO_CLUSTER_TOKEN};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };
 use crony_common::telemetry::{LogFormat, parse_log_format};
-use crony_common::tls::{CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_KEY, TlsSettings};
+use crony_common::tls::{
+    CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_CLIENT_CA, TLS_KEY, TlsSettings,
+};
 use sqlx::mysql::MySqlConnectOptions;
 
 use crate::alert::settings::{self as alert, AlertSettings};
@@ -19,10 +22,11 @@ use crate::auth::settings::{self as auth, AuthSettings};
 use crate::placement::Strategy;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
-    Setting { key, env, help }
+    Setting::new(key, env, help)
 }
 
-const DATABASE_URL: Setting = s(
+// A secret: the URL may carry the database password.
+const DATABASE_URL: Setting = Setting::secret(
     "database_url",
     "CRONY_DATABASE_URL",
     "MySQL/MariaDB URL; the database is created if missing [default: mysql://root@127.0.0.1:3306/crony]",
@@ -57,11 +61,6 @@ const EXECUTION_RETENTION: Setting = s(
     "CRONY_EXECUTION_RETENTION_DAYS",
     "executions older than this are purged, 1-3650 [default: 30]",
 );
-const CLUSTER_TOKEN: Setting = s(
-    "cluster_token",
-    "CRONY_CLUSTER_TOKEN",
-    "shared secret sent on every gRPC call to agents [default: none]",
-);
 const ELECTION_TTL: Setting = s(
     "election_ttl_secs",
     "CRONY_ELECTION_TTL_SECS",
@@ -87,6 +86,7 @@ static SETTINGS: &[Setting] = &[
     ADVERTISE_HOST,
     EXECUTION_RETENTION,
     CLUSTER_TOKEN,
+    INSECURE_NO_CLUSTER_TOKEN,
     ELECTION_TTL,
     DEFAULT_STRATEGY,
     LOG_FORMAT,
@@ -109,6 +109,7 @@ static SETTINGS: &[Setting] = &[
     TLS_CERT,
     TLS_KEY,
     TLS_CA,
+    TLS_CLIENT_CA,
     CALLBACK_ALLOW,
     METRICS_TOKEN,
 ];
@@ -128,7 +129,9 @@ pub struct SchedulerConfig {
     pub async_sweep_interval: Duration,
     /// How often the leader purges executions past their retention.
     pub retention_sweep_interval: Duration,
-    pub cluster_token: Option<String>,
+    /// The credential of `ReportService` and of calls to agents; no default, so that no
+    /// configuration runs open by accident.
+    pub cluster: ClusterAuth,
     pub election_ttl: Duration,
     pub default_strategy: Strategy,
     pub log_format: LogFormat,
@@ -141,6 +144,8 @@ pub struct SchedulerConfig {
     pub tls: Option<ServerIdentity>,
     /// Verifies agents that serve TLS when this scheduler calls them; `None`: webpki roots.
     pub tls_ca: Option<CaBundle>,
+    /// `Some`: `ReportService` requires client certificates signed by it (needs `tls`).
+    pub tls_client_ca: Option<CaBundle>,
     /// Hosts job targets may name; `None`: any.
     pub callback_allow: Option<CallbackAllow>,
     /// `Some`: `/metrics` answers only `Authorization: Bearer <token>`.
@@ -148,8 +153,12 @@ pub struct SchedulerConfig {
 }
 
 impl SchedulerConfig {
-    /// Defaults for everything except where MySQL and etcd are.
-    pub fn new(database: MySqlConnectOptions, etcd_endpoints: Vec<String>) -> Self {
+    /// Defaults for everything except where MySQL and etcd are and the cluster credential.
+    pub fn new(
+        database: MySqlConnectOptions,
+        etcd_endpoints: Vec<String>,
+        cluster: ClusterAuth,
+    ) -> Self {
         Self {
             database,
             etcd_endpoints,
@@ -160,7 +169,7 @@ impl SchedulerConfig {
             execution_retention: Duration::from_secs(30 * DAY),
             async_sweep_interval: Duration::from_secs(1),
             retention_sweep_interval: Duration::from_secs(600),
-            cluster_token: None,
+            cluster,
             election_ttl: Duration::from_secs(10),
             default_strategy: Strategy::WeightedRoundRobin,
             log_format: LogFormat::Plain,
@@ -169,6 +178,7 @@ impl SchedulerConfig {
             auth: AuthSettings::default(),
             tls: None,
             tls_ca: None,
+            tls_client_ca: None,
             callback_allow: None,
             metrics_token: None,
         }
@@ -191,11 +201,13 @@ impl SchedulerConfig {
                 Ok,
             )
             .expect("default database URL parses");
-        let d = Self::new(database, vec!["http://127.0.0.1:2379".into()]);
+        let cluster = ClusterAuth::load(&src)?;
+        let d = Self::new(database, vec!["http://127.0.0.1:2379".into()], cluster);
         let tls = TlsSettings::load(&src)?;
         Ok(Self {
             tls: tls.identity,
             tls_ca: tls.ca,
+            tls_client_ca: tls.client_ca,
             callback_allow: src.get(&CALLBACK_ALLOW, |r| {
                 CallbackAllow::parse(r).map_err(|e| e.to_string())
             })?,
@@ -209,13 +221,7 @@ impl SchedulerConfig {
             })?,
             async_sweep_interval: d.async_sweep_interval,
             retention_sweep_interval: d.retention_sweep_interval,
-            cluster_token: src.get(&CLUSTER_TOKEN, |r| {
-                if r.is_empty() {
-                    Err("must not be empty".into())
-                } else {
-                    Ok(r.to_owned())
-                }
-            })?,
+            cluster: d.cluster,
             election_ttl: src.get_or(&ELECTION_TTL, d.election_ttl, |r| {
                 parse_in_range(r, 2, 300).map(Duration::from_secs)
             })?,

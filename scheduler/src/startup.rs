@@ -33,8 +33,10 @@ use crate::registry::{LiveAgents, run_discovery};
 use crate::store::Store;
 use crate::store::mysql::MySqlStore;
 use crate::sweep::Sweeper;
+use crony_common::cluster_auth::{self, ClusterAuth, ClusterToken};
 use crony_common::registry::SchedulerRecord;
 use crony_common::report_token::ReportKey;
+use crony_common::tls::CLIENT_CA_NEEDS_IDENTITY;
 use crony_proto::auth::{AttachClusterToken, ClusterTokenCheck};
 use crony_proto::v1::report_service_server::ReportServiceServer;
 
@@ -60,7 +62,7 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Alerts(String),
-    #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY): {0}")]
+    #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY, CRONY_TLS_CLIENT_CA): {0}")]
     Tls(String),
 }
 
@@ -94,6 +96,9 @@ impl Scheduler {
         senders: HashMap<ChannelKind, Arc<dyn Sender>>,
     ) -> Result<Self, StartupError> {
         crony_common::tls::install_crypto_provider();
+        if config.tls_client_ca.is_some() && config.tls.is_none() {
+            return Err(StartupError::Tls(CLIENT_CA_NEEDS_IDENTITY.into()));
+        }
         let tls = config.tls.is_some();
         let db = &config.database;
         let database_error = |message: String| StartupError::Database {
@@ -133,18 +138,25 @@ impl Scheduler {
             source,
         })?;
 
-        let grpc_listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|source| StartupError::GrpcBind {
-                addr: config.grpc_addr,
-                source,
-            })?;
+        // Without a cluster token, ReportService would take forged reports from anyone who
+        // can reach it: loopback only.
+        let grpc_bind = config.cluster.listen_addr(config.grpc_addr);
+        let grpc_listener =
+            TcpListener::bind(grpc_bind)
+                .await
+                .map_err(|source| StartupError::GrpcBind {
+                    addr: grpc_bind,
+                    source,
+                })?;
         let grpc_addr = grpc_listener
             .local_addr()
             .map_err(|source| StartupError::GrpcBind {
-                addr: config.grpc_addr,
+                addr: grpc_bind,
                 source,
             })?;
+        if matches!(config.cluster, ClusterAuth::InsecureLoopbackOnly) {
+            cluster_auth::warn_insecure("ReportService", config.grpc_addr, grpc_addr);
+        }
 
         let live = Arc::new(LiveAgents::default());
         let metrics = Arc::new(Metrics::new());
@@ -186,14 +198,14 @@ impl Scheduler {
         };
         let jobs_changed = Arc::new(tokio::sync::Notify::new());
         let leading_term = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let token = AttachClusterToken::new(config.cluster_token.as_deref())
+        let token = AttachClusterToken::new(config.cluster.token().map(ClusterToken::expose))
             .map_err(StartupError::Token)?;
         let me = format!(
             "{}/{}/{http_addr}",
             gethostname::gethostname().to_string_lossy(),
             std::process::id()
         );
-        let dialer = AgentDialer::new(token.clone(), config.tls_ca.clone());
+        let dialer = AgentDialer::new(token.clone(), config.tls_ca.clone(), config.tls.clone());
         let election =
             EtcdElection::new(etcd.clone(), &config.etcd_prefix, me, config.election_ttl);
         let deps = ReconcileDeps {
@@ -218,12 +230,6 @@ impl Scheduler {
         };
         tracker.spawn(run_leadership(election, deps, shutdown.clone()));
 
-        if config.cluster_token.is_none() {
-            tracing::warn!(
-                "no CRONY_CLUSTER_TOKEN: ReportService accepts reports from anyone and async \
-                 report tokens are only as secret as the execution headers"
-            );
-        }
         let writer = Writer::spawn(
             store.clone(),
             metrics.clone(),
@@ -234,12 +240,15 @@ impl Scheduler {
         let reports = tonic::service::interceptor::InterceptedService::new(
             ReportServiceServer::new(ReportServiceImpl::new(writer))
                 .max_decoding_message_size(MAX_MESSAGE),
-            ClusterTokenCheck(config.cluster_token.as_deref().map(Arc::<str>::from)),
+            match config.cluster.token() {
+                Some(token) => ClusterTokenCheck::require(token.expose()),
+                None => ClusterTokenCheck::accept_anyone(),
+            },
         );
         let mut grpc_server = tonic::transport::Server::builder();
         if let Some(identity) = &config.tls {
             grpc_server = grpc_server
-                .tls_config(identity.tonic())
+                .tls_config(identity.tonic(config.tls_client_ca.as_ref()))
                 .map_err(|e| StartupError::Tls(e.to_string()))?;
         }
         let grpc_shutdown = shutdown.clone();
@@ -258,7 +267,11 @@ impl Scheduler {
         let id = uuid::Uuid::now_v7().simple().to_string();
         let record = SchedulerRecord {
             id: id.clone(),
-            grpc_url: url_for(grpc_addr, config.advertise_host.as_deref(), tls),
+            // Loopback-only without a token: what other machines could dial does not exist.
+            grpc_url: match config.cluster {
+                ClusterAuth::Token(_) => url_for(grpc_addr, config.advertise_host.as_deref(), tls),
+                ClusterAuth::InsecureLoopbackOnly => url_for(grpc_addr, None, tls),
+            },
             http_url: url_for(http_addr, config.advertise_host.as_deref(), tls),
             tls,
         };
@@ -289,7 +302,7 @@ impl Scheduler {
             store,
             etcd,
             metrics,
-            report_key: ReportKey::from_cluster_token(config.cluster_token.as_deref()),
+            report_key: config.cluster.token().map(ReportKey::derive),
             alert_events,
             channels,
             auth: Arc::new(auth),

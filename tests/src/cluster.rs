@@ -62,7 +62,8 @@ impl TestScheduler {
         crate::init_logging();
         let database = crony_scheduler::config::parse_database_url(database_url)
             .map_err(anyhow::Error::msg)?;
-        let mut config = SchedulerConfig::new(database, vec![etcd.to_owned()]);
+        let mut config =
+            SchedulerConfig::new(database, vec![etcd.to_owned()], crate::cluster_auth());
         config.etcd_prefix = prefix.to_owned();
         config.http_addr = "127.0.0.1:0".parse()?;
         config.grpc_addr = "127.0.0.1:0".parse()?;
@@ -107,6 +108,7 @@ pub struct AgentSpec {
     pub prefix: String,
     pub lease_ttl_secs: u64,
     pub data_dir: PathBuf,
+    /// Extra `CRONY_*` settings; an empty value unsets one (e.g. `CRONY_CLUSTER_TOKEN`).
     pub env: Vec<(String, String)>,
 }
 
@@ -154,8 +156,16 @@ impl AgentProcess {
             .env("CRONY_AGENT_METRICS_ADDR", "127.0.0.1:0")
             .env("CRONY_AGENT_DATA_DIR", &spec.data_dir)
             .env("CRONY_LEASE_TTL_SECS", spec.lease_ttl_secs.to_string())
-            .env("RUST_LOG", "info")
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env("CRONY_CLUSTER_TOKEN", crate::CLUSTER_TOKEN)
+            .env("RUST_LOG", "info");
+        for (key, value) in &spec.env {
+            if value.is_empty() {
+                command.env_remove(key);
+            } else {
+                command.env(key, value);
+            }
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
@@ -271,6 +281,7 @@ impl SchedulerProcess {
             .env("CRONY_ELECTION_TTL_SECS", "2")
             .env("CRONY_ADMIN_PASSWORD", crate::ADMIN_PASSWORD)
             .env("CRONY_ADMIN_TOKEN", crate::ADMIN_TOKEN)
+            .env("CRONY_CLUSTER_TOKEN", crate::CLUSTER_TOKEN)
             .env("RUST_LOG", "info");
         for (key, value) in settings {
             if value.is_empty() {

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod env;
 pub mod etcd;
 pub mod feishu;
+pub mod grpc;
 pub mod mariadb;
 pub mod pki;
 pub mod process;
@@ -33,6 +34,15 @@ pub use wait::wait_until;
 pub const ADMIN_PASSWORD: &str = "crony-test-admin-password";
 /// An admin API token every test scheduler accepts (`CRONY_ADMIN_TOKEN`).
 pub const ADMIN_TOKEN: &str = "crony_test_admin_token_0123456789";
+/// The cluster token of every test scheduler and agent (`CRONY_CLUSTER_TOKEN`).
+pub const CLUSTER_TOKEN: &str = "crony-test-cluster-token-5b0f1c9e2d7a4e68";
+
+/// [`CLUSTER_TOKEN`] as the schedulers' and agents' library configurations take it.
+pub fn cluster_auth() -> crony_common::cluster_auth::ClusterAuth {
+    let token = crony_common::cluster_auth::ClusterToken::parse(CLUSTER_TOKEN)
+        .expect("the test cluster token is valid");
+    crony_common::cluster_auth::ClusterAuth::Token(token)
+}
 
 /// An HTTP client that presents [`ADMIN_TOKEN`] on every request (a request's own
 /// `Authorization` header wins).

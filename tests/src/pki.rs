@@ -1,10 +1,14 @@
 //! A throw-away certificate authority for TLS tests: a CA and a leaf certificate for
 //! `127.0.0.1` and `localhost`, written as PEM files into a directory, the way an operator
-//! would hand them to Crony through `CRONY_TLS_*`.
+//! would hand them to Crony through `CRONY_TLS_*`. The leaf serves TLS and is the process's
+//! client certificate under mutual TLS, so it carries both extended key usages.
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair,
+};
 
 pub struct TestPki {
     /// The CA certificate (what `CRONY_TLS_CA` names).
@@ -30,6 +34,10 @@ impl TestPki {
             CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
         leaf.distinguished_name
             .push(DnType::CommonName, format!("crony {name}"));
+        leaf.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let leaf = leaf.signed_by(&leaf_key, &ca)?;
 
         let pki = Self {

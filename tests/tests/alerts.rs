@@ -18,7 +18,6 @@ use crony_tests::{AgentProcess, TestEnv, TestScheduler, wait_until};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-const TOKEN: &str = "cluster-secret";
 const HOOK: &str = "http://127.0.0.1:9/ops-hook";
 
 /// A sender that records what it was asked to send; it can hold sends until released and fail
@@ -82,7 +81,6 @@ async fn start(
         &env.prefix,
         &env.db_url,
         |c| {
-            c.cluster_token = Some(TOKEN.into());
             c.alert_interval = Duration::from_millis(200);
             c.alerts.webhook = Some(HOOK.into());
             adjust(c);
@@ -90,7 +88,7 @@ async fn start(
         senders,
     )
     .await?;
-    let client = report_client(s.scheduler.grpc_addr, Some(TOKEN));
+    let client = report_client(s.scheduler.grpc_addr, Some(crony_tests::CLUSTER_TOKEN));
     Ok((s, client))
 }
 

@@ -12,8 +12,8 @@ use crony_tests::reports::{report_client, running};
 use crony_tests::{AgentProcess, SchedulerProcess, TestEnv, wait_until};
 use serde_json::json;
 
-const RIGHT: &str = "the-cluster-token-2f9c";
-const WRONG: &str = "not-the-cluster-token-77a1";
+const RIGHT: &str = "the-cluster-token-2f9c-8b1e0d4a7c3f5e69";
+const WRONG: &str = "not-the-cluster-token-77a1-3c9e5b0f2d8a";
 
 #[tokio::test]
 async fn a_wrong_cluster_token_is_refused_both_ways_and_logged() -> anyhow::Result<()> {

@@ -5,15 +5,29 @@ use std::process::Command;
 use crony_tests::process::{crony_command, free_port, workspace_binary};
 use crony_tests::{shared_mariadb, unique_name};
 
-/// Runs a binary with `env` (and no inherited CRONY_*), expecting failure; returns stderr.
+/// Runs a binary with `env` (and no inherited CRONY_*, but the test cluster token; an empty
+/// value unsets a variable), expecting failure; returns stderr.
 fn fails_with(binary: &str, env: &[(&str, &str)]) -> String {
+    fails_with_args(binary, &[], env)
+}
+
+/// [`fails_with`], with command-line arguments.
+fn fails_with_args(binary: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut command = crony_command(binary);
     let dir = tempfile::tempdir().expect("temp dir");
     command
+        .args(args)
         .env("CRONY_AGENT_DATA_DIR", dir.path())
         .env("CRONY_HTTP_ADDR", "127.0.0.1:0")
-        .env("CRONY_GRPC_ADDR", "127.0.0.1:0");
-    command.envs(env.iter().copied());
+        .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
+        .env("CRONY_CLUSTER_TOKEN", crony_tests::CLUSTER_TOKEN);
+    for (key, value) in env {
+        if value.is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
     let output = command.output().expect("binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(
@@ -175,5 +189,138 @@ fn a_bad_callback_allow_entry_is_named() {
         );
         assert_one_line_naming(&stderr, binary, "CRONY_CALLBACK_ALLOW");
         assert!(stderr.contains("http://evil"), "{stderr}");
+    }
+}
+
+const BINARIES: [&str; 2] = ["crony-test-scheduler", "crony-test-agent"];
+
+#[test]
+fn neither_binary_starts_without_a_cluster_credential() {
+    for binary in BINARIES {
+        let stderr = fails_with(binary, &[("CRONY_CLUSTER_TOKEN", "")]);
+        assert_one_line_naming(&stderr, binary, "no cluster credential");
+        for named in [
+            "CRONY_CLUSTER_TOKEN or CRONY_CLUSTER_TOKEN_FILE",
+            "--insecure-no-cluster-token",
+        ] {
+            assert!(stderr.contains(named), "{named} not named: {stderr}");
+        }
+        // Explicitly off is off.
+        let stderr = fails_with(
+            binary,
+            &[
+                ("CRONY_CLUSTER_TOKEN", ""),
+                ("CRONY_INSECURE_NO_CLUSTER_TOKEN", "false"),
+            ],
+        );
+        assert_one_line_naming(&stderr, binary, "no cluster credential");
+    }
+}
+
+#[test]
+fn a_short_token_or_a_token_with_the_insecure_switch_is_refused() {
+    for binary in BINARIES {
+        let stderr = fails_with(binary, &[("CRONY_CLUSTER_TOKEN", "hunter2hunter2")]);
+        assert_one_line_naming(&stderr, binary, "CRONY_CLUSTER_TOKEN");
+        assert!(stderr.contains("at least 32 characters"), "{stderr}");
+        assert!(
+            !stderr.contains("hunter2"),
+            "the token was echoed: {stderr}"
+        );
+        let stderr = fails_with_args(binary, &["--insecure-no-cluster-token"], &[]);
+        assert_one_line_naming(&stderr, binary, "--insecure-no-cluster-token");
+        assert!(stderr.contains("CRONY_CLUSTER_TOKEN"), "{stderr}");
+    }
+}
+
+#[test]
+fn secrets_given_as_flags_are_refused_without_being_repeated() {
+    let token = crony_tests::CLUSTER_TOKEN;
+    for binary in BINARIES {
+        let stderr = fails_with_args(binary, &["--cluster-token", token], &[]);
+        assert_one_line_naming(&stderr, binary, "--cluster-token");
+        assert!(
+            stderr.contains("process list") && stderr.contains("CRONY_CLUSTER_TOKEN_FILE"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(token), "the token was echoed: {stderr}");
+    }
+    for (flag, value, env) in [
+        (
+            "--admin-password",
+            "pa55word-pa55word",
+            "CRONY_ADMIN_PASSWORD_FILE",
+        ),
+        (
+            "--database-url",
+            "mysql://root:pw@127.0.0.1/x",
+            "CRONY_DATABASE_URL_FILE",
+        ),
+        (
+            "--feishu-secret",
+            "feishu-s3cret",
+            "CRONY_FEISHU_SECRET_FILE",
+        ),
+    ] {
+        let stderr = fails_with_args("crony-test-scheduler", &[flag, value], &[]);
+        assert_one_line_naming(&stderr, "crony-test-scheduler", flag);
+        assert!(stderr.contains(env), "{stderr}");
+        assert!(!stderr.contains(value), "the secret was echoed: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreadable_secret_file_and_a_secret_given_twice_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-token");
+    let missing = missing.to_str().expect("utf-8 path");
+    for binary in BINARIES {
+        let stderr = fails_with(
+            binary,
+            &[
+                ("CRONY_CLUSTER_TOKEN", ""),
+                ("CRONY_CLUSTER_TOKEN_FILE", missing),
+            ],
+        );
+        assert_one_line_naming(&stderr, binary, "CRONY_CLUSTER_TOKEN_FILE");
+        assert!(stderr.contains(missing), "{stderr}");
+        let stderr = fails_with(binary, &[("CRONY_CLUSTER_TOKEN_FILE", missing)]);
+        assert_one_line_naming(&stderr, binary, "both CRONY_CLUSTER_TOKEN and");
+        assert!(stderr.contains("CRONY_CLUSTER_TOKEN_FILE"), "{stderr}");
+    }
+}
+
+#[test]
+fn help_shows_the_file_variants_of_secrets_and_not_their_flags() {
+    for binary in BINARIES {
+        let output = crony_command(binary)
+            .arg("--help")
+            .output()
+            .expect("binary runs");
+        let help = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{help}");
+        for shown in [
+            "--cluster-token-file <PATH>",
+            "CRONY_CLUSTER_TOKEN_FILE",
+            "--insecure-no-cluster-token",
+            "--tls-client-ca",
+        ] {
+            assert!(
+                help.contains(shown),
+                "{binary} --help lacks {shown}: {help}"
+            );
+        }
+        assert!(!help.contains("--cluster-token <"), "{help}");
+    }
+}
+
+#[test]
+fn mutual_tls_needs_the_process_own_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = crony_tests::TestPki::create(dir.path(), "mtls").expect("test PKI");
+    for binary in BINARIES {
+        let stderr = fails_with(binary, &[("CRONY_TLS_CLIENT_CA", pki.ca_str())]);
+        assert_one_line_naming(&stderr, binary, "CRONY_TLS_CLIENT_CA");
+        assert!(stderr.contains("CRONY_TLS_CERT"), "{stderr}");
     }
 }

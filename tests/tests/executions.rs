@@ -7,22 +7,20 @@ mod common;
 
 use std::time::Duration;
 
+use crony_common::cluster_auth::ClusterToken;
 use crony_common::report_token::ReportKey;
 use crony_proto::v1::ExecutionStatus as S;
 use crony_tests::reports::{ReportClient, finished, missed, now_ms, report_client, running, send};
-use crony_tests::{MariaDb, TestEnv, TestScheduler, shared_etcd, wait_until};
+use crony_tests::{CLUSTER_TOKEN, MariaDb, TestEnv, TestScheduler, shared_etcd, wait_until};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "cluster-secret";
-
 async fn start(env: &TestEnv) -> anyhow::Result<(TestScheduler, ReportClient)> {
     let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
-        c.cluster_token = Some(TOKEN.into());
         c.async_sweep_interval = Duration::from_millis(200);
     })
     .await?;
-    let client = report_client(s.scheduler.grpc_addr, Some(TOKEN));
+    let client = report_client(s.scheduler.grpc_addr, Some(CLUSTER_TOKEN));
     Ok((s, client))
 }
 
@@ -370,7 +368,7 @@ async fn post_result(
 async fn async_results_settle_once_and_late_ones_are_kept() -> anyhow::Result<()> {
     let env = TestEnv::shared();
     let (s, mut agent) = start(&env).await?;
-    let key = ReportKey::from_cluster_token(Some(TOKEN));
+    let key = ReportKey::derive(&ClusterToken::parse(CLUSTER_TOKEN)?);
     let t = now_ms() - 5_000;
     let ok = json!({"status": "succeeded", "output": "done"});
 
@@ -485,7 +483,7 @@ async fn executions_past_their_retention_are_purged() -> anyhow::Result<()> {
         c.retention_sweep_interval = Duration::from_millis(300);
     })
     .await?;
-    let mut agent = report_client(s.scheduler.grpc_addr, None);
+    let mut agent = report_client(s.scheduler.grpc_addr, Some(CLUSTER_TOKEN));
     let now = now_ms();
     let old: Vec<_> = (0..30)
         .map(|n| running(&format!("old-{n}"), "job-r", now - 120_000 - n))

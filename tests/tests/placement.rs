@@ -530,8 +530,7 @@ async fn a_new_leader_resyncs_every_agent_without_moving_jobs() -> anyhow::Resul
         .clone();
     let generation = |addr: String| async move {
         use crony_proto::v1::ListHeldRequest;
-        use crony_proto::v1::agent_service_client::AgentServiceClient;
-        let mut client = AgentServiceClient::connect(format!("http://{addr}")).await?;
+        let mut client = crony_tests::grpc::agent_client(&addr)?;
         anyhow::Ok(
             client
                 .list_held(ListHeldRequest {})

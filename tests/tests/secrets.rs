@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 const HEADER_SECRET: &str = "Bearer hdr-5ecret-9d1e";
 const FEISHU_SECRET: &str = "feishu-5ecret-41c7";
 const SMTP_PASSWORD: &str = "smtp-5ecret-b3aa";
-const CLUSTER_TOKEN: &str = "cluster-5ecret-77f0";
+const CLUSTER_TOKEN: &str = "cluster-5ecret-77f0-0d6c2a9b41e8f357";
 const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const USER_PASSWORD: &str = "operator-5ecret-pw";
 

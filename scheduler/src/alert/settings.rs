@@ -6,10 +6,10 @@ use std::time::Duration;
 use crony_common::settings::{ConfigError, Setting, Sources, parse_in_range};
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
-    Setting { key, env, help }
+    Setting::new(key, env, help)
 }
 
-pub const SMTP_URL: Setting = s(
+pub const SMTP_URL: Setting = Setting::secret(
     "smtp_url",
     "CRONY_SMTP_URL",
     "SMTP server for email alerts: smtp:// (STARTTLS), smtps:// (TLS) or smtp://…?tls=none, optional user:password@ [default: none, email off]",
@@ -19,12 +19,12 @@ pub const SMTP_FROM: Setting = s(
     "CRONY_SMTP_FROM",
     "From address of email alerts [default: crony@<hostname>]",
 );
-pub const FEISHU_WEBHOOK: Setting = s(
+pub const FEISHU_WEBHOOK: Setting = Setting::secret(
     "feishu_webhook",
     "CRONY_FEISHU_WEBHOOK",
     "Feishu bot webhook for agent and system alerts (and jobs naming no recipients) [default: none]",
 );
-pub const FEISHU_SECRET: Setting = s(
+pub const FEISHU_SECRET: Setting = Setting::secret(
     "feishu_secret",
     "CRONY_FEISHU_SECRET",
     "signing secret of CRONY_FEISHU_WEBHOOK [default: none]",
@@ -34,7 +34,7 @@ pub const ALERT_EMAILS: Setting = s(
     "CRONY_ALERT_EMAILS",
     "comma-separated email recipients of agent and system alerts (and jobs naming no recipients) [default: none]",
 );
-pub const ALERT_WEBHOOK: Setting = s(
+pub const ALERT_WEBHOOK: Setting = Setting::secret(
     "alert_webhook",
     "CRONY_ALERT_WEBHOOK",
     "generic JSON webhook URL that receives every alert [default: none]",

@@ -245,6 +245,7 @@ pub struct ResultBody {
         (status = 200, description = "Recorded (or the same result again)", body = ExecutionDetailView),
         (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
         (status = 401, description = "Missing or wrong report token", body = ErrorBody),
+        (status = 403, description = "The scheduler runs without a cluster token (`--insecure-no-cluster-token`): no report token is valid", body = ErrorBody),
         (status = 409, description = "`not_recorded_yet` (retry after `Retry-After`) or `already_settled` (kept as `late_result`)", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds, with `not_recorded_yet`"))),
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
@@ -260,7 +261,14 @@ pub async fn post_result(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if token.is_empty() || !app.report_key.verify(&id, token) {
+    let Some(report_key) = &app.report_key else {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "async results need a cluster credential: this scheduler runs with \
+             --insecure-no-cluster-token, so no report token is valid (set CRONY_CLUSTER_TOKEN)",
+        ));
+    };
+    if token.is_empty() || !report_key.verify(&id, token) {
         return Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "missing or wrong report token (Authorization: Bearer <X-Crony-Report-Token>)",

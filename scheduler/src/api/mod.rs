@@ -46,7 +46,8 @@ pub struct AppState {
     /// `CRONY_CALLBACK_ALLOW`: hosts job targets may name; `None`: any.
     pub callback_allow: Option<Arc<crony_common::callback_allow::CallbackAllow>>,
     /// Checks the bearer tokens of async results (derived from the cluster token).
-    pub report_key: crony_common::report_token::ReportKey,
+    /// `None` without a cluster token: no report tokens are issued, so none is accepted.
+    pub report_key: Option<crony_common::report_token::ReportKey>,
     /// Where settled executions are reported for alerting.
     pub alert_events: crate::alert::events::AlertEvents,
     /// Senders and settings, for test alerts.

@@ -9,7 +9,7 @@ use super::password;
 use super::secrets::SecretBox;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
-    Setting { key, env, help }
+    Setting::new(key, env, help)
 }
 
 pub const ADMIN_USER: Setting = s(
@@ -17,17 +17,17 @@ pub const ADMIN_USER: Setting = s(
     "CRONY_ADMIN_USER",
     "name of the first admin, created with CRONY_ADMIN_PASSWORD [default: admin]",
 );
-pub const ADMIN_PASSWORD: Setting = s(
+pub const ADMIN_PASSWORD: Setting = Setting::secret(
     "admin_password",
     "CRONY_ADMIN_PASSWORD",
     "password of the first admin, used only while that account does not exist; without it a one-time setup token is logged [default: none]",
 );
-pub const ADMIN_TOKEN: Setting = s(
+pub const ADMIN_TOKEN: Setting = Setting::secret(
     "admin_token",
     "CRONY_ADMIN_TOKEN",
     "an admin API token accepted as configured (stored hashed), for provisioning scripts; at least 20 characters [default: none]",
 );
-pub const SECRET_KEY: Setting = s(
+pub const SECRET_KEY: Setting = Setting::secret(
     "secret_key",
     "CRONY_SECRET_KEY",
     "32-byte key (base64 or hex) encrypting job secrets in MySQL; every scheduler needs the same [default: none, stored in clear]",

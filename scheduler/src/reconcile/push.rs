@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crony_common::registry::AgentRecord;
-use crony_common::tls::{CaBundle, client_config};
+use crony_common::tls::{CaBundle, ServerIdentity, client_config};
 use crony_proto::auth::AttachClusterToken;
 use crony_proto::v1::SyncRequest;
 use crony_proto::v1::agent_service_client::AgentServiceClient;
@@ -15,17 +15,27 @@ use tonic::transport::{Channel, Endpoint};
 
 pub type Client = AgentServiceClient<InterceptedService<Channel, AttachClusterToken>>;
 
-/// What it takes to call any agent: the cluster token, and the CA that verifies agents
-/// serving TLS (`None`: the webpki roots).
+/// What it takes to call any agent: the cluster token, the CA that verifies agents serving
+/// TLS (`None`: the webpki roots), and this scheduler's certificate, presented to agents that
+/// require client certificates (mutual TLS).
 #[derive(Clone)]
 pub struct AgentDialer {
     pub token: AttachClusterToken,
     pub ca: Option<CaBundle>,
+    pub identity: Option<ServerIdentity>,
 }
 
 impl AgentDialer {
-    pub fn new(token: AttachClusterToken, ca: Option<CaBundle>) -> Self {
-        Self { token, ca }
+    pub fn new(
+        token: AttachClusterToken,
+        ca: Option<CaBundle>,
+        identity: Option<ServerIdentity>,
+    ) -> Self {
+        Self {
+            token,
+            ca,
+            identity,
+        }
     }
 }
 
@@ -44,7 +54,7 @@ pub fn agent_client(agent: &AgentRecord, dialer: &AgentDialer) -> Result<Client,
         .timeout(Duration::from_secs(10));
     if agent.tls {
         endpoint = endpoint
-            .tls_config(client_config(dialer.ca.as_ref()))
+            .tls_config(client_config(dialer.ca.as_ref(), dialer.identity.as_ref()))
             .map_err(|e| format!("cannot set up TLS to {url}: {e}"))?;
     }
     Ok(

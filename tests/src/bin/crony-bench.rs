@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use crony_proto::v1::ListHeldRequest;
-use crony_proto::v1::agent_service_client::AgentServiceClient;
 use crony_scheduler::placement::{Candidate, Placer, Requirements, Strategy};
 use crony_tests::cluster::AgentSpec;
 use crony_tests::{AgentProcess, Etcd, MariaDb, TestScheduler, wait_until};
@@ -237,10 +236,7 @@ async fn addr_of(base: &str, id: &str) -> anyhow::Result<String> {
 }
 
 async fn held(addr: &str) -> Result<Vec<String>, String> {
-    let mut client = AgentServiceClient::connect(format!("http://{addr}"))
-        .await
-        .map_err(|e| e.to_string())?
-        .max_decoding_message_size(64 * 1024 * 1024);
+    let mut client = crony_tests::grpc::agent_client(addr).map_err(|e| e.to_string())?;
     let held = client
         .list_held(ListHeldRequest {})
         .await

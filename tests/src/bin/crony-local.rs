@@ -18,7 +18,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         free_port()
     };
-    let token = format!("local-{}", std::process::id());
+    // The scheduler and agents authenticate each other with it: 192 random bits, fresh each
+    // start, never printed (nothing else needs it).
+    let token = crony_scheduler::auth::token::random_secret();
     // No default password, even locally: a fresh one each start, printed below (or yours).
     let password = std::env::var("CRONY_ADMIN_PASSWORD")
         .unwrap_or_else(|_| crony_scheduler::auth::token::random_secret());

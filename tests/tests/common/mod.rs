@@ -82,7 +82,7 @@ pub fn sorted(mut ids: Vec<String>) -> Vec<String> {
 pub async fn held_by_agent(
     grpc_addr: &str,
 ) -> Result<std::collections::BTreeMap<String, u64>, String> {
-    held_by_agent_with_token(grpc_addr, None).await
+    held_by_agent_with_token(grpc_addr, Some(crony_tests::CLUSTER_TOKEN)).await
 }
 
 /// [`held_by_agent`], presenting `token` as the cluster token.
@@ -90,15 +90,9 @@ pub async fn held_by_agent_with_token(
     grpc_addr: &str,
     token: Option<&str>,
 ) -> Result<std::collections::BTreeMap<String, u64>, String> {
-    use crony_proto::auth::AttachClusterToken;
     use crony_proto::v1::ListHeldRequest;
-    use crony_proto::v1::agent_service_client::AgentServiceClient;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}"))
-        .map_err(|e| e.to_string())?
-        .connect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut client = AgentServiceClient::with_interceptor(channel, AttachClusterToken::new(token)?);
+    let mut client =
+        crony_tests::grpc::agent_client_with(grpc_addr, token).map_err(|e| e.to_string())?;
     let held = client
         .list_held(ListHeldRequest {})
         .await
@@ -244,4 +238,39 @@ pub async fn send(
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
     ))
+}
+
+/// The `grpc_addr` the first agent the API lists announced.
+pub async fn agent_grpc_addr(base: &str) -> anyhow::Result<String> {
+    let (_, agents) = get_json(&format!("{base}/api/v1/agents"))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(agents["agents"][0]["grpc_addr"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// A record under `{prefix}/{dir}/` in etcd (`agents`, `schedulers`), once there is one.
+pub async fn etcd_record(env: &crony_tests::TestEnv, dir: &str) -> anyhow::Result<Value> {
+    let etcd = etcd_client::Client::connect([env.etcd.as_str()], None).await?;
+    let dir = format!("{}/{dir}/", env.prefix);
+    crony_tests::wait_until(
+        &format!("a record under {dir}"),
+        std::time::Duration::from_secs(10),
+        || {
+            let (mut etcd, dir) = (etcd.clone(), dir.clone());
+            async move {
+                let found = etcd
+                    .get(dir, Some(etcd_client::GetOptions::new().with_prefix()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(found
+                    .kvs()
+                    .first()
+                    .and_then(|kv| serde_json::from_slice(kv.value()).ok()))
+            }
+        },
+    )
+    .await
 }
