@@ -5,6 +5,8 @@
 pub mod callback_allow;
 pub mod error_chain;
 pub mod etcd;
+pub mod etcd_access;
+mod etcd_probe;
 pub mod lease;
 pub mod leased_key;
 pub mod registry;
