@@ -9,6 +9,9 @@ use std::time::Duration;
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
 use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
 use crony_common::cluster_auth::{CLUSTER_TOKEN, ClusterAuth, INSECURE_NO_CLUSTER_TOKEN};
+use crony_common::etcd_access::{
+    ETCD_PASSWORD, ETCD_TLS_CA, ETCD_TLS_CERT, ETCD_TLS_KEY, ETCD_USERNAME, EtcdAccess,
+};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_bool, parse_endpoints, parse_in_range, parse_labels,
     parse_prefix, parse_socket_addr,
@@ -91,6 +94,11 @@ const LOG_FORMAT: Setting = s(
 static SETTINGS: &[Setting] = &[
     ETCD_ENDPOINTS,
     ETCD_PREFIX,
+    ETCD_USERNAME,
+    ETCD_PASSWORD,
+    ETCD_TLS_CA,
+    ETCD_TLS_CERT,
+    ETCD_TLS_KEY,
     AGENT_ID,
     GRPC_ADDR,
     ADVERTISE_ADDR,
@@ -116,6 +124,8 @@ static SETTINGS: &[Setting] = &[
 pub struct AgentConfig {
     pub etcd_endpoints: Vec<String>,
     pub etcd_prefix: String,
+    /// Who this process is to etcd, and how it verifies etcd (`CRONY_ETCD_USERNAME`, `_TLS_*`).
+    pub etcd_access: EtcdAccess,
     pub agent_id: Option<String>,
     pub grpc_addr: SocketAddr,
     pub advertise_addr: Option<String>,
@@ -149,6 +159,7 @@ impl AgentConfig {
         Self {
             etcd_endpoints,
             etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
+            etcd_access: EtcdAccess::default(),
             agent_id: None,
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9191)),
             advertise_addr: None,
@@ -185,6 +196,8 @@ impl AgentConfig {
             ClusterAuth::load(&src)?,
         );
         let tls = TlsSettings::load(&src)?;
+        let etcd_endpoints = src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?;
+        let etcd_access = EtcdAccess::load(&src, &etcd_endpoints)?;
         Ok(Self {
             tls: tls.identity,
             tls_ca: tls.ca,
@@ -192,7 +205,8 @@ impl AgentConfig {
             callback_allow: src.get(&CALLBACK_ALLOW, |r| {
                 CallbackAllow::parse(r).map_err(|e| e.to_string())
             })?,
-            etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
+            etcd_endpoints,
+            etcd_access,
             etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
             agent_id: src.get(&AGENT_ID, crate::identity::validate_id)?,
             grpc_addr: src.get_or(&GRPC_ADDR, d.grpc_addr, parse_socket_addr)?,

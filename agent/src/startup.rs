@@ -45,6 +45,9 @@ pub enum AgentError {
     },
     #[error("cannot reach etcd at {endpoints} (CRONY_ETCD_ENDPOINTS): {message}")]
     Etcd { endpoints: String, message: String },
+    /// Unreachable, or refused this process's credentials or certificate (names the setting).
+    #[error(transparent)]
+    EtcdAccess(#[from] crony_common::etcd::EtcdError),
     #[error("cannot listen on {addr} (CRONY_AGENT_METRICS_ADDR): {source}")]
     MetricsBind {
         addr: SocketAddr,
@@ -130,9 +133,13 @@ impl Agent {
             endpoints: config.etcd_endpoints.join(","),
             message,
         };
-        let client = crony_common::etcd::connect(&config.etcd_endpoints, ETCD_STARTUP_TIMEOUT)
-            .await
-            .map_err(etcd_error)?;
+        let client = crony_common::etcd::connect(
+            &config.etcd_endpoints,
+            &config.etcd_access,
+            &config.etcd_prefix,
+            ETCD_STARTUP_TIMEOUT,
+        )
+        .await?;
         let fence = Arc::new(Fence::default());
         let value = serde_json::to_string(&record).expect("agent record serialises");
         let mut registrar = Registrar::new(

@@ -6,6 +6,8 @@ pub mod callback_allow;
 pub mod cluster_auth;
 pub mod error_chain;
 pub mod etcd;
+pub mod etcd_access;
+mod etcd_probe;
 pub mod lease;
 pub mod leased_key;
 pub mod metrics_token;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
 use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
 use crony_common::cluster_auth::{CLUSTER_TOKEN, ClusterAuth, INSECURE_NO_CLUSTER_TOKEN};
+use crony_common::etcd_access::{
+    ETCD_PASSWORD, ETCD_TLS_CA, ETCD_TLS_CERT, ETCD_TLS_KEY, ETCD_USERNAME, EtcdAccess,
+};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };
@@ -81,6 +84,11 @@ static SETTINGS: &[Setting] = &[
     DATABASE_URL,
     ETCD_ENDPOINTS,
     ETCD_PREFIX,
+    ETCD_USERNAME,
+    ETCD_PASSWORD,
+    ETCD_TLS_CA,
+    ETCD_TLS_CERT,
+    ETCD_TLS_KEY,
     HTTP_ADDR,
     GRPC_ADDR,
     ADVERTISE_HOST,
@@ -119,6 +127,8 @@ pub struct SchedulerConfig {
     pub database: MySqlConnectOptions,
     pub etcd_endpoints: Vec<String>,
     pub etcd_prefix: String,
+    /// Who this process is to etcd, and how it verifies etcd (`CRONY_ETCD_USERNAME`, `_TLS_*`).
+    pub etcd_access: EtcdAccess,
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     /// Host in the URLs this scheduler announces in etcd; `None`: derived from the bound address.
@@ -163,6 +173,7 @@ impl SchedulerConfig {
             database,
             etcd_endpoints,
             etcd_prefix: crony_common::registry::DEFAULT_PREFIX.to_owned(),
+            etcd_access: EtcdAccess::default(),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
             advertise_host: None,
@@ -204,6 +215,8 @@ impl SchedulerConfig {
         let cluster = ClusterAuth::load(&src)?;
         let d = Self::new(database, vec!["http://127.0.0.1:2379".into()], cluster);
         let tls = TlsSettings::load(&src)?;
+        let etcd_endpoints = src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?;
+        let etcd_access = EtcdAccess::load(&src, &etcd_endpoints)?;
         Ok(Self {
             tls: tls.identity,
             tls_ca: tls.ca,
@@ -211,7 +224,8 @@ impl SchedulerConfig {
             callback_allow: src.get(&CALLBACK_ALLOW, |r| {
                 CallbackAllow::parse(r).map_err(|e| e.to_string())
             })?,
-            etcd_endpoints: src.get_or(&ETCD_ENDPOINTS, d.etcd_endpoints, parse_endpoints)?,
+            etcd_endpoints,
+            etcd_access,
             etcd_prefix: src.get_or(&ETCD_PREFIX, d.etcd_prefix, parse_prefix)?,
             http_addr: src.get_or(&HTTP_ADDR, d.http_addr, parse_socket_addr)?,
             grpc_addr: src.get_or(&GRPC_ADDR, d.grpc_addr, parse_socket_addr)?,

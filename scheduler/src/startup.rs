@@ -46,8 +46,9 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum StartupError {
     #[error("cannot use MySQL at {target} (CRONY_DATABASE_URL): {message}")]
     Database { target: String, message: String },
-    #[error("cannot reach etcd at {endpoints} (CRONY_ETCD_ENDPOINTS): {message}")]
-    Etcd { endpoints: String, message: String },
+    /// Unreachable, or refused this process's credentials or certificate (names the setting).
+    #[error(transparent)]
+    Etcd(#[from] crony_common::etcd::EtcdError),
     #[error("invalid CRONY_CLUSTER_TOKEN: {0}")]
     Token(String),
     #[error("cannot listen on {addr} (CRONY_HTTP_ADDR): {source}")]
@@ -121,12 +122,13 @@ impl Scheduler {
                 .await
                 .map_err(|e| database_error(e.to_string()))?;
 
-        let etcd = crony_common::etcd::connect(&config.etcd_endpoints, Duration::from_secs(5))
-            .await
-            .map_err(|message| StartupError::Etcd {
-                endpoints: config.etcd_endpoints.join(","),
-                message,
-            })?;
+        let etcd = crony_common::etcd::connect(
+            &config.etcd_endpoints,
+            &config.etcd_access,
+            &config.etcd_prefix,
+            Duration::from_secs(5),
+        )
+        .await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .map_err(|source| StartupError::Bind {

@@ -1,4 +1,5 @@
-//! A real etcd server (Debian's `etcd-server`) in a temp dir on free loopback ports.
+//! A real etcd server (Debian's `etcd-server`) in a temp dir on free loopback ports, plain or
+//! serving client TLS that requires client certificates ([`Etcd::start_tls`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -17,10 +18,45 @@ pub struct Etcd {
     client_port: u16,
     peer_port: u16,
     server: Supervised,
+    tls: Option<ServerTls>,
+}
+
+/// What a TLS etcd serves with and checks clients against.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Clients must present a certificate signed by this CA (`--client-cert-auth`).
+    pub client_ca: PathBuf,
+    /// `--auth-token-ttl`: how long an unused simple auth token stays valid.
+    pub auth_token_ttl_secs: u64,
+    /// Plain HTTP `/health` (`--listen-metrics-urls`): the client port wants a certificate.
+    metrics_port: u16,
+}
+
+impl ServerTls {
+    pub fn new(cert: &std::path::Path, key: &std::path::Path, client_ca: &std::path::Path) -> Self {
+        Self {
+            cert: cert.to_owned(),
+            key: key.to_owned(),
+            client_ca: client_ca.to_owned(),
+            auth_token_ttl_secs: 300,
+            metrics_port: free_port(),
+        }
+    }
 }
 
 impl Etcd {
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(None)
+    }
+
+    /// Serving clients only over TLS with `tls`'s certificate, requiring client certificates.
+    pub fn start_tls(tls: ServerTls) -> anyhow::Result<Self> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<ServerTls>) -> anyhow::Result<Self> {
         let binary = find_program(&["etcd"]).context(
             "no etcd binary: install the Debian package etcd-server (./scripts/dev test does)",
         )?;
@@ -32,14 +68,16 @@ impl Etcd {
             client_port: free_port(),
             peer_port: free_port(),
             server,
+            tls,
         };
         etcd.launch()?;
         Ok(etcd)
     }
 
-    /// `http://127.0.0.1:<port>`
+    /// `http://127.0.0.1:<port>` (`https://` when serving TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     /// Where its data and log live.
@@ -70,7 +108,7 @@ impl Etcd {
     }
 
     fn launch(&self) -> anyhow::Result<()> {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -89,6 +127,7 @@ impl Etcd {
             // Quick elections, so a restarted etcd is serving within a second.
             .arg("--heartbeat-interval=50")
             .arg("--election-timeout=500")
+            .args(self.tls_args())
             // Its own process group: a ctrl-c in the terminal reaches Crony's processes, which
             // still need etcd and MariaDB to shut down cleanly; the harness stops these last.
             .process_group(0)
@@ -99,8 +138,29 @@ impl Etcd {
             .launch(command, Duration::from_secs(30), || self.health_says_true())
     }
 
+    fn tls_args(&self) -> Vec<String> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        vec![
+            format!("--cert-file={}", tls.cert.display()),
+            format!("--key-file={}", tls.key.display()),
+            "--client-cert-auth".to_owned(),
+            format!("--trusted-ca-file={}", tls.client_ca.display()),
+            format!("--auth-token-ttl={}", tls.auth_token_ttl_secs),
+            format!(
+                "--listen-metrics-urls=http://127.0.0.1:{}",
+                tls.metrics_port
+            ),
+        ]
+    }
+
     fn health_says_true(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.client_port)) else {
+        let port = self
+            .tls
+            .as_ref()
+            .map_or(self.client_port, |t| t.metrics_port);
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));

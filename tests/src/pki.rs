@@ -1,7 +1,8 @@
 //! A throw-away certificate authority for TLS tests: a CA and a leaf certificate for
 //! `127.0.0.1` and `localhost`, written as PEM files into a directory, the way an operator
-//! would hand them to Crony through `CRONY_TLS_*`. The leaf serves TLS and is the process's
-//! client certificate under mutual TLS, so it carries both extended key usages.
+//! would hand them to Crony through `CRONY_TLS_*`, and client certificates for a given name. The
+//! leaf serves TLS and is the process's client certificate under mutual TLS, so it carries both
+//! extended key usages.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,9 @@ pub struct TestPki {
     /// The leaf certificate for 127.0.0.1 / localhost, signed by the CA, and its key.
     pub cert: PathBuf,
     pub key: PathBuf,
+    dir: PathBuf,
+    name: String,
+    issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl TestPki {
@@ -44,11 +48,34 @@ impl TestPki {
             ca: dir.join(format!("{name}-ca.pem")),
             cert: dir.join(format!("{name}-cert.pem")),
             key: dir.join(format!("{name}-key.pem")),
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            issuer: ca,
         };
-        std::fs::write(&pki.ca, ca.pem())?;
+        std::fs::write(&pki.ca, pki.issuer.pem())?;
         std::fs::write(&pki.cert, leaf.pem())?;
         std::fs::write(&pki.key, leaf_key.serialize_pem())?;
         Ok(pki)
+    }
+
+    /// A client certificate (and its key) for `common_name`, signed by the CA, written as
+    /// `{name}-client-{common_name}-cert.pem` and `…-key.pem`.
+    pub fn client_cert(&self, common_name: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let stem = format!("{}-client-{common_name}", self.name);
+        let (cert_path, key_path) = (
+            self.dir.join(format!("{stem}-cert.pem")),
+            self.dir.join(format!("{stem}-key.pem")),
+        );
+        std::fs::write(&cert_path, cert.pem())?;
+        std::fs::write(&key_path, key.serialize_pem())?;
+        Ok((cert_path, key_path))
     }
 
     pub fn ca_str(&self) -> &str {

@@ -204,7 +204,12 @@ impl<T> ClientCaller<T> {
 /// https://github.com/etcd-io/etcd/blob/76d58e32b30d57a540821c9c5bbcb651fd89994c/api/v3rpc/rpctypes/error.go#L73
 const INVALID_AUTH_TOKEN_MSG: &str = "etcdserver: invalid auth token";
 
-/// Check whether the status reports an invalid or expired token.
+/// CRONY-PATCH: the message (code `InvalidArgument`) etcd returns for a token issued before the
+/// auth store last changed: every JWT token after any user or role change, or a request racing
+/// such a change. etcd's Go client re-authenticates on it too (`shouldRefreshToken`).
+const AUTH_OLD_REVISION_MSG: &str = "etcdserver: revision of auth store is old";
+
+/// Check whether the status reports an invalid, expired or outdated token.
 ///
 /// Usually etcd responds with [`Code::Unauthenticated`]. However, services
 /// implemented on top of the in-process etcd client (Lock, Election) lose the
@@ -213,8 +218,35 @@ const INVALID_AUTH_TOKEN_MSG: &str = "etcdserver: invalid auth token";
 fn is_invalid_auth_token(status: &Status) -> bool {
     match status.code() {
         Code::Unauthenticated => true,
-        Code::Unknown => status.message() == INVALID_AUTH_TOKEN_MSG,
+        Code::Unknown => {
+            status.message() == INVALID_AUTH_TOKEN_MSG || status.message() == AUTH_OLD_REVISION_MSG
+        }
+        Code::InvalidArgument => status.message() == AUTH_OLD_REVISION_MSG,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_and_outdated_tokens_are_refreshed_other_errors_are_not() {
+        for (code, message, refresh) in [
+            (Code::Unauthenticated, INVALID_AUTH_TOKEN_MSG, true),
+            (Code::Unknown, INVALID_AUTH_TOKEN_MSG, true),
+            (Code::InvalidArgument, AUTH_OLD_REVISION_MSG, true),
+            (Code::Unknown, AUTH_OLD_REVISION_MSG, true),
+            (
+                Code::InvalidArgument,
+                "etcdserver: authentication failed, invalid user ID or password",
+                false,
+            ),
+            (Code::PermissionDenied, "etcdserver: permission denied", false),
+        ] {
+            let status = Status::new(code, message);
+            assert_eq!(is_invalid_auth_token(&status), refresh, "{code:?} {message}");
+        }
     }
 }
 
