@@ -114,6 +114,7 @@ static SETTINGS: &[Setting] = &[
     auth::SECRET_KEY,
     auth::SECURE_COOKIES,
     auth::SESSION_TTL,
+    auth::TRUSTED_PROXIES,
     TLS_CERT,
     TLS_KEY,
     TLS_CA,

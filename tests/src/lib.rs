@@ -1,4 +1,4 @@
-//! Test harness: real etcd and MariaDB processes in temp dirs on free ports, schedulers
+//! Test harness: real etcd, MariaDB and nginx processes in temp dirs on free ports, schedulers
 //! in-process, agents as child processes, and condition waits with deadlines.
 
 pub mod browser;
@@ -9,6 +9,7 @@ pub mod etcd;
 pub mod feishu;
 pub mod grpc;
 pub mod mariadb;
+pub mod nginx;
 pub mod pki;
 pub mod process;
 pub mod reports;
@@ -26,6 +27,7 @@ pub use env::TestEnv;
 pub use etcd::Etcd;
 pub use feishu::{FeishuBot, FeishuReply};
 pub use mariadb::MariaDb;
+pub use nginx::Nginx;
 pub use pki::TestPki;
 pub use secure_etcd::SecureEtcd;
 pub use sink::HttpSink;

@@ -5,11 +5,11 @@
 //! role they need in their signature, as `Caller<Operator>`, so it cannot be forgotten quietly.
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum_extra::extract::CookieJar;
@@ -19,10 +19,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+pub use super::client_ip::ClientIp;
+use super::client_ip::client_ip;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
 use crate::audit::AuditRecord;
 use crate::auth::role::{Required, Viewer};
+use crate::auth::settings::MAX_USERNAME_LEN;
+use crate::auth::throttle::login_keys;
 use crate::auth::{Actor, ActorKind, Principal, Role, SessionInfo, password, token};
 use crate::error::ErrorCode;
 use crate::store::StoreError;
@@ -36,7 +40,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug)]
 pub struct Caller<R> {
     pub principal: Principal,
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     role: PhantomData<R>,
 }
 
@@ -51,7 +55,7 @@ impl<R> Caller<R> {
 
     /// An audit record of this caller, from this address.
     pub fn audit(&self, target_type: &'static str, verb: &str) -> AuditRecord {
-        AuditRecord::new(self.actor(), target_type, verb).ip(self.ip.clone())
+        AuditRecord::new(self.actor(), target_type, verb).ip(self.ip.map(|ip| ip.to_string()))
     }
 }
 
@@ -73,28 +77,9 @@ impl<R: Required> FromRequestParts<AppState> for Caller<R> {
         }
         Ok(Caller {
             principal,
-            ip: client_ip(parts),
+            ip: client_ip(parts, app),
             role: PhantomData,
         })
-    }
-}
-
-fn client_ip(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
-}
-
-/// The caller's address, when the server knows it (for the audit log and login throttling).
-#[derive(Debug, Clone)]
-pub struct ClientIp(pub Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
     }
 }
 
@@ -236,7 +221,8 @@ pub struct LoginAnswer {
 }
 
 /// Signs in: sets the `crony_session` cookie (HttpOnly, SameSite=Strict; Secure behind TLS).
-/// Repeated failures for one name or address make further attempts wait (429).
+/// Repeated failures for one name from one address, or from one address for any names, make
+/// further attempts from that address wait (429); other addresses are not slowed down.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody, responses(
     (status = 200, description = "Signed in; cookies set", body = LoginAnswer),
     (status = 400, description = "A field is missing or invalid", body = ErrorBody),
@@ -250,10 +236,15 @@ pub async fn login(
     jar: CookieJar,
     ValidJson(body): ValidJson<LoginBody>,
 ) -> Result<(CookieJar, Json<LoginAnswer>), ApiError> {
-    let mut keys = vec![format!("user:{}", body.username.to_lowercase())];
-    if let Some(ip) = &ip {
-        keys.push(format!("ip:{ip}"));
+    // Checked before the name becomes a throttle key: memory per key stays small.
+    if body.username.is_empty() || body.username.len() > MAX_USERNAME_LEN {
+        return Err(ApiError::invalid(
+            "username",
+            format!("must be 1 to {MAX_USERNAME_LEN} characters"),
+        ));
     }
+    let keys = login_keys(&body.username, ip);
+    let ip = ip.map(|ip| ip.to_string());
     if let Err(wait) = app.auth.throttle.check(&keys, Instant::now()) {
         let mut e = ApiError::new(
             ErrorCode::TooManyRequests,
@@ -266,17 +257,21 @@ pub async fn login(
         return Err(e);
     }
     let found = app.store.user_for_login(&body.username).await?;
+    let verified = match &found {
+        Some(login) => password::verify(&body.password, &login.password_hash).await,
+        None => {
+            password::verify_nobody(&body.password).await;
+            false
+        }
+    };
     let user = match found {
-        Some(login) if password::verify(&body.password, &login.password_hash) => login.user,
+        Some(login) if verified => login.user,
         other => {
-            if other.is_none() {
-                password::verify_nobody(&body.password);
-            }
             app.auth.throttle.failed(&keys, Instant::now());
             let attempted = Actor {
                 kind: ActorKind::User,
                 id: other.map(|l| l.user.id.to_string()),
-                name: body.username.chars().take(64).collect(),
+                name: body.username.clone(),
             };
             let audit = AuditRecord::new(&attempted, "auth", "login_failed").ip(ip);
             app.store.record_audit(audit).await?;
@@ -341,7 +336,7 @@ pub async fn logout(
     {
         let audit = AuditRecord::new(&principal.actor, "auth", "logout")
             .target(principal.actor.id.clone().unwrap_or_default())
-            .ip(ip);
+            .ip(ip.map(|ip| ip.to_string()));
         app.store.delete_session(&info.id_hash, audit).await?;
     }
     let jar = jar
@@ -420,7 +415,7 @@ pub async fn setup(
         .map_err(|m| ApiError::invalid("username", m))?;
     password::check_new(&body.password).map_err(|m| ApiError::invalid("password", m))?;
     let actor = Actor::system("setup token");
-    let hash = password::hash(&body.password);
+    let hash = password::hash(&body.password).await;
     // Two setups at once: InnoDB lets one insert and deadlocks the other, whose retry then
     // finds the account and answers 409.
     let mut tries = 0;

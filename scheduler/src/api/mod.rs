@@ -4,6 +4,7 @@ pub mod agents;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod client_ip;
 pub mod control;
 pub mod cron;
 pub mod error;

@@ -82,7 +82,7 @@ pub async fn create(
         .store
         .create_user(
             &body.username,
-            &password::hash(&body.password),
+            &password::hash(&body.password).await,
             body.role,
             who.audit("user", "create"),
         )
@@ -134,7 +134,7 @@ pub async fn patch(
     let password_hash = match &body.password {
         Some(pw) => {
             password::check_new(pw).map_err(|m| ApiError::invalid("password", m))?;
-            Some(password::hash(pw))
+            Some(password::hash(pw).await)
         }
         None => None,
     };

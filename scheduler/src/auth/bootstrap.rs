@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use super::client_addr::TrustedProxies;
 use super::settings::AuthSettings;
 use super::throttle::LoginThrottle;
 use super::{Actor, Role, password, token};
@@ -14,6 +15,8 @@ use crate::store::{Store, StoreError};
 #[derive(Debug)]
 pub struct AuthState {
     pub throttle: LoginThrottle,
+    /// `CRONY_TRUSTED_PROXIES`: whose `X-Forwarded-For` names the client.
+    pub proxies: TrustedProxies,
     /// Set while no account exists and no admin password is configured.
     pub setup_token: Mutex<Option<String>>,
     pub secure_cookies: bool,
@@ -54,7 +57,7 @@ async fn bootstrap_once(
         match store
             .create_user(
                 &settings.admin_user,
-                &password::hash(pw),
+                &password::hash(pw).await,
                 Role::Admin,
                 audit,
             )
@@ -90,10 +93,28 @@ async fn bootstrap_once(
     } else {
         None
     };
+    log_trusted_proxies(&settings.trusted_proxies);
     Ok(AuthState {
         throttle: LoginThrottle::default(),
+        proxies: settings.trusted_proxies.clone(),
         setup_token: Mutex::new(setup_token),
         secure_cookies: settings.secure_cookies.unwrap_or(serves_tls),
         session_ttl: settings.session_ttl,
     })
+}
+
+/// Trusting a proxy is a choice with a cost (whoever can connect from its networks can claim
+/// any address), so it is said at every start; trusting every address, loudly.
+fn log_trusted_proxies(proxies: &TrustedProxies) {
+    if proxies.trusts_everyone() {
+        tracing::warn!(
+            trusted_proxies = %proxies,
+            "CRONY_TRUSTED_PROXIES trusts every address: any client can choose the address the login throttle and the audit log see"
+        );
+    } else if !proxies.is_empty() {
+        tracing::info!(
+            trusted_proxies = %proxies,
+            "X-Forwarded-For is believed from these proxies only"
+        );
+    }
 }

@@ -1,7 +1,9 @@
-//! Who may do what: roles, the caller behind a request, password hashing, API tokens and
-//! sessions, login throttling, the first admin, and job secrets encrypted at rest.
+//! Who may do what: roles, the caller behind a request and the address it came from, password
+//! hashing, API tokens and sessions, login throttling, the first admin, and job secrets
+//! encrypted at rest.
 
 pub mod bootstrap;
+pub mod client_addr;
 pub mod password;
 pub mod role;
 pub mod secrets;

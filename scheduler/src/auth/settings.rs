@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crony_common::settings::{ConfigError, Setting, Sources, parse_in_range};
 
+use super::client_addr::TrustedProxies;
 use super::password;
 use super::secrets::SecretBox;
 
@@ -43,6 +44,12 @@ pub const SESSION_TTL: Setting = s(
     "how long a dashboard login lasts, 60-2592000 [default: 43200]",
 );
 
+pub const TRUSTED_PROXIES: Setting = s(
+    "trusted_proxies",
+    "CRONY_TRUSTED_PROXIES",
+    "proxies (IPs or CIDR networks, comma-separated) whose X-Forwarded-For names the client for login throttling and the audit log [default: none, the TCP peer is the client]",
+);
+
 pub static SETTINGS: &[Setting] = &[
     ADMIN_USER,
     ADMIN_PASSWORD,
@@ -50,6 +57,7 @@ pub static SETTINGS: &[Setting] = &[
     SECRET_KEY,
     SECURE_COOKIES,
     SESSION_TTL,
+    TRUSTED_PROXIES,
 ];
 
 #[derive(Clone)]
@@ -61,6 +69,8 @@ pub struct AuthSettings {
     /// `None`: Secure exactly when the scheduler serves TLS itself.
     pub secure_cookies: Option<bool>,
     pub session_ttl: Duration,
+    /// Peers whose `X-Forwarded-For` is believed; empty: nobody's.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -76,6 +86,7 @@ impl std::fmt::Debug for AuthSettings {
             .field("secrets", &self.secrets)
             .field("secure_cookies", &self.secure_cookies)
             .field("session_ttl", &self.session_ttl)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -89,6 +100,7 @@ impl Default for AuthSettings {
             secrets: SecretBox::none(),
             secure_cookies: None,
             session_ttl: Duration::from_secs(12 * 3600),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -115,14 +127,20 @@ impl AuthSettings {
             session_ttl: src.get_or(&SESSION_TTL, d.session_ttl, |r| {
                 parse_in_range(r, 60, 30 * 24 * 3600).map(Duration::from_secs)
             })?,
+            trusted_proxies: src.get_or(&TRUSTED_PROXIES, d.trusted_proxies, |r| {
+                TrustedProxies::parse(r).map_err(|e| e.to_string())
+            })?,
         })
     }
 }
 
+/// The longest account name (the `users.username` column).
+pub const MAX_USERNAME_LEN: usize = 64;
+
 /// 1 to 64 characters of letters, digits, `.`, `_`, `-` and `@`.
 pub fn check_username(raw: &str) -> Result<String, String> {
     let ok = !raw.is_empty()
-        && raw.len() <= 64
+        && raw.len() <= MAX_USERNAME_LEN
         && raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
