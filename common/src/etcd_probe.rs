@@ -97,7 +97,19 @@ fn blame(endpoint: &str, message: &str, tls: Option<&EtcdTls>) -> Blame {
                 .to_owned(),
         });
     }
-    if message.contains("alert") {
+    // A plain etcd answers a ClientHello with an HTTP/2 frame, or just hangs up.
+    let plain = ["InvalidContentType", "corrupt message", "tls handshake eof"];
+    if plain.iter().any(|m| message.contains(m)) {
+        return Blame::Tls(format!(
+            "{endpoint} probably does not serve TLS; for a plain etcd use http:// and no \
+             CRONY_ETCD_TLS_* settings"
+        ));
+    }
+    // etcd's certificate was accepted. A TLS 1.3 server judges the client's certificate after
+    // the client considers the handshake done: its alert, or only the closed connection when
+    // the close wins the race with the alert, arrives with the first request.
+    let closed = ["alert", "connection closed", "broken pipe", "reset"];
+    if closed.iter().any(|m| message.contains(m)) {
         return Blame::Tls(match &tls.identity {
             Some((path, ..)) => format!(
                 "etcd refused the client certificate CRONY_ETCD_TLS_CERT {}",
@@ -108,10 +120,40 @@ fn blame(endpoint: &str, message: &str, tls: Option<&EtcdTls>) -> Blame {
                 .to_owned(),
         });
     }
-    if message.contains("InvalidContentType") || message.contains("corrupt message") {
-        return Blame::Tls(format!(
-            "{endpoint} does not serve TLS; use http:// and no CRONY_ETCD_TLS_* settings"
-        ));
-    }
     Blame::Endpoint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_blame_the_setting_to_fix() {
+        let ep = "https://e:1";
+        let tls = EtcdTls::default();
+        let tls_blame = |message: &str| match blame(ep, message, Some(&tls)) {
+            Blame::Tls(text) => text,
+            Blame::Endpoint => String::new(),
+        };
+        assert!(tls_blame("invalid peer certificate: UnknownIssuer").contains("CRONY_ETCD_TLS_CA"));
+        assert!(tls_blame("received fatal alert: BadCertificate").contains("CRONY_ETCD_TLS_CERT"));
+        assert!(
+            tls_blame("operation was canceled: connection closed").contains("CRONY_ETCD_TLS_CERT")
+        );
+        assert!(
+            tls_blame("received corrupt message of type InvalidContentType").contains("http://")
+        );
+        assert_eq!(
+            blame(ep, "tcp connect error: Connection refused", Some(&tls)),
+            Blame::Endpoint
+        );
+        let plain = "http://e:1";
+        assert_eq!(
+            blame(plain, "tcp connect error: Connection refused", None),
+            Blame::Endpoint
+        );
+        assert!(
+            matches!(blame(plain, "stream closed because of a broken pipe", None), Blame::Tls(t) if t.contains("https://"))
+        );
+    }
 }

@@ -112,12 +112,13 @@ async fn a_cluster_runs_on_tls_and_auth_etcd_and_outlives_its_auth_tokens() -> a
         spec = spec.env(key, value);
     }
     let mut agent = AgentProcess::spawn(spec)?;
-    agent.id().await?;
+    let agent_key = crony_common::registry::agent_key(&env.prefix, &agent.id().await?);
     let leader = leader_of(&schedulers).await?;
     let follower = 1 - leader;
     let follower_url = schedulers[follower].base_url.clone();
     common::online(&follower_url, 1).await?;
     job_fires(&follower_url, "before", || agent.log()).await?;
+    let lease_before = lease_of(etcd, &agent_key).await?;
 
     // Let every token go idle past its TTL, and check that etcd did forget an idle one.
     let idle = etcd.client_as(CRONY_USER, CRONY_PASSWORD).await?;
@@ -149,8 +150,29 @@ async fn a_cluster_runs_on_tls_and_auth_etcd_and_outlives_its_auth_tokens() -> a
         )
     })
     .await?;
+    // Its keep-alives went on all along with the token they opened with: same lease.
+    assert_eq!(
+        lease_of(etcd, &agent_key).await?,
+        lease_before,
+        "agent log: {}",
+        agent.log()
+    );
     agent.terminate().await?;
     Ok(())
+}
+
+/// The lease `key` is attached to, read with a fresh token.
+async fn lease_of(etcd: &SecureEtcd, key: &str) -> anyhow::Result<i64> {
+    let found = etcd
+        .client_as(CRONY_USER, CRONY_PASSWORD)
+        .await?
+        .get(key, None)
+        .await?;
+    let kv = found
+        .kvs()
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{key} not in etcd"))?;
+    Ok(kv.lease())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,6 +314,24 @@ async fn wrong_credentials_and_tls_settings_are_one_line_start_up_errors() -> an
             (binary, env_vars, named, line)
         }));
     }
+    // TLS settings against a plain etcd.
+    let plain_etcd = crony_tests::shared_etcd()
+        .endpoint()
+        .replacen("http://", "https://", 1);
+    let ca = etcd.pki.ca_str().to_owned();
+    runs.push(tokio::task::spawn_blocking(move || {
+        let env_vars = vec![
+            ("CRONY_ETCD_ENDPOINTS", plain_etcd),
+            ("CRONY_ETCD_TLS_CA", ca),
+        ];
+        let line = start_up_error("crony-test-agent", &pairs(&env_vars));
+        (
+            "crony-test-agent",
+            env_vars,
+            vec!["does not serve TLS".to_owned()],
+            line,
+        )
+    }));
     // Without any TLS setting against the TLS etcd: plain http:// to its port.
     runs.push(tokio::task::spawn_blocking(move || {
         let env_vars = vec![("CRONY_ETCD_ENDPOINTS", plain)];
