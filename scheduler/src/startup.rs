@@ -82,7 +82,8 @@ impl Scheduler {
         shutdown: CancellationToken,
     ) -> Result<Self, StartupError> {
         crony_common::tls::install_crypto_provider();
-        let senders = configured_senders(&config.alerts).map_err(StartupError::Alerts)?;
+        let allow = config.callback_allow.clone().map(Arc::new);
+        let senders = configured_senders(&config.alerts, allow).map_err(StartupError::Alerts)?;
         Self::start_with_senders(config, shutdown, senders).await
     }
 
@@ -94,6 +95,12 @@ impl Scheduler {
         senders: HashMap<ChannelKind, Arc<dyn Sender>>,
     ) -> Result<Self, StartupError> {
         crony_common::tls::install_crypto_provider();
+        if let Some(allow) = &config.callback_allow {
+            config
+                .alerts
+                .check_callback_allow(allow)
+                .map_err(StartupError::Alerts)?;
+        }
         let tls = config.tls.is_some();
         let db = &config.database;
         let database_error = |message: String| StartupError::Database {
