@@ -405,6 +405,13 @@ async fn webhook_posts_the_alert_as_json() {
         assert_eq!(e.retryable, retryable, "{status}: {e:?}");
         assert!(e.message.contains(&status.to_string()), "{e:?}");
     }
+    // A redirect is not followed (it could lead anywhere), and says so.
+    sink.answer(302);
+    let e = sender.send(&a, &to).await.unwrap_err();
+    assert!(
+        !e.retryable && e.message == "webhook: redirect refused (HTTP 302)",
+        "{e:?}"
+    );
     let to = Recipient {
         address: format!("http://127.0.0.1:{}/x", closed_port().await),
         ..to

@@ -177,3 +177,19 @@ fn a_bad_callback_allow_entry_is_named() {
         assert!(stderr.contains("http://evil"), "{stderr}");
     }
 }
+
+#[test]
+fn a_cluster_webhook_the_allow_list_refuses_is_named() {
+    for setting in ["CRONY_FEISHU_WEBHOOK", "CRONY_ALERT_WEBHOOK"] {
+        let stderr = fails_with(
+            "crony-test-scheduler",
+            &[
+                ("CRONY_CLUSTER_TOKEN", "config-errors-cluster-token"),
+                ("CRONY_CALLBACK_ALLOW", "hooks.example.com"),
+                (setting, "http://169.254.169.254/latest/meta-data"),
+            ],
+        );
+        assert_one_line_naming(&stderr, "crony-test-scheduler", setting);
+        assert!(stderr.contains("CRONY_CALLBACK_ALLOW"), "{stderr}");
+    }
+}
