@@ -48,18 +48,6 @@ pub enum ResolveError {
     },
 }
 
-impl PartialEq for ResolveError {
-    /// Lookup errors compare by host (I/O errors have no equality).
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::Refused(a), Self::Refused(b)) => a == b,
-            (Self::NoAddress(a), Self::NoAddress(b)) => a == b,
-            (Self::Lookup { host: a, .. }, Self::Lookup { host: b, .. }) => a == b,
-            _ => false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
