@@ -85,7 +85,8 @@ impl Scheduler {
         shutdown: CancellationToken,
     ) -> Result<Self, StartupError> {
         crony_common::tls::install_crypto_provider();
-        let senders = configured_senders(&config.alerts).map_err(StartupError::Alerts)?;
+        let allow = config.callback_allow.clone().map(Arc::new);
+        let senders = configured_senders(&config.alerts, allow).map_err(StartupError::Alerts)?;
         Self::start_with_senders(config, shutdown, senders).await
     }
 
@@ -99,6 +100,12 @@ impl Scheduler {
         crony_common::tls::install_crypto_provider();
         if config.tls_client_ca.is_some() && config.tls.is_none() {
             return Err(StartupError::Tls(CLIENT_CA_NEEDS_IDENTITY.into()));
+        }
+        if let Some(allow) = &config.callback_allow {
+            config
+                .alerts
+                .check_callback_allow(allow)
+                .map_err(StartupError::Alerts)?;
         }
         let tls = config.tls.is_some();
         let db = &config.database;

@@ -48,7 +48,13 @@ pub struct FeishuBot {
 impl FeishuBot {
     /// A bot with signature checking on when `secret` is set (as in Feishu's bot settings).
     pub async fn start(secret: Option<&str>) -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), secret).await
+    }
+
+    /// Like [`FeishuBot::start`], on a port of `ip` (another loopback address than
+    /// 127.0.0.1, to tell allowed hosts from refused ones).
+    pub async fn start_on(ip: std::net::IpAddr, secret: Option<&str>) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Mutex::new(Inner {
             secret: secret.map(str::to_owned),

@@ -51,7 +51,13 @@ pub struct HttpSink {
 
 impl HttpSink {
     pub async fn start() -> anyhow::Result<Self> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// Like [`HttpSink::start`], on a port of `ip` (another loopback address than 127.0.0.1,
+    /// to tell allowed hosts from refused ones).
+    pub async fn start_on(ip: std::net::IpAddr) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let inner = Arc::new(Mutex::new(Inner {
             default_status: 200,

@@ -322,5 +322,19 @@ fn mutual_tls_needs_the_process_own_certificate() {
         let stderr = fails_with(binary, &[("CRONY_TLS_CLIENT_CA", pki.ca_str())]);
         assert_one_line_naming(&stderr, binary, "CRONY_TLS_CLIENT_CA");
         assert!(stderr.contains("CRONY_TLS_CERT"), "{stderr}");
+
+#[test]
+fn a_cluster_webhook_the_allow_list_refuses_is_named() {
+    for setting in ["CRONY_FEISHU_WEBHOOK", "CRONY_ALERT_WEBHOOK"] {
+        let stderr = fails_with(
+            "crony-test-scheduler",
+            &[
+                ("CRONY_CLUSTER_TOKEN", crony_tests::CLUSTER_TOKEN),
+                ("CRONY_CALLBACK_ALLOW", "hooks.example.com"),
+                (setting, "http://169.254.169.254/latest/meta-data"),
+            ],
+        );
+        assert_one_line_naming(&stderr, "crony-test-scheduler", setting);
+        assert!(stderr.contains("CRONY_CALLBACK_ALLOW"), "{stderr}");
     }
 }

@@ -517,8 +517,20 @@ async fn feishu_secrets_never_leave_the_server_and_a_put_of_the_placeholder_keep
         "{stored}"
     );
 
-    // The placeholder for a webhook that has no stored secret is refused, naming the field.
+    // A new token on the same origin is an edit of the same bot: the secret stays.
     body["alerts"]["feishu_webhooks"][0]["url"] = json!("http://127.0.0.1:9/other-hook");
+    let (status, replaced) = send(
+        &client,
+        client.put(s.url(&format!("/api/v1/jobs/{id}"))).json(&body),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+
+    // The placeholder for a webhook that has no stored secret is refused, naming the field.
+    body["alerts"]["feishu_webhooks"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"url": "http://127.0.0.1:9/third-hook", "secret": placeholder}));
     let (status, refused) = send(
         &client,
         client.put(s.url(&format!("/api/v1/jobs/{id}"))).json(&body),
@@ -527,7 +539,7 @@ async fn feishu_secrets_never_leave_the_server_and_a_put_of_the_placeholder_keep
     assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
     assert_eq!(
         refused["error"]["field"],
-        "alerts.feishu_webhooks[0].secret"
+        "alerts.feishu_webhooks[1].secret"
     );
     pool.close().await;
     Ok(())

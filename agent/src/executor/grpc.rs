@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crony_common::callback_allow::CallbackAllow;
+use crony_common::callback_allow::{AllowConnector, CallbackAllow};
 use crony_proto::v1::{ExecuteRequest, ExecuteResponse, GrpcTarget, execute_response};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
-use super::allow::AllowConnector;
 use super::output::capture_bytes;
 use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
 
@@ -46,7 +45,10 @@ impl ChannelCache {
         channels
             .entry(key)
             .or_insert_with(|| match &self.allow {
-                Some(allow) => endpoint.connect_with_connector_lazy(AllowConnector(allow.clone())),
+                Some(allow) => endpoint.connect_with_connector_lazy(AllowConnector::new(
+                    allow.clone(),
+                    super::CONNECT_TIMEOUT,
+                )),
                 None => endpoint.connect_lazy(),
             })
             .clone()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crony_common::callback_allow::CallbackAllow;
+use crony_common::callback_allow::{self as allow, CallbackAllow};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crony_proto::v1::HttpTarget;
@@ -31,7 +31,7 @@ impl HttpExecutor {
     }
 
     /// Refuses URLs whose host `allow` refuses. The client must resolve names through
-    /// [`super::allow::AllowResolver`] too: this check alone cannot see addresses.
+    /// [`allow::AllowResolver`] too: this check alone cannot see addresses.
     pub fn with_callback_allow(mut self, allow: Option<Arc<CallbackAllow>>) -> Self {
         self.allow = allow;
         self
@@ -49,9 +49,9 @@ impl HttpExecutor {
         if let Some(refusal) = self
             .allow
             .as_deref()
-            .and_then(|allow| super::allow::refuse_url(allow, &url))
+            .and_then(|list| allow::refuse_url(list, &url))
         {
-            return Err(refusal);
+            return Err(refusal.to_string());
         }
         let mut headers = HeaderMap::new();
         for (name, value) in &self.target.headers {

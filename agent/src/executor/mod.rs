@@ -2,7 +2,6 @@
 //! nothing of timeouts, retries or reporting: [`run_attempt`] puts the per-attempt timeout and
 //! the kill switch around any of them, and the runner owns retries.
 
-pub mod allow;
 pub mod grpc;
 pub mod http;
 pub mod output;
@@ -12,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crony_common::callback_allow::CallbackAllow;
+use crony_common::callback_allow::{self as allow, CallbackAllow};
 use crony_proto::v1::{JobSpec, target};
 use tokio_util::sync::CancellationToken;
 
@@ -106,11 +105,7 @@ impl Executors {
             .user_agent(concat!("crony-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT);
         if let Some(allow) = &allow {
-            // Through a proxy (HTTP_PROXY and friends) the proxy would resolve the target and
-            // the addresses could not be checked, so the allow-list rules out proxies.
-            builder = builder
-                .no_proxy()
-                .dns_resolver(Arc::new(allow::AllowResolver(allow.clone())))
+            builder = allow::guard_client(builder, allow.clone())
                 .redirect(allow::redirect_policy(allow.clone()));
         }
         let http = builder

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crony_common::callback_allow::CallbackAllow;
+
 use super::rules::SecretRef;
 use super::settings::AlertSettings;
 use super::store::AlertRow;
@@ -37,10 +39,13 @@ pub fn not_configured(channel: ChannelKind) -> String {
 }
 
 /// The senders the configuration enables: email when `CRONY_SMTP_URL` is set (from
-/// `CRONY_SMTP_FROM`, default `crony@<hostname>`); Feishu and the generic webhook always (their addresses come with each alert).
-/// An unusable setting is an error naming it, reported at start-up.
+/// `CRONY_SMTP_FROM`, default `crony@<hostname>`); Feishu and the generic webhook always
+/// (their addresses come with each alert), calling only hosts `allow`
+/// (`CRONY_CALLBACK_ALLOW`) allows. An unusable setting is an error naming it, reported at
+/// start-up.
 pub fn configured_senders(
     settings: &AlertSettings,
+    allow: Option<Arc<CallbackAllow>>,
 ) -> Result<HashMap<ChannelKind, Arc<dyn Sender>>, String> {
     let mut senders: HashMap<ChannelKind, Arc<dyn Sender>> = HashMap::new();
     if let Some(url) = &settings.smtp_url {
@@ -53,8 +58,18 @@ pub fn configured_senders(
             Arc::new(super::EmailSender::from_url(url, &from)?),
         );
     }
-    senders.insert(ChannelKind::Feishu, Arc::new(super::FeishuSender::new()?));
-    senders.insert(ChannelKind::Webhook, Arc::new(super::WebhookSender::new()?));
+    let timeout = super::http::DEFAULT_TIMEOUT;
+    senders.insert(
+        ChannelKind::Feishu,
+        Arc::new(super::FeishuSender::with_callback_allow(
+            timeout,
+            allow.clone(),
+        )?),
+    );
+    senders.insert(
+        ChannelKind::Webhook,
+        Arc::new(super::WebhookSender::with_callback_allow(timeout, allow)?),
+    );
     Ok(senders)
 }
 

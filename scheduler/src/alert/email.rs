@@ -136,9 +136,13 @@ impl EmailSender {
             })
     }
 
+    /// The reply code and a classified reason, not the server's text: SMTP replies can quote
+    /// what was sent (addresses, content), and the message ends up where viewers read it.
+    /// The whole chain is logged at debug level for the operator.
     fn smtp_error(&self, e: &SmtpError) -> SendError {
+        tracing::debug!(server = %self.server, error = %chain(e), "email delivery failed");
         SendError {
-            message: format!("{CHANNEL}: SMTP server {}: {}", self.server, chain(e)),
+            message: format!("{CHANNEL}: SMTP server {}: {}", self.server, smtp_reason(e)),
             retryable: is_retryable(e),
         }
     }
@@ -152,6 +156,49 @@ pub fn is_retryable(e: &SmtpError) -> bool {
         return false;
     }
     true
+}
+
+fn smtp_reason(e: &SmtpError) -> String {
+    if let Some(code) = e.status() {
+        let kind = if e.is_permanent() {
+            "permanent"
+        } else {
+            "transient"
+        };
+        return format!("SMTP {code} ({kind})");
+    }
+    if e.is_client() {
+        // lettre's own fixed words (e.g. STARTTLS required but not offered), never the
+        // server's.
+        return chain(e);
+    }
+    let reason = if e.is_timeout() {
+        "timed out"
+    } else if e.is_tls() {
+        "TLS handshake failed"
+    } else if refused(e) {
+        "connection refused"
+    } else if e.is_response() {
+        "unreadable answer"
+    } else {
+        "cannot connect"
+    };
+    reason.to_owned()
+}
+
+/// Whether the chain holds a refused connection (io::Error's `source` skips what it wraps, so
+/// each level is asked for its kind).
+fn refused(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(c) = current {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        {
+            return true;
+        }
+        current = c.source();
+    }
+    false
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -2,16 +2,18 @@
 //! when the bot has a secret, and reads Feishu's `code` answer (non-zero is a failure even
 //! with HTTP 200).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use crony_common::callback_allow::CallbackAllow;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
 pub use super::feishu_message::FeishuMessage;
 use super::feishu_message::{self as message, MessageBody};
-use super::{Alert, Recipient, SendError, Sender, http};
+use super::{Alert, Recipient, SendError, Sender, http, reason};
 
 const CHANNEL: &str = "feishu";
 
@@ -64,20 +66,18 @@ pub fn build_message(
     }
 }
 
-/// Feishu's answer. Older bot endpoints answer `StatusCode`/`StatusMessage` instead.
+/// Feishu's answer. Older bot endpoints answer `StatusCode` instead. Only the number is
+/// kept: the message is the remote's words (see `reason`).
 #[derive(Debug, Deserialize)]
 struct Answer {
     code: Option<i64>,
-    msg: Option<String>,
     #[serde(rename = "StatusCode")]
     status_code: Option<i64>,
-    #[serde(rename = "StatusMessage")]
-    status_message: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct FeishuSender {
-    client: reqwest::Client,
+    client: http::AlertClient,
     format: FeishuFormat,
 }
 
@@ -87,8 +87,16 @@ impl FeishuSender {
     }
 
     pub fn with_timeout(timeout: Duration) -> Result<Self, String> {
+        Self::with_callback_allow(timeout, None)
+    }
+
+    /// Calls only hosts `allow` allows (`CRONY_CALLBACK_ALLOW`; `None`: any).
+    pub fn with_callback_allow(
+        timeout: Duration,
+        allow: Option<Arc<CallbackAllow>>,
+    ) -> Result<Self, String> {
         Ok(Self {
-            client: http::client(timeout)?,
+            client: http::AlertClient::new(timeout, allow)?,
             format: FeishuFormat::default(),
         })
     }
@@ -106,16 +114,17 @@ impl Sender for FeishuSender {
         let body = build_message(alert, self.format, to.secret.as_deref(), timestamp);
         let response = self
             .client
-            .post(&to.address)
+            .post(CHANNEL, &to.address)?
             .json(&body)
             .send()
             .await
-            .map_err(|e| http::transport_error(CHANNEL, e))?;
+            .map_err(|e| reason::transport(CHANNEL, e))?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| http::transport_error(CHANNEL, e))?;
+        if !status.is_success() {
+            // Feishu answers its codes with 200; anything else is a proxy's or a stranger's.
+            return Err(reason::status(CHANNEL, status));
+        }
+        let text = http::read_answer(CHANNEL, response).await?;
         interpret(status, &text)
     }
 }
@@ -126,21 +135,14 @@ fn interpret(status: reqwest::StatusCode, text: &str) -> Result<(), SendError> {
     let code = answer.as_ref().and_then(|a| a.code.or(a.status_code));
     match code {
         Some(0) if status.is_success() => Ok(()),
-        Some(code) if code != 0 => {
-            let msg = answer
-                .and_then(|a| a.msg.or(a.status_message))
-                .unwrap_or_default();
-            Err(SendError {
-                message: format!("{CHANNEL}: code {code}: {msg}"),
-                retryable: RETRYABLE_CODES.contains(&code) || http::status_is_retryable(status),
-            })
-        }
-        _ if !status.is_success() => Err(http::status_error(CHANNEL, status, text)),
+        Some(code) if code != 0 => Err(reason::feishu_code(
+            CHANNEL,
+            code,
+            RETRYABLE_CODES.contains(&code) || reason::status_is_retryable(status),
+        )),
+        _ if !status.is_success() => Err(reason::status(CHANNEL, status)),
         _ => Err(SendError {
-            message: format!(
-                "{CHANNEL}: unexpected answer (no code): {}",
-                super::render::head_chars(text.trim(), 300)
-            ),
+            message: format!("{CHANNEL}: unexpected answer (no code)"),
             retryable: false,
         }),
     }
@@ -214,7 +216,7 @@ mod tests {
             .is_ok()
         );
         let e = interpret(StatusCode::OK, r#"{"code":19021,"msg":"sign match fail"}"#).unwrap_err();
-        assert!(e.message.contains("19021") && e.message.contains("sign match fail"));
+        assert!(e.message.contains("19021") && !e.message.contains("sign match fail"));
         assert!(!e.retryable);
         let e = interpret(
             StatusCode::OK,
@@ -224,7 +226,7 @@ mod tests {
         assert!(e.retryable);
         let e = interpret(StatusCode::INTERNAL_SERVER_ERROR, "oops").unwrap_err();
         assert!(e.retryable && e.message.contains("500"));
-        let e = interpret(StatusCode::OK, "not json").unwrap_err();
-        assert!(!e.retryable);
+        let e = interpret(StatusCode::OK, "not json: the secret").unwrap_err();
+        assert!(!e.retryable && !e.message.contains("secret"), "{e:?}");
     }
 }

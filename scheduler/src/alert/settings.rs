@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crony_common::callback_allow::{CallbackAllow, refuse_url_str};
 use crony_common::settings::{ConfigError, Setting, Sources, parse_in_range};
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
@@ -134,6 +135,22 @@ impl AlertSettings {
             })?,
         })
     }
+
+    /// `CRONY_FEISHU_WEBHOOK` and `CRONY_ALERT_WEBHOOK` against `CRONY_CALLBACK_ALLOW`, by
+    /// name (every send checks the addresses too): a refused one is a start-up error naming
+    /// the setting, not a surprise at the first alert.
+    pub fn check_callback_allow(&self, allow: &CallbackAllow) -> Result<(), String> {
+        let urls = [
+            (&FEISHU_WEBHOOK, &self.feishu_webhook),
+            (&ALERT_WEBHOOK, &self.webhook),
+        ];
+        for (setting, url) in urls {
+            if let Some(refusal) = url.as_deref().and_then(|u| refuse_url_str(allow, u)) {
+                return Err(format!("{}: {refusal}", setting.env));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn non_empty(raw: &str) -> Result<String, String> {
@@ -206,6 +223,28 @@ mod tests {
         assert!(parse_smtp_url("smtp://u:p@mail.example.com:587").is_ok());
         let bad = parse_smtp_url("http://u:secret@x").unwrap_err();
         assert!(!bad.contains("secret"));
+    }
+
+    #[test]
+    fn refused_cluster_webhooks_name_their_setting() {
+        let allow = CallbackAllow::parse("hooks.example.com,10.0.0.0/8").unwrap();
+        let mut settings = AlertSettings {
+            webhook: Some("https://hooks.example.com/h".into()),
+            feishu_webhook: Some("https://bot.internal/hook/x".into()),
+            ..AlertSettings::default()
+        };
+        // A name not listed is left to its addresses (the list has networks).
+        assert_eq!(settings.check_callback_allow(&allow), Ok(()));
+        settings.feishu_webhook = Some("http://169.254.169.254/latest".into());
+        let e = settings.check_callback_allow(&allow).unwrap_err();
+        assert!(
+            e.starts_with("CRONY_FEISHU_WEBHOOK: ") && e.contains("CRONY_CALLBACK_ALLOW"),
+            "{e}"
+        );
+        settings.feishu_webhook = None;
+        settings.webhook = Some("http://127.0.0.1:9/h".into());
+        let e = settings.check_callback_allow(&allow).unwrap_err();
+        assert!(e.starts_with("CRONY_ALERT_WEBHOOK: "), "{e}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorDetail};
 use super::paging::{cursor, encode_cursor, given, page_limit, time_range};
 use super::params::ValidQuery;
+use crony_common::callback_allow::refuse_url_str;
+
 use crate::alert::settings::{parse_email, parse_http_url};
 use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
 use crate::alert::{Alert, AlertItem, ChannelKind, EventKind};
@@ -219,13 +221,29 @@ pub fn shown_recipient(recipient: &str) -> String {
     }
 }
 
+/// `CRONY_CALLBACK_ALLOW` for a test alert's `to` URL, by name: a host refused here is never
+/// called (the alert client checks the addresses of names when it connects).
+fn refuse_to(app: &AppState, kind: ChannelKind, to: &str) -> Result<(), ApiError> {
+    let Some(allow) = app.callback_allow.as_deref() else {
+        return Ok(());
+    };
+    if kind == ChannelKind::Email {
+        return Ok(());
+    }
+    match refuse_url_str(allow, to) {
+        Some(refusal) => Err(ApiError::invalid("to", refusal.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// `POST /alerts/test`: records a test alert for the channel and sends it now, here (not by
-/// the leader's worker): 200 when delivered, 502 with the channel's error when not.
+/// the leader's worker): 200 when delivered, 502 with the channel's classified reason when
+/// not ("HTTP 500", "connection refused", …; never the remote's answer).
 #[utoipa::path(post, path = "/alerts/test", tag = "alerts",
     security(("token" = ["operator"]), ("session" = ["operator"])), request_body = TestBody, responses(
     (status = 200, description = "Delivered", body = TestSent),
-    (status = 400, description = "Channel or recipient invalid or not configured (named in `field`)", body = ErrorBody),
-    (status = 502, description = "The channel refused or failed (`delivery_failed`, with the alert `id`)", body = ErrorBody),
+    (status = 400, description = "Channel or recipient invalid, not configured or not allowed by CRONY_CALLBACK_ALLOW (named in `field`)", body = ErrorBody),
+    (status = 502, description = "The channel refused or failed (`delivery_failed`, with the alert `id`): the status and a short classified reason, never the remote's answer", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn test(
@@ -249,6 +267,7 @@ pub async fn test(
                 _ => parse_http_url(&to).map(|_| ()),
             };
             checked.map_err(|m| ApiError::invalid("to", m))?;
+            refuse_to(&app, kind, &to)?;
             crate::alert::rules::Target {
                 channel: kind,
                 address: to,

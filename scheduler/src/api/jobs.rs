@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::alerts::shown_recipient;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::json::ValidJson;
@@ -81,7 +82,8 @@ pub struct JobList {
     pub next_cursor: Option<String>,
 }
 
-fn render(mut job: Job, last_outcome: Option<LastOutcome>) -> JobView {
+/// A job as `role` may see it.
+fn render(mut job: Job, last_outcome: Option<LastOutcome>, role: Role) -> JobView {
     let next_fires = if job.spec.enabled {
         fires_of(&job.spec, Utc::now(), NEXT_FIRES)
     } else {
@@ -89,6 +91,13 @@ fn render(mut job: Job, last_outcome: Option<LastOutcome>) -> JobView {
     };
     // Secrets never leave the server; the placeholder says one is set.
     job.spec = job.spec.redacted();
+    // A Feishu webhook URL is a credential (whoever has it can post to the chat): viewers,
+    // who cannot edit the job, see its token cut like in alert rows.
+    if role < Role::Operator {
+        for hook in &mut job.spec.alerts.feishu_webhooks {
+            hook.url = shown_recipient(&hook.url);
+        }
+    }
     JobView {
         job,
         next_fires,
@@ -98,7 +107,7 @@ fn render(mut job: Job, last_outcome: Option<LastOutcome>) -> JobView {
 
 /// A job with its last outcome looked up. The outcome is decoration: when the look-up fails
 /// the job is still answered, without it.
-async fn view(app: &AppState, job: Job) -> JobView {
+async fn view(app: &AppState, job: Job, role: Role) -> JobView {
     let last = match app.store.last_outcomes(std::slice::from_ref(&job.id)).await {
         Ok(mut found) => found.remove(&job.id),
         Err(e) => {
@@ -106,7 +115,7 @@ async fn view(app: &AppState, job: Job) -> JobView {
             None
         }
     };
-    render(job, last)
+    render(job, last, role)
 }
 
 /// Only admins create, change or delete shell jobs: they run commands on the agents' hosts.
@@ -161,7 +170,7 @@ pub async fn create(
         .await
         .map_err(name_field)?;
     app.jobs_changed.notify_one();
-    Ok((StatusCode::CREATED, Json(render(job, None))))
+    Ok((StatusCode::CREATED, Json(render(job, None, who.role()))))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -189,7 +198,7 @@ pub struct ListQuery {
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn list(
-    _who: Caller<Viewer>,
+    who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidQuery(query): ValidQuery<ListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
@@ -218,7 +227,7 @@ pub async fn list(
             .into_iter()
             .map(|job| {
                 let outcome = last.remove(&job.id);
-                render(job, outcome)
+                render(job, outcome, who.role())
             })
             .collect(),
         next_cursor,
@@ -235,12 +244,12 @@ pub async fn list(
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
 pub async fn get(
-    _who: Caller<Viewer>,
+    who: Caller<Viewer>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<String>,
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;
-    Ok(Json(view(&app, job).await))
+    Ok(Json(view(&app, job, who.role()).await))
 }
 
 /// Replaces a job's whole definition (fields left out take their defaults).
@@ -280,7 +289,7 @@ pub async fn replace(
         .map_err(name_field)?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(view(&app, job).await))
+    Ok(Json(view(&app, job, who.role()).await))
 }
 
 /// Deletes a job; its agent stops firing it at the next push.
@@ -353,7 +362,7 @@ async fn set_enabled(
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;
     if job.spec.enabled == enabled {
-        return Ok(Json(view(&app, job).await));
+        return Ok(Json(view(&app, job, who.role()).await));
     }
     let spec = JobSpec {
         enabled,
@@ -366,7 +375,7 @@ async fn set_enabled(
         .await?;
     let job = job.ok_or_else(|| not_found(&id))?;
     app.jobs_changed.notify_one();
-    Ok(Json(view(&app, job).await))
+    Ok(Json(view(&app, job, who.role()).await))
 }
 
 /// A name clash is the `name` field's fault.

@@ -1,7 +1,6 @@
 //! The job model of design §4 as accepted by the API, and its validation: every rule names the
 //! field it guards, so a bad request gets a 400 that says exactly what to fix.
 
-use crony_common::callback_allow::{CallbackAllow, Verdict};
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -187,6 +186,8 @@ pub struct AlertSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeishuWebhook {
+    /// The bot's webhook URL. Its last segment is a credential: callers with the viewer role
+    /// see it cut to its first four characters (`…/hook/abcd…`).
     pub url: String,
     #[serde(default)]
     pub secret: Option<String>,
@@ -199,7 +200,7 @@ pub struct FieldError {
     pub message: String,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> FieldError {
+pub(super) fn bad(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_owned(),
         message: message.into(),
@@ -416,109 +417,9 @@ impl JobSpec {
         Ok(())
     }
 
-    /// `CRONY_CALLBACK_ALLOW`: the host of an HTTP or gRPC target must be allowed. Names are
-    /// judged by name here (no DNS at the API); a name the list leaves to its addresses
-    /// passes, and the agent checks the addresses it connects to.
-    pub fn check_callback_allow(&self, allow: &CallbackAllow) -> Result<(), FieldError> {
-        let (field, raw) = match &self.target {
-            Target::Http { url, .. } => ("target.url", url),
-            Target::Grpc { endpoint, .. } => ("target.endpoint", endpoint),
-            Target::Shell { .. } => return Ok(()),
-        };
-        let host = url::Url::parse(raw)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        match allow.check_host(&host) {
-            Verdict::Allowed | Verdict::ByAddress => Ok(()),
-            Verdict::Refused => Err(bad(field, CallbackAllow::refusal(&host))),
-        }
-    }
-
     /// Shell jobs may only run on agents that allow them.
     pub fn needs_shell(&self) -> bool {
         matches!(self.target, Target::Shell { .. })
-    }
-
-    /// Every secret value, keyed by what it belongs to (`target.headers.Authorization`,
-    /// `alerts.feishu_webhooks[<url>].secret`: webhooks by URL, since a `PUT` may reorder them).
-    pub fn secrets_mut(&mut self) -> Vec<(String, &mut String)> {
-        self.secret_slots()
-            .into_iter()
-            .map(|s| (s.key, s.value))
-            .collect()
-    }
-
-    fn secret_slots(&mut self) -> Vec<SecretSlot<'_>> {
-        let mut out = Vec::new();
-        match &mut self.target {
-            Target::Http {
-                headers,
-                secret_headers,
-                ..
-            } => marked(headers, secret_headers, "target.headers", &mut out),
-            Target::Grpc {
-                metadata,
-                secret_metadata,
-                ..
-            } => marked(metadata, secret_metadata, "target.metadata", &mut out),
-            Target::Shell {
-                env, secret_env, ..
-            } => marked(env, secret_env, "target.env", &mut out),
-        }
-        for (i, FeishuWebhook { url, secret }) in self.alerts.feishu_webhooks.iter_mut().enumerate()
-        {
-            if let Some(secret) = secret.as_mut() {
-                out.push(SecretSlot {
-                    key: format!("alerts.feishu_webhooks[{url}].secret"),
-                    field: format!("alerts.feishu_webhooks[{i}].secret"),
-                    value: secret,
-                });
-            }
-        }
-        out
-    }
-
-    /// The spec as the API and the audit log show it: every secret replaced by [`REDACTED`].
-    pub fn redacted(&self) -> JobSpec {
-        let mut spec = self.clone();
-        for (_, value) in spec.secrets_mut() {
-            *value = REDACTED.to_owned();
-        }
-        spec
-    }
-
-    /// A `PUT` may send back the placeholder a `GET` showed: it keeps the secret stored at the
-    /// same place in `current`, and is an error where there is none to keep.
-    pub fn keep_redacted(&mut self, current: &JobSpec) -> Result<(), FieldError> {
-        let mut current = current.clone();
-        let stored: BTreeMap<String, String> = current
-            .secrets_mut()
-            .into_iter()
-            .map(|(k, v)| (k, v.clone()))
-            .collect();
-        for slot in self.secret_slots() {
-            if slot.value != REDACTED {
-                continue;
-            }
-            match stored.get(&slot.key) {
-                Some(secret) => *slot.value = secret.clone(),
-                None => {
-                    return Err(bad(
-                        &slot.field,
-                        format!(
-                            "{REDACTED:?} stands for a stored secret, and there is none here: send the secret itself"
-                        ),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether any secret value is the placeholder (a `PUT` of what a `GET` showed).
-    pub fn has_redacted(&mut self) -> bool {
-        self.secrets_mut().iter().any(|(_, v)| *v == REDACTED)
     }
 
     /// Each name marked secret must be one of the target's headers, metadata keys or
@@ -548,32 +449,6 @@ impl JobSpec {
             }
         }
         Ok(())
-    }
-}
-
-/// Where one secret sits: `key` matches it across a `PUT`, `field` names it in errors.
-struct SecretSlot<'a> {
-    key: String,
-    field: String,
-    value: &'a mut String,
-}
-
-/// The values of `map` whose keys are among `names` (case-insensitively, as header names are).
-fn marked<'a>(
-    map: &'a mut BTreeMap<String, String>,
-    names: &[String],
-    field: &str,
-    out: &mut Vec<SecretSlot<'a>>,
-) {
-    for (key, value) in map.iter_mut() {
-        if names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
-            let at = format!("{field}.{key}");
-            out.push(SecretSlot {
-                key: at.clone(),
-                field: at,
-                value,
-            });
-        }
     }
 }
 

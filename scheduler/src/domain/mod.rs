@@ -3,4 +3,6 @@
 pub mod agent;
 pub mod execution;
 pub mod job;
+mod job_allow;
+mod job_secrets;
 pub mod schedule;

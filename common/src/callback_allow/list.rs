@@ -1,25 +1,17 @@
-//! `CRONY_CALLBACK_ALLOW`: the hosts jobs may call (HTTP `target.url`, gRPC `target.endpoint`),
-//! so that whoever may create jobs cannot make Crony call the cloud metadata service, the
-//! database or anything else inside the network (server-side request forgery).
-//!
-//! Entries are exact host names (`billing.internal`), name suffixes (`*.svc.cluster.local`,
-//! which does not match `svc.cluster.local` itself), IP addresses (`10.0.0.5`, `::1`) and CIDR
-//! networks (`10.0.0.0/8`, `fd00::/8`). A host is allowed when its name matches a name entry,
-//! or when it is an address, or a name whose every resolved address is, inside a network entry.
-//! The scheduler cannot resolve names at validation time (the answer may differ on the agent
-//! and later), so it decides names by name and leaves "not matched by name, but the list has
-//! networks" to the agent, which checks the addresses it actually connects to.
+//! The parsed list and its decisions: by name, by address, and for a name's resolved
+//! addresses.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::refusal::{Refusal, ResolveError};
 use crate::settings::Setting;
 
 pub const CALLBACK_ALLOW: Setting = Setting::new(
     "callback_allow",
     "CRONY_CALLBACK_ALLOW",
-    "hosts jobs may call: names, *.suffixes, IPs, CIDR networks, comma-separated [default: any]",
+    "hosts job targets and alert webhooks may call: names, *.suffixes, IPs, CIDR networks, comma-separated [default: any]",
 );
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -118,26 +110,24 @@ impl CallbackAllow {
 
     /// `host` resolved to `addresses`: allowed when the name itself is, or when every address
     /// is; the error says which address is not (for the execution's error).
-    pub fn check_resolved(&self, host: &str, addresses: &[IpAddr]) -> Result<(), String> {
+    pub fn check_resolved(&self, host: &str, addresses: &[IpAddr]) -> Result<(), ResolveError> {
         if self.allows_name(host) {
             return Ok(());
         }
         match addresses.iter().find(|ip| !self.allows_ip(**ip)) {
-            Some(ip) => Err(format!(
-                "callback host {host:?} resolves to {ip}, which {} does not allow",
-                CALLBACK_ALLOW.env
-            )),
-            None if addresses.is_empty() => Err(format!("callback host {host:?} has no address")),
+            Some(ip) => Err(Refusal::Address {
+                host: host.to_owned(),
+                ip: *ip,
+            }
+            .into()),
+            None if addresses.is_empty() => Err(ResolveError::NoAddress(host.to_owned())),
             None => Ok(()),
         }
     }
 
     /// The error for a host refused outright.
     pub fn refusal(host: &str) -> String {
-        format!(
-            "callback host {host:?} is not allowed by {}",
-            CALLBACK_ALLOW.env
-        )
+        Refusal::Host(host.to_owned()).to_string()
     }
 }
 
@@ -233,7 +223,8 @@ mod tests {
         // DNS rebinding: the same name now also (or only) points at loopback.
         let err = list
             .check_resolved("svc.example", &[ip("10.0.0.1"), ip("127.0.0.1")])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("127.0.0.1") && err.contains("CRONY_CALLBACK_ALLOW"),
             "{err}"
