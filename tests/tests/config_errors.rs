@@ -322,6 +322,8 @@ fn mutual_tls_needs_the_process_own_certificate() {
         let stderr = fails_with(binary, &[("CRONY_TLS_CLIENT_CA", pki.ca_str())]);
         assert_one_line_naming(&stderr, binary, "CRONY_TLS_CLIENT_CA");
         assert!(stderr.contains("CRONY_TLS_CERT"), "{stderr}");
+    }
+}
 
 #[test]
 fn a_cluster_webhook_the_allow_list_refuses_is_named() {
