@@ -98,24 +98,7 @@ impl Agent {
             .local_addr()
             .map_err(|source| AgentError::Bind { addr: bind, source })?;
         let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-        let advertise_addr = match (&config.cluster, &config.advertise_addr) {
-            (ClusterAuth::InsecureLoopbackOnly, advertised) => {
-                cluster_auth::warn_insecure("AgentService", config.grpc_addr, grpc_addr);
-                if let Some(advertised) = advertised {
-                    tracing::warn!(
-                        %advertised,
-                        "CRONY_AGENT_ADVERTISE_ADDR is ignored without a cluster token: \
-                         the agent announces its loopback address"
-                    );
-                }
-                grpc_addr.to_string()
-            }
-            (ClusterAuth::Token(_), Some(advertised)) => advertised.clone(),
-            (ClusterAuth::Token(_), None) if grpc_addr.ip().is_unspecified() => {
-                format!("{hostname}:{}", grpc_addr.port())
-            }
-            (ClusterAuth::Token(_), None) => grpc_addr.to_string(),
-        };
+        let advertise_addr = announced_addr(&config, grpc_addr, &hostname);
         let started_at = chrono::Utc::now();
         let record = AgentRecord {
             id: id.clone(),
@@ -319,5 +302,29 @@ impl Agent {
     /// Waits until every task has stopped (after the shutdown token is cancelled).
     pub async fn wait(&self) {
         self.tracker.wait().await;
+    }
+}
+
+/// What schedulers are told to dial: the configured advertise address, else the bound one
+/// (the hostname when bound to every interface). Without a cluster token only the loopback
+/// address exists, whatever was configured.
+fn announced_addr(config: &AgentConfig, bound: SocketAddr, hostname: &str) -> String {
+    match (&config.cluster, &config.advertise_addr) {
+        (ClusterAuth::InsecureLoopbackOnly, advertised) => {
+            cluster_auth::warn_insecure("AgentService", config.grpc_addr, bound);
+            if let Some(advertised) = advertised {
+                tracing::warn!(
+                    %advertised,
+                    "CRONY_AGENT_ADVERTISE_ADDR is ignored without a cluster token: \
+                     the agent announces its loopback address"
+                );
+            }
+            bound.to_string()
+        }
+        (ClusterAuth::Token(_), Some(advertised)) => advertised.clone(),
+        (ClusterAuth::Token(_), None) if bound.ip().is_unspecified() => {
+            format!("{hostname}:{}", bound.port())
+        }
+        (ClusterAuth::Token(_), None) => bound.to_string(),
     }
 }
