@@ -182,11 +182,7 @@ impl EtcdAccess {
 }
 
 /// Only for naming the endpoints in errors: each binary defines the setting itself.
-const ENDPOINTS: Setting = Setting::new(
-    "etcd_endpoints",
-    "CRONY_ETCD_ENDPOINTS",
-    "",
-);
+const ENDPOINTS: Setting = Setting::new("etcd_endpoints", "CRONY_ETCD_ENDPOINTS", "");
 
 fn both(other: &Setting) -> String {
     format!("{} must be set too (both or neither)", other.env)

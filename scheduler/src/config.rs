@@ -6,11 +6,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crony_common::callback_allow::{CALLBACK_ALLOW, CallbackAllow};
-use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
 use crony_common::cluster_auth::{CLUSTER_TOKEN, ClusterAuth, INSECURE_NO_CLUSTER_TOKEN};
 use crony_common::etcd_access::{
     ETCD_PASSWORD, ETCD_TLS_CA, ETCD_TLS_CERT, ETCD_TLS_KEY, ETCD_USERNAME, EtcdAccess,
 };
+use crony_common::metrics_token::{METRICS_TOKEN, MetricsToken};
 use crony_common::settings::{
     ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };

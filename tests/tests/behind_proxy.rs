@@ -280,7 +280,7 @@ async fn a_login_name_longer_than_any_account_name_is_a_400() -> anyhow::Result<
 fn a_bad_trusted_proxy_list_is_a_one_line_start_up_error() {
     let output = crony_command("crony-test-scheduler")
         .env("CRONY_TRUSTED_PROXIES", "127.0.0.1,proxy.internal")
-        .env("CRONY_CLUSTER_TOKEN", "a-cluster-token-for-this-test")
+        .env("CRONY_CLUSTER_TOKEN", crony_tests::CLUSTER_TOKEN)
         .env("CRONY_HTTP_ADDR", "127.0.0.1:0")
         .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
         .output()

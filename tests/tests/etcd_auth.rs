@@ -221,6 +221,7 @@ fn start_up_error(binary: &str, env: &[(&str, &str)]) -> String {
         .env("CRONY_HTTP_ADDR", "127.0.0.1:0")
         .env("CRONY_GRPC_ADDR", "127.0.0.1:0")
         .env("CRONY_ADMIN_PASSWORD", crony_tests::ADMIN_PASSWORD)
+        .env("CRONY_CLUSTER_TOKEN", crony_tests::CLUSTER_TOKEN)
         .envs(env.iter().copied());
     let output = command.output().expect("binary runs");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
