@@ -306,8 +306,19 @@ impl AccountStore for MySqlStore {
         password_hash: &str,
         audit: AuditRecord,
     ) -> Result<Option<User>, StoreError> {
-        self.insert_user(username, password_hash, Role::Admin, true, audit)
-            .await
+        // Racing setups are the point of this statement: when InnoDB rolls one back (a
+        // deadlock, or MariaDB's auto-increment error 1467), trying again finds the winner's
+        // account and answers `None`, instead of a 503 or 500 to someone who merely lost.
+        let mut attempts = 0;
+        loop {
+            match self
+                .insert_user(username, password_hash, Role::Admin, true, audit.clone())
+                .await
+            {
+                Err(StoreError::Retry(_)) if attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
     }
 
     async fn get_user(&self, id: u64) -> Result<Option<User>, StoreError> {

@@ -50,10 +50,13 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             // ER_LOCK_DEADLOCK and ER_LOCK_WAIT_TIMEOUT: InnoDB rolled the statement back.
+            // ER_AUTOINC_READ_FAILED (1467): MariaDB's answer to two `INSERT … SELECT`s into
+            // one table racing for its auto-increment lock; nothing was written either.
             sqlx::Error::Database(ref db)
                 if matches!(db.code().as_deref(), Some("40001") | Some("HY000"))
                     && (db.message().contains("Deadlock")
-                        || db.message().contains("Lock wait")) =>
+                        || db.message().contains("Lock wait")
+                        || db.message().contains("auto-increment value")) =>
             {
                 StoreError::Retry(e.to_string())
             }
