@@ -125,9 +125,6 @@ fn read(setting: String, path: &str) -> Result<(String, Origin), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::ffi::OsString;
-
     use super::*;
 
     static SETTINGS: &[Setting] = &[
@@ -137,14 +134,7 @@ mod tests {
     const TOKEN: &Setting = &SETTINGS[0];
 
     fn sources(args: &[&str], env: &[(&str, &str)]) -> Result<Sources, ConfigError> {
-        let env: BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let args = std::iter::once("test")
-            .chain(args.iter().copied())
-            .map(OsString::from);
-        Sources::load("test", "", SETTINGS, args, |k| env.get(k).cloned())
+        crate::settings::test_sources(SETTINGS, args, env)
     }
 
     fn token(src: &Sources) -> Option<String> {

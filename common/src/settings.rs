@@ -291,6 +291,23 @@ pub(crate) fn toml_to_text(value: &toml::Value) -> String {
     }
 }
 
+/// Sources for unit tests: `args` as flags after the program name, `env` as the environment.
+#[cfg(test)]
+pub(crate) fn test_sources(
+    settings: &'static [Setting],
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Sources, ConfigError> {
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let args = std::iter::once("test")
+        .chain(args.iter().copied())
+        .map(OsString::from);
+    Sources::load("test", "", settings, args, |k| env.get(k).cloned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,14 +320,7 @@ mod tests {
     ];
 
     fn sources(args: &[&str], env: &[(&str, &str)]) -> Result<Sources, ConfigError> {
-        let env: BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let args = std::iter::once("test")
-            .chain(args.iter().copied())
-            .map(OsString::from);
-        Sources::load("test", "", SETTINGS, args, |k| env.get(k).cloned())
+        test_sources(SETTINGS, args, env)
     }
 
     #[test]
