@@ -100,25 +100,9 @@ async fn agent_addr(base: &str) -> anyhow::Result<String> {
 
 /// The scheduler's `ReportService` address, as it announced itself in etcd.
 async fn scheduler_grpc_addr(env: &TestEnv) -> anyhow::Result<std::net::SocketAddr> {
-    let etcd = etcd_client::Client::connect([env.etcd.as_str()], None).await?;
-    let dir = format!("{}/schedulers/", env.prefix);
-    let url = wait_until(
-        "the scheduler is announced",
-        Duration::from_secs(10),
-        || {
-            let (mut etcd, dir) = (etcd.clone(), dir.clone());
-            async move {
-                let found = etcd
-                    .get(dir, Some(etcd_client::GetOptions::new().with_prefix()))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(found.kvs().first().and_then(|kv| {
-                    let record: serde_json::Value = serde_json::from_slice(kv.value()).ok()?;
-                    record["grpc_url"].as_str().map(str::to_owned)
-                }))
-            }
-        },
-    )
-    .await?;
+    let record = common::etcd_record(env, "schedulers").await?;
+    let url = record["grpc_url"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no grpc_url in {record}"))?;
     Ok(url.trim_start_matches("http://").parse()?)
 }

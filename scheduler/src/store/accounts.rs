@@ -1,5 +1,5 @@
-//! Users, API tokens, sessions and the audit log in MySQL. Every change is written together
-//! with its audit row in one transaction.
+//! Users and dashboard sessions in MySQL. Every change is written together with its audit row
+//! in one transaction (API tokens: `tokens.rs`; the audit log: `audit_log.rs`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,9 +7,10 @@ use sqlx::QueryBuilder;
 use utoipa::ToSchema;
 
 use super::StoreError;
+use super::audit_log::write_audit;
 use super::mysql::MySqlStore;
-use crate::audit::{AuditEntry, AuditFilter, AuditRecord};
-use crate::auth::{Actor, ActorKind, Role};
+use crate::audit::AuditRecord;
+use crate::auth::Role;
 
 /// An account as the API shows it (never the hash).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -84,11 +85,6 @@ pub trait AccountStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<(User, String)>, StoreError>;
     async fn delete_session(&self, id_hash: &str, audit: AuditRecord) -> Result<(), StoreError>;
-
-    /// An audit row for something that changed nothing else in MySQL (a trigger, a kill, a
-    /// failed login).
-    async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError>;
-    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Refuses (409) a change that would leave no enabled admin, inside the change's own
@@ -109,36 +105,6 @@ async fn keep_an_admin(
             "this is the last enabled admin; make another admin first".into(),
         ));
     }
-    Ok(())
-}
-
-/// Writes one audit row inside `tx`.
-pub(crate) async fn write_audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
-    audit: &AuditRecord,
-) -> Result<(), StoreError> {
-    let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
-    sqlx::query(
-        "INSERT INTO audit_log (at, actor, actor_kind, actor_id, action, target_type, target_id, \
-         job_id, before_state, after_state, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
-    )
-    .bind(Utc::now())
-    .bind(&audit.actor.name)
-    .bind(audit.actor.kind.as_str())
-    .bind(&audit.actor.id)
-    .bind(&audit.action)
-    .bind(audit.target_type)
-    .bind(&audit.target_id)
-    .bind(if audit.target_type == "job" {
-        audit.target_id.clone()
-    } else {
-        None
-    })
-    .bind(json(&audit.before))
-    .bind(json(&audit.after))
-    .bind(&audit.ip)
-    .execute(&mut **tx)
-    .await?;
     Ok(())
 }
 
@@ -175,42 +141,6 @@ impl UserRow {
             },
             password_hash: self.password_hash,
         })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: u64,
-    at: DateTime<Utc>,
-    actor: String,
-    actor_kind: String,
-    actor_id: Option<String>,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    before_state: Option<String>,
-    after_state: Option<String>,
-    ip: Option<String>,
-}
-
-impl From<AuditRow> for AuditEntry {
-    fn from(r: AuditRow) -> Self {
-        let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-        AuditEntry {
-            id: r.id,
-            at: r.at,
-            actor: Actor {
-                kind: ActorKind::parse(&r.actor_kind),
-                id: r.actor_id,
-                name: r.actor,
-            },
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            before: parse(r.before_state),
-            after: parse(r.after_state),
-            ip: r.ip,
-        }
     }
 }
 
@@ -499,39 +429,5 @@ impl AccountStore for MySqlStore {
         write_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn record_audit(&self, audit: AuditRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        write_audit(&mut tx, &audit).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut query = QueryBuilder::new(
-            "SELECT id, at, actor, actor_kind, actor_id, action, target_type, target_id, \
-             before_state, after_state, ip FROM audit_log WHERE 1 = 1",
-        );
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action);
-        }
-        if let Some(t) = &filter.target_type {
-            query.push(" AND target_type = ").push_bind(t);
-        }
-        if let Some(t) = &filter.target_id {
-            query.push(" AND target_id = ").push_bind(t);
-        }
-        if let Some(a) = &filter.actor {
-            query.push(" AND actor = ").push_bind(a);
-        }
-        if let Some(before) = filter.before_id {
-            query.push(" AND id < ").push_bind(before);
-        }
-        query
-            .push(" ORDER BY id DESC LIMIT ")
-            .push_bind(filter.limit);
-        let rows: Vec<AuditRow> = query.build_query_as().fetch_all(self.pool()).await?;
-        Ok(rows.into_iter().map(AuditEntry::from).collect())
     }
 }

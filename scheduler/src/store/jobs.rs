@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::StoreError;
-use super::accounts::write_audit;
+use super::audit_log::write_audit;
 use super::mysql::MySqlStore;
 use crate::audit::AuditRecord;
 use crate::auth::secrets::SecretBox;

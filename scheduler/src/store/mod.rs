@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod assignments;
+pub mod audit_log;
 pub mod executions;
 pub mod ingest;
 pub mod jobs;
@@ -70,6 +71,7 @@ pub trait Store:
     jobs::JobStore
     + accounts::AccountStore
     + tokens::TokenStore
+    + audit_log::AuditStore
     + assignments::AssignmentStore
     + executions::ExecutionStore
     + stats::StatsStore

@@ -221,7 +221,7 @@ impl Store for MySqlStore {
                 patch.weight.unwrap_or(weight_before),
                 patch.drained.unwrap_or(drained_before),
             ));
-        super::accounts::write_audit(&mut tx, &audit).await?;
+        super::audit_log::write_audit(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -6,7 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::StoreError;
-use super::accounts::{name_taken, stored_role, write_audit};
+use super::accounts::{name_taken, stored_role};
+use super::audit_log::write_audit;
 use super::mysql::MySqlStore;
 use crate::audit::AuditRecord;
 use crate::auth::{ActorKind, Role};
