@@ -14,6 +14,15 @@ pub mod v1 {
 /// gRPC metadata key that carries the shared cluster token between agents and schedulers.
 pub const CLUSTER_TOKEN_HEADER: &str = "x-crony-cluster-token";
 
+/// The largest `AgentService` message either side accepts or sends, set explicitly on the
+/// agent's server and the scheduler's client. Pushes are cut into chunks of at most
+/// [`PUSH_CHUNK_BYTES`], and one job spec is bounded by the API's limits (a few hundred KiB at
+/// most), so no job set, however large, ever reaches it.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Encoded job bytes per `Sync` chunk or `Assign` push.
+pub const PUSH_CHUNK_BYTES: usize = 2 * 1024 * 1024;
+
 /// The default method path of a gRPC job target.
 pub const DEFAULT_CALLBACK_METHOD: &str = "/crony.v1.JobCallback/Execute";
 
