@@ -110,6 +110,7 @@ impl Agent {
             allow_shell: config.allow_shell,
             started_at: started_at.to_rfc3339(),
             tls: config.tls.is_some(),
+            lease_id: 0,
         };
 
         let etcd_error = |message: String| AgentError::Etcd {

@@ -39,6 +39,9 @@ pub struct AgentRecord {
     /// `AgentService` serves TLS: dial `https://`. Absent in records of older agents.
     #[serde(default)]
     pub tls: bool,
+    /// The etcd lease the record is put under: a new one whenever the agent registers again.
+    #[serde(default)]
+    pub lease_id: i64,
 }
 
 /// `{prefix}/schedulers/`: where running schedulers announce themselves, so agents find

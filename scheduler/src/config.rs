@@ -74,6 +74,11 @@ const DEFAULT_STRATEGY: Setting = s(
     "CRONY_DEFAULT_STRATEGY",
     "placement for jobs that name none: weighted_round_robin or fewest_jobs [default: weighted_round_robin]",
 );
+const REBALANCE: Setting = s(
+    "rebalance",
+    "CRONY_REBALANCE",
+    "move a bounded number of jobs per pass toward each agent's weighted share when agents join or weights change: on or off [default: on]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -97,6 +102,7 @@ static SETTINGS: &[Setting] = &[
     INSECURE_NO_CLUSTER_TOKEN,
     ELECTION_TTL,
     DEFAULT_STRATEGY,
+    REBALANCE,
     LOG_FORMAT,
     alert::SMTP_URL,
     alert::SMTP_FROM,
@@ -145,6 +151,8 @@ pub struct SchedulerConfig {
     pub cluster: ClusterAuth,
     pub election_ttl: Duration,
     pub default_strategy: Strategy,
+    /// Rebalance toward weighted shares (two-phase moves; docs/placement.md).
+    pub rebalance: bool,
     pub log_format: LogFormat,
     pub alerts: AlertSettings,
     /// How often the leader's alert worker looks for due alerts.
@@ -184,6 +192,7 @@ impl SchedulerConfig {
             cluster,
             election_ttl: Duration::from_secs(10),
             default_strategy: Strategy::WeightedRoundRobin,
+            rebalance: true,
             log_format: LogFormat::Plain,
             alerts: AlertSettings::default(),
             alert_interval: Duration::from_secs(1),
@@ -244,6 +253,11 @@ impl SchedulerConfig {
                 "weighted_round_robin" => Ok(Strategy::WeightedRoundRobin),
                 "fewest_jobs" => Ok(Strategy::FewestJobs),
                 _ => Err(format!("{r:?} must be weighted_round_robin or fewest_jobs")),
+            })?,
+            rebalance: src.get_or(&REBALANCE, d.rebalance, |r| match r {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(format!("{r:?} must be on or off")),
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             alerts: AlertSettings::load(&src)?,

@@ -19,7 +19,7 @@ pub mod ingest;
 pub mod lost;
 pub mod metrics;
 pub mod placement;
-pub mod reconcile;
+pub mod leader;
 pub mod registry;
 pub mod startup;
 pub mod store;

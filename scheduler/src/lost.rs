@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::execution::Status;
-use crate::reconcile::push::agent_client;
+use crate::leader::push::agent_client;
 use crate::store::executions::LostExecution;
 use crate::sweep::Sweeper;
 

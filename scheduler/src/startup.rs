@@ -25,8 +25,8 @@ use crate::ingest::MAX_MESSAGE;
 use crate::ingest::service::ReportServiceImpl;
 use crate::ingest::writer::Writer;
 use crate::metrics::Metrics;
-use crate::reconcile::push::{AgentClients, AgentDialer};
-use crate::reconcile::{ReconcileDeps, run_leadership};
+use crate::leader::push::AgentDialer;
+use crate::leader::{LeaderDeps, ReconcileDeps, run_leadership};
 use crate::registry::etcd::EtcdAgentSource;
 use crate::registry::recorder::run_recorder;
 use crate::registry::{LiveAgents, run_discovery};
@@ -217,12 +217,16 @@ impl Scheduler {
         let dialer = AgentDialer::new(token.clone(), config.tls_ca.clone(), config.tls.clone());
         let election =
             EtcdElection::new(etcd.clone(), &config.etcd_prefix, me, config.election_ttl);
-        let deps = ReconcileDeps {
-            store: store.clone(),
-            live: live.clone(),
-            jobs_changed: jobs_changed.clone(),
-            default_strategy: config.default_strategy,
-            clients: AgentClients::new(dialer.clone()),
+        let deps = LeaderDeps {
+            reconcile: ReconcileDeps {
+                store: store.clone(),
+                live: live.clone(),
+                jobs_changed: jobs_changed.clone(),
+                default_strategy: config.default_strategy,
+                rebalance: config.rebalance,
+                events: alert_events.clone(),
+            },
+            dialer: dialer.clone(),
             leading_term: leading_term.clone(),
             sweeper: Sweeper {
                 store: store.clone(),

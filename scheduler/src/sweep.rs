@@ -31,7 +31,7 @@ pub struct Sweeper {
     pub lost_interval: Duration,
     pub live: Arc<crate::registry::LiveAgents>,
     /// Calls agents when a lost execution is retried.
-    pub agent_dialer: crate::reconcile::push::AgentDialer,
+    pub agent_dialer: crate::leader::push::AgentDialer,
     /// Where timed-out and lost executions are reported for alerting.
     pub alerts: crate::alert::events::AlertEvents,
 }

@@ -115,7 +115,7 @@ impl Recorder {
     }
 
     async fn load_all_jobs(&mut self) {
-        match self.store.all_jobs().await {
+        match self.store.load_jobs().await.map(|page| page.changed) {
             Ok(jobs) => {
                 let now = Instant::now();
                 self.jobs = jobs

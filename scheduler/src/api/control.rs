@@ -15,7 +15,7 @@ use super::error::{ApiError, ErrorBody};
 use super::params::ValidPath;
 use crate::auth::role::Operator;
 use crate::error::ErrorCode;
-use crate::reconcile::push::agent_client;
+use crate::leader::push::agent_client;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Triggered {

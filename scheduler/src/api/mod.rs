@@ -43,7 +43,7 @@ pub struct AppState {
     /// The election term while this instance leads, 0 while it follows.
     pub leading_term: Arc<std::sync::atomic::AtomicU64>,
     /// Calls agents for the API (trigger, kill): cluster token, and the CA for TLS agents.
-    pub agent_dialer: crate::reconcile::push::AgentDialer,
+    pub agent_dialer: crate::leader::push::AgentDialer,
     /// `CRONY_CALLBACK_ALLOW`: hosts job targets may name; `None`: any.
     pub callback_allow: Option<Arc<crony_common::callback_allow::CallbackAllow>>,
     /// Checks the bearer tokens of async results (derived from the cluster token).

@@ -6,6 +6,7 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::audit_log::write_audit;
+use super::job_feed::next_seq;
 use super::mysql::MySqlStore;
 use crate::audit::AuditRecord;
 use crate::auth::secrets::SecretBox;
@@ -42,7 +43,7 @@ pub trait JobStore: Send + Sync {
 }
 
 #[derive(sqlx::FromRow)]
-struct JobRow {
+pub(super) struct JobRow {
     id: String,
     spec: String,
     agent_id: Option<String>,
@@ -53,7 +54,7 @@ struct JobRow {
 }
 
 impl JobRow {
-    fn into_job(self, secrets: &SecretBox) -> Result<Job, StoreError> {
+    pub(super) fn into_job(self, secrets: &SecretBox) -> Result<Job, StoreError> {
         let row = self;
         let mut spec: JobSpec = serde_json::from_str(&row.spec).map_err(|e| {
             StoreError::Other(format!("job {}: stored spec unreadable: {e}", row.id))
@@ -75,7 +76,7 @@ impl JobRow {
     }
 }
 
-const JOB_COLUMNS: &str =
+pub(super) const JOB_COLUMNS: &str =
     "id, spec, agent_id, assignment_epoch, created_at, updated_at, last_scheduled_at";
 
 fn name_conflict(e: sqlx::Error, name: &str) -> StoreError {
@@ -94,6 +95,20 @@ fn spec_json(spec: &JobSpec, secrets: &SecretBox) -> String {
         *value = secrets.seal(value);
     }
     serde_json::to_string(&sealed).expect("job spec serialises")
+}
+
+/// Stamps the job with the next feed number (last statement before commit: see `next_seq`).
+async fn mark_changed(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    let seq = next_seq(tx).await?;
+    sqlx::query("UPDATE jobs SET change_seq = ? WHERE id = ?")
+        .bind(seq)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 impl MySqlStore {
@@ -134,6 +149,7 @@ impl JobStore for MySqlStore {
         .map_err(|e| name_conflict(e, &job.spec.name))?;
         let audit = audit.target(&job.id).after(job.spec.redacted());
         write_audit(&mut tx, &audit).await?;
+        mark_changed(&mut tx, &job.id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -205,6 +221,7 @@ impl JobStore for MySqlStore {
             .before(before.spec.redacted())
             .after(spec.redacted());
         write_audit(&mut tx, &audit).await?;
+        mark_changed(&mut tx, id).await?;
         let after = self.locked(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
@@ -223,6 +240,12 @@ impl JobStore for MySqlStore {
             return Ok(false);
         }
         write_audit(&mut tx, &audit.target(id).before(before.spec.redacted())).await?;
+        let seq = next_seq(&mut tx).await?;
+        sqlx::query("INSERT INTO job_tombstones (seq, job_id, at) VALUES (?, ?, NOW(3))")
+            .bind(seq)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

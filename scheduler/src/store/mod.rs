@@ -5,6 +5,7 @@ pub mod assignments;
 pub mod audit_log;
 pub mod executions;
 pub mod ingest;
+pub mod job_feed;
 pub mod jobs;
 pub mod mysql;
 pub mod stats;
@@ -73,6 +74,7 @@ pub trait Store:
     + tokens::TokenStore
     + audit_log::AuditStore
     + assignments::AssignmentStore
+    + job_feed::JobFeedStore
     + executions::ExecutionStore
     + stats::StatsStore
     + crate::alert::store::AlertStore

@@ -78,6 +78,8 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         async_timeout_secs: spec.async_timeout_secs,
         assignment_epoch: job.assignment_epoch,
         updated_at_ms: job.updated_at.timestamp_millis(),
+        // Set by the leader when the job moves between live agents (see `leader::moves`).
+        resume_after_ms: 0,
     }
 }
 

@@ -1,0 +1,237 @@
+//! The leader's reconcile duty: keep the in-memory job index current from the change feed,
+//! plan the assignment (`plan`, `rebalance`), carry out its decisions — moves between live
+//! agents two-phase (`moves`) — write them to MySQL fenced by the term, and push each agent
+//! the difference from what it acknowledged (`links`): a full, chunked sync only when an agent
+//! (re)registers, deltas otherwise.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::index::JobIndex;
+use super::links::Links;
+use super::plan::{self, Plan};
+use super::push::AgentClients;
+use super::{moves, pushes, rebalance};
+use crate::alert::events::{AlertEvents, Happening};
+use crate::domain::agent::AgentAdmin;
+use crate::placement::{Placer, Strategy};
+use crate::registry::LiveAgents;
+use crate::store::{Store, StoreError};
+
+/// How often the change feed is read when nothing wakes the loop: writes through other
+/// schedulers reach the leader within about this long.
+const FEED_POLL: Duration = Duration::from_millis(100);
+/// How often operator settings (drain, weight) are read again.
+const ADMIN_POLL: Duration = Duration::from_secs(1);
+/// How often every job is planned and every agent diffed, changed or not.
+const FULL_PASS: Duration = Duration::from_secs(30);
+/// How long deletions stay in the feed.
+const TOMBSTONE_SECS: u64 = 3600;
+
+#[derive(Clone)]
+pub struct ReconcileDeps {
+    pub store: Arc<dyn Store>,
+    pub live: Arc<LiveAgents>,
+    pub jobs_changed: Arc<Notify>,
+    pub default_strategy: Strategy,
+    pub rebalance: bool,
+    pub events: AlertEvents,
+}
+
+/// One leadership's reconcile state.
+pub struct Reconciler {
+    pub(super) term: u64,
+    pub(super) deps: ReconcileDeps,
+    pub(super) clients: AgentClients,
+    pub(super) index: JobIndex,
+    pub(super) links: Links,
+    placer: Placer,
+    admin: HashMap<String, AgentAdmin>,
+    admin_read: Option<Instant>,
+    /// Jobs whose agents may differ from the index (changed, decided, or a push failed).
+    pub(super) dirty: HashSet<String>,
+    full_due: bool,
+    last_full: Instant,
+    last_prune: Instant,
+    /// Enabled jobs no agent may hold: alerted once when they become so.
+    unassigned: HashSet<String>,
+    generation: u64,
+}
+
+/// Loads the index and reconciles until `lost` or deposed.
+pub async fn run(
+    term: u64,
+    deps: ReconcileDeps,
+    clients: AgentClients,
+    lost: CancellationToken,
+) -> Result<(), StoreError> {
+    let Some(index) = load(&deps, &lost).await else {
+        return Ok(());
+    };
+    tracing::info!(term, jobs = index.len(), "job index loaded");
+    let mut reconciler = Reconciler::new(term, deps, clients, index);
+    let mut agents_changed = reconciler.deps.live.subscribe();
+    loop {
+        match reconciler.pass().await {
+            Ok(()) => {}
+            Err(e @ StoreError::Deposed { .. }) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "reconcile pass failed; retrying"),
+        }
+        tokio::select! {
+            _ = lost.cancelled() => return Ok(()),
+            _ = reconciler.deps.jobs_changed.notified() => {}
+            _ = agents_changed.changed() => {}
+            _ = tokio::time::sleep(FEED_POLL) => {}
+        }
+    }
+}
+
+async fn load(deps: &ReconcileDeps, lost: &CancellationToken) -> Option<JobIndex> {
+    let mut backoff = crony_common::lease::Backoff::new();
+    loop {
+        match deps.store.load_jobs().await {
+            Ok(page) => return Some(JobIndex::load(page.changed, page.head)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the jobs; retrying");
+                if !backoff.sleep(lost).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+impl Reconciler {
+    fn new(term: u64, deps: ReconcileDeps, clients: AgentClients, index: JobIndex) -> Self {
+        Self {
+            term,
+            deps,
+            clients,
+            index,
+            links: Links::default(),
+            placer: Placer::new(),
+            admin: HashMap::new(),
+            admin_read: None,
+            dirty: HashSet::new(),
+            full_due: true,
+            last_full: Instant::now(),
+            last_prune: Instant::now(),
+            unassigned: HashSet::new(),
+            // Above every generation an earlier leader (a lower term) can have sent.
+            generation: term << 32,
+        }
+    }
+
+    pub(super) fn next_generation(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    async fn pass(&mut self) -> Result<(), StoreError> {
+        if !self.deps.live.is_synced() {
+            return Ok(());
+        }
+        self.read_feed().await?;
+        self.read_admin().await?;
+        let live = self.deps.live.snapshot();
+        if self.links.refresh(&live) {
+            self.full_due = true;
+        }
+        self.clients
+            .retain(&live.iter().map(super::push::agent_url).collect());
+        let full = self.full_due || self.last_full.elapsed() >= FULL_PASS;
+        let plan = self.plan(&live, full);
+        self.alert_unassigned(&plan, full);
+        let decided = moves::carry_out(self, plan.decisions).await?;
+        if full {
+            self.full_due = decided > 0 && self.deps.rebalance;
+            self.last_full = Instant::now();
+        }
+        pushes::push(self, full).await;
+        self.prune().await;
+        Ok(())
+    }
+
+    async fn read_feed(&mut self) -> Result<(), StoreError> {
+        let page = self.deps.store.changes_since(self.index.seq).await?;
+        for job in &page.changed {
+            self.index.apply_change(job);
+            self.dirty.insert(job.id.clone());
+        }
+        for id in page.deleted {
+            self.index.remove(&id);
+            self.unassigned.remove(&id);
+            self.dirty.insert(id);
+        }
+        self.index.seq = self.index.seq.max(page.head);
+        Ok(())
+    }
+
+    async fn read_admin(&mut self) -> Result<(), StoreError> {
+        if self.admin_read.is_some_and(|at| at.elapsed() < ADMIN_POLL) {
+            return Ok(());
+        }
+        let admin = self.deps.store.agent_admin().await?;
+        self.admin_read = Some(Instant::now());
+        if admin != self.admin {
+            self.admin = admin;
+            self.full_due = true;
+        }
+        Ok(())
+    }
+
+    fn plan(&mut self, live: &[crony_common::registry::AgentRecord], full: bool) -> Plan {
+        let index = &self.index;
+        let mut candidates = plan::candidates(live, &self.admin, |a| index.count(a));
+        let default = self.deps.default_strategy;
+        let mut plan = if full {
+            plan::plan(index.iter(), &mut candidates, &mut self.placer, default)
+        } else {
+            let dirty = self
+                .dirty
+                .iter()
+                .filter_map(|id| index.get(id).map(|j| (id, j)));
+            plan::plan(dirty, &mut candidates, &mut self.placer, default)
+        };
+        if full && self.deps.rebalance {
+            let busy: HashSet<String> = plan.decisions.iter().map(|d| d.job().to_owned()).collect();
+            let budget = rebalance::DEFAULT_BUDGET;
+            let moves = rebalance::rebalance(index.iter(), &mut candidates, budget, &busy);
+            plan.decisions.extend(moves);
+        }
+        self.placer
+            .forget_except(&live.iter().map(|a| a.id.clone()).collect());
+        plan
+    }
+
+    fn alert_unassigned(&mut self, plan: &Plan, full: bool) {
+        for id in &plan.unplaceable {
+            if self.unassigned.insert(id.clone()) {
+                self.deps.events.emit(Happening::Unassigned {
+                    job_id: id.clone(),
+                    at: chrono::Utc::now(),
+                });
+            }
+        }
+        // A job leaves the set once a plan that looked at it found it a place.
+        let still: HashSet<&String> = plan.unplaceable.iter().collect();
+        let dirty = &self.dirty;
+        self.unassigned
+            .retain(|id| still.contains(id) || !(full || dirty.contains(id)));
+    }
+
+    async fn prune(&mut self) {
+        if self.last_prune.elapsed() < Duration::from_secs(600) {
+            return;
+        }
+        self.last_prune = Instant::now();
+        if let Err(e) = self.deps.store.prune_tombstones(TOMBSTONE_SECS).await {
+            tracing::warn!(error = %e, "cannot prune deleted-job records");
+        }
+    }
+}
