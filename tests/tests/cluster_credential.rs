@@ -30,6 +30,8 @@ fn outsider_sync(marker: &Path) -> SyncRequest {
     SyncRequest {
         term: 1 << 62,
         generation: 1 << 62,
+        chunk: 0,
+        more: false,
         jobs: vec![JobSpec {
             id: OUTSIDER_JOB.into(),
             name: "outsider".into(),

@@ -476,7 +476,12 @@ async fn draining_an_agent_moves_its_jobs_and_weight_overrides_steer_new_ones() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_agent_is_synced_to_what_it_should_hold_now() -> anyhow::Result<()> {
     let env = TestEnv::shared();
-    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    // Without rebalancing, so that what the returning agent should hold is nothing (with it,
+    // it gets its share back: `moves.rs`).
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.rebalance = false;
+    })
+    .await?;
     let (mut agents, ids) = start_agents(&env, &s.base_url, &[("a", 1), ("b", 1)], 2).await?;
     let (a_id, b_id) = (ids[0].clone(), ids[1].clone());
     create_jobs(&s.base_url, "job", 10, "weighted_round_robin").await?;

@@ -84,7 +84,8 @@ pub async fn run(
         }
         tokio::select! {
             _ = lost.cancelled() => return Ok(()),
-            _ = reconciler.deps.jobs_changed.notified() => {}
+            // A change through this scheduler's API, maybe to an agent's settings.
+            _ = reconciler.deps.jobs_changed.notified() => reconciler.admin_read = None,
             _ = agents_changed.changed() => {}
             _ = tokio::time::sleep(FEED_POLL) => {}
         }
