@@ -314,6 +314,16 @@ impl SchedulerProcess {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// SIGSTOP: the scheduler freezes (it sees nothing of etcd until thawed).
+    pub fn freeze(&self) {
+        signal(&self.child, libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`SchedulerProcess::freeze`].
+    pub fn thaw(&self) {
+        signal(&self.child, libc::SIGCONT);
+    }
 }
 
 impl Drop for SchedulerProcess {
