@@ -315,6 +315,10 @@ impl SchedulerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGSTOP: the scheduler freezes (it sees nothing of etcd until thawed).
     pub fn freeze(&self) {
         signal(&self.child, libc::SIGSTOP);
