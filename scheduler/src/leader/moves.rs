@@ -51,7 +51,9 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
             }
             Decision::Move { to, .. } => {
                 let Some(&fired) = released.get(&id) else {
-                    continue; // the old owner did not confirm it stopped: the job stays
+                    // The old owner did not confirm it stopped: the job stays, for now.
+                    r.deferred.insert(id);
+                    continue;
                 };
                 let window = Window {
                     resume_after_ms: fired.max(job.spec.misfire_since_ms),

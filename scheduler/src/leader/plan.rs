@@ -46,6 +46,8 @@ pub struct Plan {
     pub decisions: Vec<Decision>,
     /// Enabled jobs no live agent may hold.
     pub unplaceable: Vec<String>,
+    /// How many of the decisions are rebalancing moves.
+    pub rebalanced: usize,
 }
 
 /// The live agents as placement candidates: operator settings applied, load from `count`.

@@ -55,6 +55,8 @@ pub struct Reconciler {
     admin_read: Option<Instant>,
     /// Jobs whose agents may differ from the index (changed, decided, or a push failed).
     pub(super) dirty: HashSet<String>,
+    /// Moves whose old owner did not confirm it stopped: planned again next pass.
+    pub(super) deferred: HashSet<String>,
     full_due: bool,
     last_full: Instant,
     last_prune: Instant,
@@ -119,6 +121,7 @@ impl Reconciler {
             admin: HashMap::new(),
             admin_read: None,
             dirty: HashSet::new(),
+            deferred: HashSet::new(),
             full_due: true,
             last_full: Instant::now(),
             last_prune: Instant::now(),
@@ -137,6 +140,8 @@ impl Reconciler {
         if !self.deps.live.is_synced() {
             return Ok(());
         }
+        let deferred = std::mem::take(&mut self.deferred);
+        self.dirty.extend(deferred);
         self.read_feed().await?;
         self.read_admin().await?;
         let live = self.deps.live.snapshot();
@@ -148,9 +153,11 @@ impl Reconciler {
         let full = self.full_due || self.last_full.elapsed() >= FULL_PASS;
         let plan = self.plan(&live, full);
         self.alert_unassigned(&plan, full);
+        let rebalancing = plan.rebalanced > 0;
         let decided = moves::carry_out(self, plan.decisions).await?;
         if full {
-            self.full_due = decided > 0 && self.deps.rebalance;
+            // Rebalancing moves a bounded number per pass: the next one follows at once.
+            self.full_due = rebalancing && decided > 0;
             self.last_full = Instant::now();
         }
         pushes::push(self, full).await;
@@ -203,6 +210,7 @@ impl Reconciler {
             let busy: HashSet<String> = plan.decisions.iter().map(|d| d.job().to_owned()).collect();
             let budget = rebalance::DEFAULT_BUDGET;
             let moves = rebalance::rebalance(index.iter(), &mut candidates, budget, &busy);
+            plan.rebalanced = moves.len();
             plan.decisions.extend(moves);
         }
         self.placer
