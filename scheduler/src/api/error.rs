@@ -70,10 +70,19 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // A 500's cause (a database error text, a path) is for the operator, not the caller:
+        // it is logged with a reference the opaque answer repeats.
+        let message = if self.code == ErrorCode::Internal {
+            let reference = uuid::Uuid::now_v7().simple().to_string();
+            tracing::error!(%reference, cause = %self.message, "internal error answered as 500");
+            format!("internal error (reference {reference}; the cause is in the scheduler's log)")
+        } else {
+            self.message
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
-                message: self.message,
+                message,
                 field: self.field,
                 id: None,
             },
