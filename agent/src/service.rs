@@ -89,7 +89,10 @@ impl AgentService for AgentServiceImpl {
             .remove(request.term, &request.job_ids)
             .map_err(status)?;
         self.clock.send(Command::Remove(request.job_ids));
-        Ok(Response::new(RemoveResponse { generation }))
+        Ok(Response::new(RemoveResponse {
+            generation,
+            released: Vec::new(),
+        }))
     }
 
     async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {

@@ -49,6 +49,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
             .last_scheduled_at
             .unwrap_or(job.updated_at)
             .timestamp_millis(),
+        resume_after_ms: 0,
         id: job.id.clone(),
         name: spec.name.clone(),
         schedule: spec.schedule.clone(),

@@ -290,6 +290,8 @@ impl LeaderState {
                 term,
                 generation: self.generation,
                 jobs: set.iter().map(|j| convert::to_proto(j)).collect(),
+                chunk: 0,
+                more: false,
             };
             let sync = deps.clients.sync(agent, request);
             let id = agent.id.clone();
