@@ -1,6 +1,7 @@
 //! `AgentService` as served to the leader scheduler, behind the cluster-token check.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crony_proto::v1::agent_service_server::AgentService;
 use crony_proto::v1::{
@@ -18,6 +19,8 @@ use crate::runner::{Fire, Runner};
 pub struct AgentServiceImpl {
     info: AgentInfo,
     fence: Arc<Fence>,
+    /// The etcd lease the agent is registered under now (0 while it has none).
+    lease: Arc<AtomicI64>,
     holdings: Arc<Holdings>,
     clock: ClockHandle,
     runner: Arc<Runner>,
@@ -30,6 +33,7 @@ impl AgentServiceImpl {
     pub fn new(
         info: AgentInfo,
         fence: Arc<Fence>,
+        lease: Arc<AtomicI64>,
         holdings: Arc<Holdings>,
         clock: ClockHandle,
         runner: Arc<Runner>,
@@ -37,6 +41,7 @@ impl AgentServiceImpl {
         Self {
             info,
             fence,
+            lease,
             holdings,
             clock,
             runner,
@@ -58,6 +63,7 @@ impl AgentService for AgentServiceImpl {
     async fn describe(&self, _: Request<DescribeRequest>) -> Result<Response<AgentInfo>, Status> {
         let mut info = self.info.clone();
         info.lease_alive = self.fence.is_alive();
+        info.lease_id = self.lease.load(Ordering::SeqCst);
         info.generation = self.holdings.generation();
         info.held_jobs = self.holdings.len() as u32;
         Ok(Response::new(info))

@@ -21,7 +21,7 @@ use crate::clock::{Clock, Command};
 use crate::config::AgentConfig;
 use crate::executor::Executors;
 use crate::metrics::Metrics;
-use crate::registration::{Fence, Registrar};
+use crate::registration::{Fence, Registrar, record_value};
 use crate::reporter::Reporter;
 use crate::runner::Runner;
 use crate::schedulers::SchedulerDirectory;
@@ -110,6 +110,7 @@ impl Agent {
             allow_shell: config.allow_shell,
             started_at: started_at.to_rfc3339(),
             tls: config.tls.is_some(),
+            lease_id: 0,
         };
 
         let etcd_error = |message: String| AgentError::Etcd {
@@ -124,14 +125,14 @@ impl Agent {
         )
         .await?;
         let fence = Arc::new(Fence::default());
-        let value = serde_json::to_string(&record).expect("agent record serialises");
-        let mut registrar = Registrar::new(
+        let mut registrar = Registrar::per_lease(
             client.clone(),
             agent_key(&config.etcd_prefix, &id),
-            value,
+            record_value(record.clone()),
             config.lease_ttl,
             fence.clone(),
         );
+        let current_lease = registrar.current_lease();
         let lease = tokio::time::timeout(ETCD_STARTUP_TIMEOUT, registrar.register())
             .await
             .map_err(|_| etcd_error("timed out registering".into()))?
@@ -213,7 +214,14 @@ impl Agent {
         let holdings = Arc::new(crate::holdings::Holdings::load(&config.data_dir));
         clock.send(Command::Load(holdings.all()));
         let service = AgentServiceServer::with_interceptor(
-            AgentServiceImpl::new(info, fence.clone(), holdings, clock, runner.clone()),
+            AgentServiceImpl::new(
+                info,
+                fence.clone(),
+                current_lease,
+                holdings,
+                clock,
+                runner.clone(),
+            ),
             check,
         );
 

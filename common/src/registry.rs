@@ -39,6 +39,10 @@ pub struct AgentRecord {
     /// `AgentService` serves TLS: dial `https://`. Absent in records of older agents.
     #[serde(default)]
     pub tls: bool,
+    /// The etcd lease this record is put under: a new id means the agent registered again
+    /// (and un-armed its jobs until the leader syncs it). 0 in records of older agents.
+    #[serde(default)]
+    pub lease_id: i64,
 }
 
 /// `{prefix}/schedulers/`: where running schedulers announce themselves, so agents find
