@@ -213,18 +213,19 @@ impl Agent {
         let (clock, clock_task) = clock.spawn(finished_rx, clock_stop.clone());
         let holdings = Arc::new(crate::holdings::Holdings::load(&config.data_dir));
         clock.send(Command::Load(holdings.all()));
-        let service = AgentServiceServer::with_interceptor(
-            AgentServiceImpl::new(
-                info,
-                fence.clone(),
-                current_lease,
-                holdings,
-                clock,
-                runner.clone(),
-            ),
-            check,
-        );
-
+        // Set explicitly: a large job set arrives in chunks well below this (proto/src/lib.rs),
+        // but the default 4 MiB once made a whole-set Sync fail forever.
+        let service = AgentServiceServer::new(AgentServiceImpl::new(
+            info,
+            fence.clone(),
+            current_lease,
+            holdings,
+            clock,
+            runner.clone(),
+        ))
+        .max_decoding_message_size(crony_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crony_proto::MAX_MESSAGE_BYTES);
+        let service = tonic::service::interceptor::InterceptedService::new(service, check);
         let mut server = tonic::transport::Server::builder();
         if let Some(identity) = &config.tls {
             server = server
