@@ -16,8 +16,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use crony_common::lease::Fence;
 use crony_common::schedule::Schedule;
-use crony_proto::v1::{JobSpec, Misfire, TriggerKind};
-use tokio::sync::mpsc;
+use crony_proto::v1::{JobSpec, Misfire, Released, TriggerKind};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::runner::{Fire, Runner};
@@ -27,16 +27,18 @@ const GRACE: chrono::Duration = chrono::Duration::seconds(2);
 /// At most this many missed instants are recorded one by one per job and event.
 const MISSED_CAP: usize = 1000;
 
-/// What the agent service tells the clock.
+/// What the agent service tells the clock. Specs are shared with the holdings, not copied.
 #[derive(Debug)]
 pub enum Command {
     /// Held jobs read from disk at start: known, but not armed until a push confirms them.
-    Load(Vec<JobSpec>),
+    Load(Vec<Arc<JobSpec>>),
     /// Pushed jobs (assign): added or replaced, armed under the current lease.
-    Upsert(Vec<JobSpec>),
+    Upsert(Vec<Arc<JobSpec>>),
     /// A full sync: exactly these jobs, armed under the current lease.
-    Replace(Vec<JobSpec>),
-    Remove(Vec<String>),
+    Replace(Vec<Arc<JobSpec>>),
+    /// Stop these jobs; answered, once they are stopped, with the newest instant fired of each
+    /// (the first phase of a move: nothing fires after the answered instant).
+    Remove(Vec<String>, oneshot::Sender<Vec<Released>>),
 }
 
 /// Sends commands to the clock task.
@@ -46,6 +48,13 @@ pub struct ClockHandle(mpsc::UnboundedSender<Command>);
 impl ClockHandle {
     pub fn send(&self, command: Command) {
         let _ = self.0.send(command);
+    }
+
+    /// Stops `ids` and answers each one's newest fired instant; `None` if the clock stopped.
+    pub async fn remove(&self, ids: Vec<String>) -> Option<Vec<Released>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Remove(ids, reply));
+        answer.await.ok()
     }
 }
 
@@ -131,12 +140,12 @@ impl Clock {
                 }
             }
             Command::Replace(jobs) => {
-                let keep: std::collections::HashSet<String> =
-                    jobs.iter().map(|j| j.id.clone()).collect();
+                let keep: std::collections::HashSet<&str> =
+                    jobs.iter().map(|j| j.id.as_str()).collect();
                 let gone: Vec<String> = self
                     .entries
                     .keys()
-                    .filter(|id| !keep.contains(*id))
+                    .filter(|id| !keep.contains(id.as_str()))
                     .cloned()
                     .collect();
                 for id in gone {
@@ -146,23 +155,37 @@ impl Clock {
                     self.upsert(job, generation);
                 }
             }
-            Command::Remove(ids) => {
-                for id in ids {
-                    self.remove(&id);
-                }
+            Command::Remove(ids, reply) => {
+                // Read after the job is gone from the queue: this task is the only one that
+                // fires, so no instant later than the answer can start here any more.
+                let released = ids
+                    .into_iter()
+                    .filter_map(|id| {
+                        let held = self.remove(&id);
+                        let fired = self.fired_through.get(&id).map(|at| at.timestamp_millis());
+                        (held || fired.is_some()).then(|| Released {
+                            job_id: id,
+                            fired_through_ms: fired.unwrap_or(0),
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(released);
             }
         }
     }
 
-    fn remove(&mut self, id: &str) {
-        if let Some(entry) = self.entries.remove(id)
-            && let Some(next) = entry.next
-        {
+    /// Forgets the job and its timer; true if it was here.
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(entry) = self.entries.remove(id) else {
+            return false;
+        };
+        if let Some(next) = entry.next {
             self.queue.remove(&(next, id.to_owned()));
         }
+        true
     }
 
-    fn upsert(&mut self, spec: JobSpec, armed: u64) {
+    fn upsert(&mut self, spec: Arc<JobSpec>, armed: u64) {
         let now = Utc::now();
         let previous = self.entries.remove(&spec.id);
         if let Some(next) = previous.as_ref().and_then(|p| p.next) {
@@ -184,7 +207,6 @@ impl Clock {
                 (schedule, tz, None)
             }
         };
-        let spec = Arc::new(spec);
         let mut entry = Entry {
             spec: spec.clone(),
             schedule,

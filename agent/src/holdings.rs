@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crony_proto::v1::{HeldJob, HeldState, JobSpec};
 use prost::Message;
@@ -35,7 +35,8 @@ pub struct Holdings {
 struct State {
     term: u64,
     generation: u64,
-    jobs: BTreeMap<String, JobSpec>,
+    /// Shared with the clock: each spec is stored once.
+    jobs: BTreeMap<String, Arc<JobSpec>>,
 }
 
 impl Holdings {
@@ -48,7 +49,11 @@ impl Holdings {
                 Ok(held) => State {
                     term: held.term,
                     generation: held.generation,
-                    jobs: held.jobs.into_iter().map(|j| (j.id.clone(), j)).collect(),
+                    jobs: held
+                        .jobs
+                        .into_iter()
+                        .map(|j| (j.id.clone(), Arc::new(j)))
+                        .collect(),
                 },
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable held jobs");
@@ -70,37 +75,59 @@ impl Holdings {
         }
     }
 
-    /// Adds or replaces jobs (by id).
-    pub fn assign(&self, term: u64, jobs: Vec<JobSpec>) -> Result<u64, HoldError> {
+    /// Refuses `term` if a newer one is in force (changes nothing).
+    pub fn check_term(&self, term: u64) -> Result<(), HoldError> {
+        let current = self.lock().term;
+        if term < current {
+            return Err(HoldError::StaleTerm {
+                given: term,
+                current,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces jobs (by id); a non-zero `generation` becomes the held generation.
+    pub fn assign(
+        &self,
+        term: u64,
+        generation: u64,
+        jobs: &[Arc<JobSpec>],
+    ) -> Result<u64, HoldError> {
         if jobs.iter().any(|j| j.id.is_empty()) {
             return Err(HoldError::MissingId);
         }
-        self.change(term, |state| {
+        self.change(term, generation, |state| {
             for job in jobs {
-                tracing::info!(job = %job.id, name = %job.name, epoch = job.assignment_epoch, "holding job");
-                state.jobs.insert(job.id.clone(), job);
+                tracing::debug!(job = %job.id, name = %job.name, epoch = job.assignment_epoch, "holding job");
+                state.jobs.insert(job.id.clone(), job.clone());
             }
         })
     }
 
-    pub fn remove(&self, term: u64, ids: &[String]) -> Result<u64, HoldError> {
-        self.change(term, |state| {
+    /// Stops holding `ids`; a non-zero `generation` becomes the held generation.
+    pub fn remove(&self, term: u64, generation: u64, ids: &[String]) -> Result<u64, HoldError> {
+        self.change(term, generation, |state| {
             for id in ids {
                 if state.jobs.remove(id).is_some() {
-                    tracing::info!(job = %id, "released job");
+                    tracing::debug!(job = %id, "released job");
                 }
             }
         })
     }
 
     /// Replaces the whole set; the agent then reports `generation` as acknowledged.
-    pub fn sync(&self, term: u64, generation: u64, jobs: Vec<JobSpec>) -> Result<u64, HoldError> {
+    pub fn sync(
+        &self,
+        term: u64,
+        generation: u64,
+        jobs: &[Arc<JobSpec>],
+    ) -> Result<u64, HoldError> {
         if jobs.iter().any(|j| j.id.is_empty()) {
             return Err(HoldError::MissingId);
         }
-        self.change(term, |state| {
-            state.jobs = jobs.into_iter().map(|j| (j.id.clone(), j)).collect();
-            state.generation = generation;
+        self.change(term, generation, |state| {
+            state.jobs = jobs.iter().map(|j| (j.id.clone(), j.clone())).collect();
             tracing::info!(jobs = state.jobs.len(), generation, "synced job set");
         })
     }
@@ -128,15 +155,20 @@ impl Holdings {
             .collect()
     }
 
-    pub fn all(&self) -> Vec<JobSpec> {
+    pub fn all(&self) -> Vec<Arc<JobSpec>> {
         self.lock().jobs.values().cloned().collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<JobSpec> {
+    pub fn get(&self, id: &str) -> Option<Arc<JobSpec>> {
         self.lock().jobs.get(id).cloned()
     }
 
-    fn change(&self, term: u64, apply: impl FnOnce(&mut State)) -> Result<u64, HoldError> {
+    fn change(
+        &self,
+        term: u64,
+        generation: u64,
+        apply: impl FnOnce(&mut State),
+    ) -> Result<u64, HoldError> {
         let mut state = self.lock();
         if term < state.term {
             return Err(HoldError::StaleTerm {
@@ -145,6 +177,9 @@ impl Holdings {
             });
         }
         state.term = term;
+        if generation != 0 {
+            state.generation = generation;
+        }
         apply(&mut state);
         self.save(&state)?;
         Ok(state.generation)
@@ -155,7 +190,7 @@ impl Holdings {
         let held = HeldState {
             term: state.term,
             generation: state.generation,
-            jobs: state.jobs.values().cloned().collect(),
+            jobs: state.jobs.values().map(|j| JobSpec::clone(j)).collect(),
         };
         let tmp = self.path.with_extension("pb.tmp");
         let fail = |source| HoldError::Save {
@@ -175,13 +210,13 @@ impl Holdings {
 mod tests {
     use super::*;
 
-    fn job(id: &str, epoch: u64) -> JobSpec {
-        JobSpec {
+    fn job(id: &str, epoch: u64) -> Arc<JobSpec> {
+        Arc::new(JobSpec {
             id: id.into(),
             name: id.into(),
             assignment_epoch: epoch,
             ..JobSpec::default()
-        }
+        })
     }
 
     fn dir() -> tempfile::TempDir {
@@ -192,9 +227,9 @@ mod tests {
     fn jobs_survive_a_restart() {
         let d = dir();
         let h = Holdings::load(d.path());
-        h.sync(1, 7, vec![job("a", 1), job("b", 1)]).unwrap();
-        h.assign(1, vec![job("c", 2)]).unwrap();
-        h.remove(1, &["a".into()]).unwrap();
+        h.sync(1, 7, &[job("a", 1), job("b", 1)]).unwrap();
+        h.assign(1, 0, &[job("c", 2)]).unwrap();
+        h.remove(1, 0, &["a".into()]).unwrap();
         let again = Holdings::load(d.path());
         assert_eq!(again.generation(), 7);
         let ids: Vec<String> = again.held().into_iter().map(|j| j.job_id).collect();
@@ -205,17 +240,29 @@ mod tests {
     fn an_older_term_is_refused_and_changes_nothing() {
         let d = dir();
         let h = Holdings::load(d.path());
-        h.sync(5, 1, vec![job("a", 1)]).unwrap();
+        h.sync(5, 1, &[job("a", 1)]).unwrap();
         assert!(matches!(
-            h.sync(4, 2, vec![]),
+            h.sync(4, 2, &[]),
             Err(HoldError::StaleTerm {
                 given: 4,
                 current: 5
             })
         ));
-        assert!(h.remove(4, &["a".into()]).is_err());
+        assert!(h.remove(4, 0, &["a".into()]).is_err());
         assert_eq!(h.len(), 1);
-        assert_eq!(h.sync(6, 2, vec![]).unwrap(), 2);
+        assert_eq!(h.sync(6, 2, &[]).unwrap(), 2);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn a_delta_with_a_generation_moves_the_generation() {
+        let d = dir();
+        let h = Holdings::load(d.path());
+        h.sync(1, 7, &[job("a", 1)]).unwrap();
+        assert_eq!(h.assign(1, 0, &[job("b", 1)]).unwrap(), 7, "0 keeps it");
+        assert_eq!(h.assign(1, 8, &[job("c", 1)]).unwrap(), 8);
+        assert_eq!(h.remove(1, 9, &["a".into()]).unwrap(), 9);
+        assert_eq!(h.remove(1, 0, &["b".into()]).unwrap(), 9);
+        assert_eq!(Holdings::load(d.path()).generation(), 9);
     }
 }

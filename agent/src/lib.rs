@@ -16,6 +16,7 @@ pub mod runner;
 pub mod schedulers;
 pub mod service;
 pub mod spool;
+pub mod staging;
 pub mod startup;
 pub mod status;
 
