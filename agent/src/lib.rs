@@ -3,6 +3,7 @@
 //!
 //! Everything lives here rather than in `main.rs` so tests can start agents in-process.
 
+pub mod catch_up;
 pub mod clock;
 pub mod config;
 pub mod executor;

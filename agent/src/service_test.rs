@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crony_proto::v1::ExecutionStatus;
+use crony_proto::v1::{ExecutionStatus, Misfire};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
@@ -207,6 +207,47 @@ async fn nothing_fires_after_the_instant_remove_answers() {
         fired.last(),
         Some(&through),
         "answered {through}, fired {fired:?}"
+    );
+    h.stop.cancel();
+}
+
+/// The second phase of a move: the old owner fired through `resume_after`; the new owner runs
+/// the instant after it (300 ms late, within the grace) even under `skip`, and nothing at or
+/// before it, neither run nor recorded missed.
+#[tokio::test]
+async fn a_moved_job_resumes_strictly_after_the_old_owners_instant() {
+    let h = harness().await;
+    // Arm 300 ms after a whole second X; the old owner fired through X - 1 s.
+    let now = Utc::now();
+    let wait = (1_300 - i64::from(now.timestamp_subsec_millis())) % 1_000;
+    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    let now = Utc::now();
+    let x = now.timestamp_millis() - i64::from(now.timestamp_subsec_millis());
+    let mut moved = job("m", "* * * * * *");
+    moved.misfire = Misfire::Skip as i32;
+    moved.misfire_since_ms = x - 10_000;
+    moved.resume_after_ms = x - 1_000;
+    let assign = AssignRequest {
+        term: 1,
+        jobs: vec![moved],
+        generation: 1,
+    };
+    h.service.assign(Request::new(assign)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reports = h.spool.batch(100_000);
+    let of_m: Vec<_> = reports.iter().filter(|r| r.job_id == "m").collect();
+    assert!(
+        of_m.iter().all(|r| r.scheduled_at_ms > x - 1_000),
+        "nothing at or before resume_after: {of_m:?}"
+    );
+    assert!(
+        of_m.iter()
+            .all(|r| r.status != ExecutionStatus::Missed as i32),
+        "the instant within the grace is not missed: {of_m:?}"
+    );
+    assert!(
+        of_m.iter().any(|r| r.scheduled_at_ms == x),
+        "the instant after resume_after ran: {of_m:?}"
     );
     h.stop.cancel();
 }
