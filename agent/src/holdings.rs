@@ -1,16 +1,16 @@
-//! The jobs this agent holds: in memory and in `<data dir>/held-jobs.pb`, written atomically on
-//! every change, so a restarted agent keeps its jobs until the scheduler syncs it again.
-//! Pushes from an older leader term than one already seen are refused (a deposed leader must
-//! not undo its successor's assignments).
+//! The jobs this agent holds: in memory, shared with the clock (each spec is stored once), and
+//! on disk ([`crate::held_file`]: a snapshot plus a log of changes, fsynced), so a restarted
+//! agent keeps its jobs until the scheduler syncs it again. Pushes from an older leader term
+//! than one already seen are refused (a deposed leader must not undo its successor's
+//! assignments).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crony_proto::v1::{HeldJob, HeldState, JobSpec};
-use prost::Message;
+use crony_proto::v1::{HeldJob, JobSpec};
 
-const FILE: &str = "held-jobs.pb";
+use crate::held_file::{HeldFile, encode_change};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
@@ -27,51 +27,38 @@ pub enum HoldError {
 
 #[derive(Debug)]
 pub struct Holdings {
-    path: PathBuf,
+    path: String,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     term: u64,
     generation: u64,
-    /// Shared with the clock: each spec is stored once.
     jobs: BTreeMap<String, Arc<JobSpec>>,
+    file: HeldFile,
 }
 
 impl Holdings {
-    /// Loads what was held before a restart (nothing if the file is missing or unreadable:
-    /// the scheduler's next sync restores the truth either way).
+    /// Loads what was held before a restart (nothing if it is missing or unreadable: the
+    /// scheduler's next sync restores the truth either way).
     pub fn load(data_dir: &Path) -> Self {
-        let path = data_dir.join(FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => match HeldState::decode(bytes.as_slice()) {
-                Ok(held) => State {
-                    term: held.term,
-                    generation: held.generation,
-                    jobs: held
-                        .jobs
-                        .into_iter()
-                        .map(|j| (j.id.clone(), Arc::new(j)))
-                        .collect(),
-                },
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable held jobs");
-                    State::default()
-                }
-            },
-            Err(_) => State::default(),
-        };
-        if !state.jobs.is_empty() {
+        let (file, loaded) = HeldFile::open(data_dir);
+        if !loaded.jobs.is_empty() {
             tracing::info!(
-                jobs = state.jobs.len(),
-                generation = state.generation,
+                jobs = loaded.jobs.len(),
+                generation = loaded.generation,
                 "holding jobs from before the restart"
             );
         }
         Self {
-            path,
-            state: Mutex::new(state),
+            path: data_dir.display().to_string(),
+            state: Mutex::new(State {
+                term: loaded.term,
+                generation: loaded.generation,
+                jobs: loaded.jobs,
+                file,
+            }),
         }
     }
 
@@ -97,7 +84,7 @@ impl Holdings {
         if jobs.iter().any(|j| j.id.is_empty()) {
             return Err(HoldError::MissingId);
         }
-        self.change(term, generation, |state| {
+        self.change(term, generation, Some((jobs, &[])), |state| {
             for job in jobs {
                 tracing::debug!(job = %job.id, name = %job.name, epoch = job.assignment_epoch, "holding job");
                 state.jobs.insert(job.id.clone(), job.clone());
@@ -107,7 +94,7 @@ impl Holdings {
 
     /// Stops holding `ids`; a non-zero `generation` becomes the held generation.
     pub fn remove(&self, term: u64, generation: u64, ids: &[String]) -> Result<u64, HoldError> {
-        self.change(term, generation, |state| {
+        self.change(term, generation, Some((&[], ids)), |state| {
             for id in ids {
                 if state.jobs.remove(id).is_some() {
                     tracing::debug!(job = %id, "released job");
@@ -126,7 +113,8 @@ impl Holdings {
         if jobs.iter().any(|j| j.id.is_empty()) {
             return Err(HoldError::MissingId);
         }
-        self.change(term, generation, |state| {
+        // A sync is written as a snapshot: a log record would be as large.
+        self.change(term, generation, None, |state| {
             state.jobs = jobs.iter().map(|j| (j.id.clone(), j.clone())).collect();
             tracing::info!(jobs = state.jobs.len(), generation, "synced job set");
         })
@@ -163,10 +151,15 @@ impl Holdings {
         self.lock().jobs.get(id).cloned()
     }
 
+    /// Applies a change in memory, then makes it durable: appended to the log when `logged`
+    /// gives its upserts and removals, else (or when the log cannot take it) as a snapshot.
+    /// A failed write is answered as an error after the change was made in memory; the
+    /// scheduler retries the push, which then changes nothing but is written again.
     fn change(
         &self,
         term: u64,
         generation: u64,
+        logged: Option<(&[Arc<JobSpec>], &[String])>,
         apply: impl FnOnce(&mut State),
     ) -> Result<u64, HoldError> {
         let mut state = self.lock();
@@ -181,24 +174,34 @@ impl Holdings {
             state.generation = generation;
         }
         apply(&mut state);
-        self.save(&state)?;
+        let state = &mut *state;
+        let appended = match logged {
+            Some((upsert, remove)) if state.file.has_log() => {
+                let record = encode_change(state.term, state.generation, upsert, remove);
+                state.file.append(&record).is_ok()
+            }
+            _ => false,
+        };
+        if appended && !state.file.should_compact() {
+            return Ok(state.generation);
+        }
+        let written = state
+            .file
+            .snapshot(state.term, state.generation, state.jobs.values());
+        match written {
+            Ok(()) => {}
+            // The change is in the log already; folding it into a snapshot can wait.
+            Err(e) if appended => {
+                tracing::warn!(path = %self.path, error = %e, "cannot compact the held-jobs log")
+            }
+            Err(source) => {
+                return Err(HoldError::Save {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        }
         Ok(state.generation)
-    }
-
-    /// Write to a temp file and rename: a crash leaves the old file or the new one, never half.
-    fn save(&self, state: &State) -> Result<(), HoldError> {
-        let held = HeldState {
-            term: state.term,
-            generation: state.generation,
-            jobs: state.jobs.values().map(|j| JobSpec::clone(j)).collect(),
-        };
-        let tmp = self.path.with_extension("pb.tmp");
-        let fail = |source| HoldError::Save {
-            path: self.path.display().to_string(),
-            source,
-        };
-        std::fs::write(&tmp, held.encode_to_vec()).map_err(fail)?;
-        std::fs::rename(&tmp, &self.path).map_err(fail)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -7,6 +7,7 @@ pub mod catch_up;
 pub mod clock;
 pub mod config;
 pub mod executor;
+pub mod held_file;
 pub mod holdings;
 pub mod identity;
 pub mod metrics;
