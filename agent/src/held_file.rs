@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -185,25 +185,35 @@ impl HeldFile {
                 break id;
             }
         };
-        let mut bytes = Vec::new();
-        encoding::uint64::encode(1, &term, &mut bytes);
-        encoding::uint64::encode(2, &generation, &mut bytes);
-        for job in jobs {
-            encoding::message::encode(3, job.as_ref(), &mut bytes);
-        }
-        encoding::uint64::encode(LOG_ID_FIELD, &log_id, &mut bytes);
         let path = self.dir.join(SNAPSHOT);
         let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let mut out = File::create(&tmp)?;
-        out.write_all(&bytes)?;
-        out.sync_all()?;
-        drop(out);
+        // Streamed one job at a time: tens of thousands of jobs are never encoded into one
+        // buffer next to the jobs themselves.
+        let mut out = BufWriter::new(File::create(&tmp)?);
+        let mut buf = Vec::new();
+        let mut written = 0;
+        let mut put = |buf: &mut Vec<u8>, out: &mut BufWriter<File>| {
+            written += buf.len() as u64;
+            let result = out.write_all(buf);
+            buf.clear();
+            result
+        };
+        encoding::uint64::encode(1, &term, &mut buf);
+        encoding::uint64::encode(2, &generation, &mut buf);
+        put(&mut buf, &mut out)?;
+        for job in jobs {
+            encoding::message::encode(3, job.as_ref(), &mut buf);
+            put(&mut buf, &mut out)?;
+        }
+        encoding::uint64::encode(LOG_ID_FIELD, &log_id, &mut buf);
+        put(&mut buf, &mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &path)?;
         // From here on the old log is stale (its header names the old id): until the new one
         // exists, nothing may be appended to it.
         self.log = None;
         self.log_id = log_id;
-        self.snapshot_len = bytes.len() as u64;
+        self.snapshot_len = written;
         let log = OpenOptions::new()
             .create(true)
             .append(true)

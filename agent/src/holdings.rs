@@ -120,6 +120,19 @@ impl Holdings {
         })
     }
 
+    /// The held copy of each pushed job that is unchanged, else the pushed one: a resync of
+    /// thousands of unchanged jobs keeps one copy of each, and the decoded duplicates are
+    /// freed chunk by chunk instead of doubling the agent's memory.
+    pub fn share(&self, jobs: Vec<JobSpec>) -> Vec<Arc<JobSpec>> {
+        let state = self.lock();
+        jobs.into_iter()
+            .map(|job| match state.jobs.get(&job.id) {
+                Some(held) if **held == job => held.clone(),
+                _ => Arc::new(job),
+            })
+            .collect()
+    }
+
     pub fn generation(&self) -> u64 {
         self.lock().generation
     }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crony_proto::v1::agent_service_server::AgentService;
 use crony_proto::v1::{
-    AgentInfo, AssignRequest, AssignResponse, DescribeRequest, JobSpec, KillRequest, KillResponse,
+    AgentInfo, AssignRequest, AssignResponse, DescribeRequest, KillRequest, KillResponse,
     ListHeldRequest, ListHeldResponse, RemoveRequest, RemoveResponse, SyncRequest, SyncResponse,
     TriggerKind, TriggerRequest, TriggerResponse,
 };
@@ -76,7 +76,7 @@ impl AgentService for AgentServiceImpl {
     ) -> Result<Response<AssignResponse>, Status> {
         let request = request.into_inner();
         // One copy of each spec, shared by the holdings and the clock.
-        let jobs: Vec<Arc<JobSpec>> = request.jobs.into_iter().map(Arc::new).collect();
+        let jobs = self.holdings.share(request.jobs);
         let _order = self.pushes.lock().await;
         let generation = self
             .holdings
@@ -120,7 +120,7 @@ impl AgentService for AgentServiceImpl {
             staging.clear();
             return Err(status(HoldError::MissingId));
         }
-        let jobs = request.jobs.into_iter().map(Arc::new).collect();
+        let jobs = self.holdings.share(request.jobs);
         let staged = staging
             .add(
                 request.term,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crony_proto::v1::{ExecutionStatus, Misfire};
+use crony_proto::v1::{ExecutionStatus, JobSpec, Misfire};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
