@@ -12,31 +12,32 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use crony_common::lease::Fence;
 use crony_common::schedule::Schedule;
-use crony_proto::v1::{JobSpec, Misfire, TriggerKind};
-use tokio::sync::mpsc;
+use crony_proto::v1::{JobSpec, Misfire, Released, TriggerKind};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::catch_up::{self, MISSED_CAP, decide, due_after};
 use crate::runner::{Fire, Runner};
 
 /// A fire later than this is a misfire (the process stalled or was stopped), not just late.
 const GRACE: chrono::Duration = chrono::Duration::seconds(2);
-/// At most this many missed instants are recorded one by one per job and event.
-const MISSED_CAP: usize = 1000;
 
-/// What the agent service tells the clock.
+/// What the agent service tells the clock. Specs are shared with the holdings, not copied.
 #[derive(Debug)]
 pub enum Command {
     /// Held jobs read from disk at start: known, but not armed until a push confirms them.
-    Load(Vec<JobSpec>),
+    Load(Vec<Arc<JobSpec>>),
     /// Pushed jobs (assign): added or replaced, armed under the current lease.
-    Upsert(Vec<JobSpec>),
+    Upsert(Vec<Arc<JobSpec>>),
     /// A full sync: exactly these jobs, armed under the current lease.
-    Replace(Vec<JobSpec>),
-    Remove(Vec<String>),
+    Replace(Vec<Arc<JobSpec>>),
+    /// Stop these jobs; answered, once they are stopped, with the newest instant fired of each
+    /// (the first phase of a move: nothing fires after the answered instant).
+    Remove(Vec<String>, oneshot::Sender<Vec<Released>>),
 }
 
 /// Sends commands to the clock task.
@@ -46,6 +47,13 @@ pub struct ClockHandle(mpsc::UnboundedSender<Command>);
 impl ClockHandle {
     pub fn send(&self, command: Command) {
         let _ = self.0.send(command);
+    }
+
+    /// Stops `ids` and answers each one's newest fired instant; `None` if the clock stopped.
+    pub async fn remove(&self, ids: Vec<String>) -> Option<Vec<Released>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Remove(ids, reply));
+        answer.await.ok()
     }
 }
 
@@ -131,12 +139,12 @@ impl Clock {
                 }
             }
             Command::Replace(jobs) => {
-                let keep: std::collections::HashSet<String> =
-                    jobs.iter().map(|j| j.id.clone()).collect();
+                let keep: std::collections::HashSet<&str> =
+                    jobs.iter().map(|j| j.id.as_str()).collect();
                 let gone: Vec<String> = self
                     .entries
                     .keys()
-                    .filter(|id| !keep.contains(*id))
+                    .filter(|id| !keep.contains(id.as_str()))
                     .cloned()
                     .collect();
                 for id in gone {
@@ -146,23 +154,37 @@ impl Clock {
                     self.upsert(job, generation);
                 }
             }
-            Command::Remove(ids) => {
-                for id in ids {
-                    self.remove(&id);
-                }
+            Command::Remove(ids, reply) => {
+                // Read after the job is gone from the queue: this task is the only one that
+                // fires, so no instant later than the answer can start here any more.
+                let released = ids
+                    .into_iter()
+                    .filter_map(|id| {
+                        let held = self.remove(&id);
+                        let fired = self.fired_through.get(&id).map(|at| at.timestamp_millis());
+                        (held || fired.is_some()).then(|| Released {
+                            job_id: id,
+                            fired_through_ms: fired.unwrap_or(0),
+                        })
+                    })
+                    .collect();
+                let _ = reply.send(released);
             }
         }
     }
 
-    fn remove(&mut self, id: &str) {
-        if let Some(entry) = self.entries.remove(id)
-            && let Some(next) = entry.next
-        {
+    /// Forgets the job and its timer; true if it was here.
+    fn remove(&mut self, id: &str) -> bool {
+        let Some(entry) = self.entries.remove(id) else {
+            return false;
+        };
+        if let Some(next) = entry.next {
             self.queue.remove(&(next, id.to_owned()));
         }
+        true
     }
 
-    fn upsert(&mut self, spec: JobSpec, armed: u64) {
+    fn upsert(&mut self, spec: Arc<JobSpec>, armed: u64) {
         let now = Utc::now();
         let previous = self.entries.remove(&spec.id);
         if let Some(next) = previous.as_ref().and_then(|p| p.next) {
@@ -184,7 +206,6 @@ impl Clock {
                 (schedule, tz, None)
             }
         };
-        let spec = Arc::new(spec);
         let mut entry = Entry {
             spec: spec.clone(),
             schedule,
@@ -205,7 +226,7 @@ impl Clock {
     }
 
     /// A job just became this agent's to fire: fires due since its misfire window opened
-    /// (and not already run here) follow the misfire policy.
+    /// (and not already run here, nor by the owner it moved from) follow the misfire policy.
     fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) {
         let Some(schedule) = &entry.schedule else {
             return;
@@ -213,49 +234,42 @@ impl Clock {
         if matches!(schedule, Schedule::Delay(_)) {
             return; // counted from the end of the previous run, which another agent owned
         }
-        let mut since = Utc
-            .timestamp_millis_opt(entry.spec.misfire_since_ms)
-            .single()
-            .filter(|_| entry.spec.misfire_since_ms > 0);
-        if let Some(local) = self.fired_through.get(&entry.spec.id) {
-            since = Some(since.map_or(*local, |s| s.max(*local)));
-        }
-        let Some(since) = since else {
+        let spec = entry.spec.clone();
+        let local = self.fired_through.get(&spec.id).copied();
+        let resume_after = spec.resume_after_ms;
+        let Some(since) = catch_up::window_start(resume_after, spec.misfire_since_ms, local) else {
             return;
         };
-        let mut due = Vec::new();
-        let mut cursor = schedule.next_after(entry.tz, since);
-        while let Some(at) = cursor.filter(|at| *at <= now) {
-            if due.len() == MISSED_CAP {
-                tracing::warn!(job = %entry.spec.id, "more than {MISSED_CAP} missed fires; recording the first ones");
-                break;
-            }
-            due.push(at);
-            cursor = schedule.next_after(entry.tz, at);
+        let window = due_after(schedule, entry.tz, since, now);
+        if window.capped {
+            tracing::warn!(job = %spec.id, "more than {MISSED_CAP} missed fires; recording the first ones");
         }
-        if !due.is_empty() {
-            tracing::info!(job = %entry.spec.id, missed = due.len(), "fires were due while no agent ran this job");
-            self.misfire(&entry.spec, &due, now);
-        }
-    }
-
-    /// Applies the misfire policy to `due` (oldest first): `skip` records them all as missed,
-    /// `fire_once` runs the newest now and records the rest.
-    fn misfire(&mut self, spec: &Arc<JobSpec>, due: &[DateTime<Utc>], _now: DateTime<Utc>) {
-        let Some((last, earlier)) = due.split_last() else {
-            return;
-        };
-        let fire_once =
-            Misfire::try_from(spec.misfire).unwrap_or(Misfire::FireOnce) != Misfire::Skip;
-        if fire_once && self.fence.is_alive() {
-            self.runner
-                .record_missed(spec, earlier, "no agent ran this fire when it was due");
-            self.start(spec, *last);
+        // Moved from a live owner that fired through `resume_after`: instants within the grace
+        // run as if merely late, and the timer continues strictly after the window, even if
+        // that is later than now (clock skew). Otherwise every due fire was nobody's: all of
+        // them follow the misfire policy.
+        let grace = if resume_after > 0 {
+            entry.next = window.next;
+            GRACE
         } else {
-            self.runner
-                .record_missed(spec, due, "no agent ran this fire when it was due");
+            chrono::Duration::MIN
+        };
+        let Some(last) = window.due.last().copied() else {
+            return;
+        };
+        tracing::info!(job = %spec.id, due = window.due.len(), "fires were due before this agent took the job");
+        let why = "no agent ran this fire when it was due";
+        if self.fence.is_alive() {
+            let misfire = Misfire::try_from(spec.misfire).unwrap_or(Misfire::FireOnce);
+            let decision = decide(&window.due, now, grace, misfire);
+            self.runner.record_missed(&spec, &decision.missed, why);
+            for at in decision.start {
+                self.start(&spec, at);
+            }
+        } else {
+            self.runner.record_missed(&spec, &window.due, why);
         }
-        self.mark_fired(&spec.id, *last);
+        self.mark_fired(&spec.id, last);
     }
 
     fn fire_due(&mut self, now: DateTime<Utc>) {
@@ -274,16 +288,10 @@ impl Clock {
                 continue;
             };
             // Everything due by now, oldest first (several after a stall).
+            let rest = due_after(&schedule, entry.tz, at, now);
             let mut due = vec![at];
-            let mut next = schedule.next_after(entry.tz, at);
-            while let Some(more) = next.filter(|n| *n <= now) {
-                if due.len() == MISSED_CAP {
-                    next = schedule.next_after(entry.tz, now);
-                    break;
-                }
-                due.push(more);
-                next = schedule.next_after(entry.tz, more);
-            }
+            due.extend(rest.due);
+            let next = rest.next;
             let fixed_delay = matches!(schedule, Schedule::Delay(_));
             let armed = entry.armed != 0 && entry.armed == self.fence.lease_generation();
             let ran = armed && self.fence.is_alive();
@@ -310,22 +318,20 @@ impl Clock {
                 self.mark_fired(&id, *due.last().expect("at least one"));
                 continue;
             }
-            let (late, on_time): (Vec<_>, Vec<_>) = due
-                .iter()
-                .partition(|at| now - **at > GRACE && !fixed_delay);
-            if !late.is_empty() {
-                if on_time.is_empty() {
-                    self.misfire(&spec, &late, now);
-                } else {
-                    self.runner.record_missed(
-                        &spec,
-                        &late,
-                        "the agent was stalled when this fire was due",
-                    );
-                }
-            }
-            for at in on_time {
+            let grace = if fixed_delay {
+                chrono::Duration::MAX
+            } else {
+                GRACE
+            };
+            let misfire = Misfire::try_from(spec.misfire).unwrap_or(Misfire::FireOnce);
+            let decision = decide(&due, now, grace, misfire);
+            let why = "the agent was stalled when this fire was due";
+            self.runner.record_missed(&spec, &decision.missed, why);
+            for at in decision.start {
                 self.start(&spec, at);
+            }
+            if let Some(last) = decision.missed.last() {
+                self.mark_fired(&id, *last);
             }
         }
     }

@@ -1,16 +1,16 @@
-//! The jobs this agent holds: in memory and in `<data dir>/held-jobs.pb`, written atomically on
-//! every change, so a restarted agent keeps its jobs until the scheduler syncs it again.
-//! Pushes from an older leader term than one already seen are refused (a deposed leader must
-//! not undo its successor's assignments).
+//! The jobs this agent holds: in memory, shared with the clock (each spec is stored once), and
+//! on disk ([`crate::held_file`]: a snapshot plus a log of changes, fsynced), so a restarted
+//! agent keeps its jobs until the scheduler syncs it again. Pushes from an older leader term
+//! than one already seen are refused (a deposed leader must not undo its successor's
+//! assignments).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use crony_proto::v1::{HeldJob, HeldState, JobSpec};
-use prost::Message;
+use crony_proto::v1::{HeldJob, JobSpec};
 
-const FILE: &str = "held-jobs.pb";
+use crate::held_file::{HeldFile, encode_change};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
@@ -27,82 +27,110 @@ pub enum HoldError {
 
 #[derive(Debug)]
 pub struct Holdings {
-    path: PathBuf,
+    path: String,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     term: u64,
     generation: u64,
-    jobs: BTreeMap<String, JobSpec>,
+    jobs: BTreeMap<String, Arc<JobSpec>>,
+    file: HeldFile,
 }
 
 impl Holdings {
-    /// Loads what was held before a restart (nothing if the file is missing or unreadable:
-    /// the scheduler's next sync restores the truth either way).
+    /// Loads what was held before a restart (nothing if it is missing or unreadable: the
+    /// scheduler's next sync restores the truth either way).
     pub fn load(data_dir: &Path) -> Self {
-        let path = data_dir.join(FILE);
-        let state = match std::fs::read(&path) {
-            Ok(bytes) => match HeldState::decode(bytes.as_slice()) {
-                Ok(held) => State {
-                    term: held.term,
-                    generation: held.generation,
-                    jobs: held.jobs.into_iter().map(|j| (j.id.clone(), j)).collect(),
-                },
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable held jobs");
-                    State::default()
-                }
-            },
-            Err(_) => State::default(),
-        };
-        if !state.jobs.is_empty() {
+        let (file, loaded) = HeldFile::open(data_dir);
+        if !loaded.jobs.is_empty() {
             tracing::info!(
-                jobs = state.jobs.len(),
-                generation = state.generation,
+                jobs = loaded.jobs.len(),
+                generation = loaded.generation,
                 "holding jobs from before the restart"
             );
         }
         Self {
-            path,
-            state: Mutex::new(state),
+            path: data_dir.display().to_string(),
+            state: Mutex::new(State {
+                term: loaded.term,
+                generation: loaded.generation,
+                jobs: loaded.jobs,
+                file,
+            }),
         }
     }
 
-    /// Adds or replaces jobs (by id).
-    pub fn assign(&self, term: u64, jobs: Vec<JobSpec>) -> Result<u64, HoldError> {
+    /// Refuses `term` if a newer one is in force (changes nothing).
+    pub fn check_term(&self, term: u64) -> Result<(), HoldError> {
+        let current = self.lock().term;
+        if term < current {
+            return Err(HoldError::StaleTerm {
+                given: term,
+                current,
+            });
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces jobs (by id); a non-zero `generation` becomes the held generation.
+    pub fn assign(
+        &self,
+        term: u64,
+        generation: u64,
+        jobs: &[Arc<JobSpec>],
+    ) -> Result<u64, HoldError> {
         if jobs.iter().any(|j| j.id.is_empty()) {
             return Err(HoldError::MissingId);
         }
-        self.change(term, |state| {
+        self.change(term, generation, Some((jobs, &[])), |state| {
             for job in jobs {
-                tracing::info!(job = %job.id, name = %job.name, epoch = job.assignment_epoch, "holding job");
-                state.jobs.insert(job.id.clone(), job);
+                tracing::debug!(job = %job.id, name = %job.name, epoch = job.assignment_epoch, "holding job");
+                state.jobs.insert(job.id.clone(), job.clone());
             }
         })
     }
 
-    pub fn remove(&self, term: u64, ids: &[String]) -> Result<u64, HoldError> {
-        self.change(term, |state| {
+    /// Stops holding `ids`; a non-zero `generation` becomes the held generation.
+    pub fn remove(&self, term: u64, generation: u64, ids: &[String]) -> Result<u64, HoldError> {
+        self.change(term, generation, Some((&[], ids)), |state| {
             for id in ids {
                 if state.jobs.remove(id).is_some() {
-                    tracing::info!(job = %id, "released job");
+                    tracing::debug!(job = %id, "released job");
                 }
             }
         })
     }
 
     /// Replaces the whole set; the agent then reports `generation` as acknowledged.
-    pub fn sync(&self, term: u64, generation: u64, jobs: Vec<JobSpec>) -> Result<u64, HoldError> {
+    pub fn sync(
+        &self,
+        term: u64,
+        generation: u64,
+        jobs: &[Arc<JobSpec>],
+    ) -> Result<u64, HoldError> {
         if jobs.iter().any(|j| j.id.is_empty()) {
             return Err(HoldError::MissingId);
         }
-        self.change(term, |state| {
-            state.jobs = jobs.into_iter().map(|j| (j.id.clone(), j)).collect();
-            state.generation = generation;
+        // A sync is written as a snapshot: a log record would be as large.
+        self.change(term, generation, None, |state| {
+            state.jobs = jobs.iter().map(|j| (j.id.clone(), j.clone())).collect();
             tracing::info!(jobs = state.jobs.len(), generation, "synced job set");
         })
+    }
+
+    /// The held copy of each pushed job that is unchanged, else the pushed one: a resync of
+    /// thousands of unchanged jobs keeps one copy of each, and the decoded duplicates are
+    /// freed chunk by chunk instead of doubling the agent's memory.
+    pub fn share(&self, jobs: Vec<JobSpec>) -> Vec<Arc<JobSpec>> {
+        let state = self.lock();
+        jobs.into_iter()
+            .map(|job| match state.jobs.get(&job.id) {
+                Some(held) if **held == job => held.clone(),
+                _ => Arc::new(job),
+            })
+            .collect()
     }
 
     pub fn generation(&self) -> u64 {
@@ -128,15 +156,25 @@ impl Holdings {
             .collect()
     }
 
-    pub fn all(&self) -> Vec<JobSpec> {
+    pub fn all(&self) -> Vec<Arc<JobSpec>> {
         self.lock().jobs.values().cloned().collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<JobSpec> {
+    pub fn get(&self, id: &str) -> Option<Arc<JobSpec>> {
         self.lock().jobs.get(id).cloned()
     }
 
-    fn change(&self, term: u64, apply: impl FnOnce(&mut State)) -> Result<u64, HoldError> {
+    /// Applies a change in memory, then makes it durable: appended to the log when `logged`
+    /// gives its upserts and removals, else (or when the log cannot take it) as a snapshot.
+    /// A failed write is answered as an error after the change was made in memory; the
+    /// scheduler retries the push, which then changes nothing but is written again.
+    fn change(
+        &self,
+        term: u64,
+        generation: u64,
+        logged: Option<(&[Arc<JobSpec>], &[String])>,
+        apply: impl FnOnce(&mut State),
+    ) -> Result<u64, HoldError> {
         let mut state = self.lock();
         if term < state.term {
             return Err(HoldError::StaleTerm {
@@ -145,25 +183,38 @@ impl Holdings {
             });
         }
         state.term = term;
+        if generation != 0 {
+            state.generation = generation;
+        }
         apply(&mut state);
-        self.save(&state)?;
+        let state = &mut *state;
+        let appended = match logged {
+            Some((upsert, remove)) if state.file.has_log() => {
+                let record = encode_change(state.term, state.generation, upsert, remove);
+                state.file.append(&record).is_ok()
+            }
+            _ => false,
+        };
+        if appended && !state.file.should_compact() {
+            return Ok(state.generation);
+        }
+        let written = state
+            .file
+            .snapshot(state.term, state.generation, state.jobs.values());
+        match written {
+            Ok(()) => {}
+            // The change is in the log already; folding it into a snapshot can wait.
+            Err(e) if appended => {
+                tracing::warn!(path = %self.path, error = %e, "cannot compact the held-jobs log")
+            }
+            Err(source) => {
+                return Err(HoldError::Save {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        }
         Ok(state.generation)
-    }
-
-    /// Write to a temp file and rename: a crash leaves the old file or the new one, never half.
-    fn save(&self, state: &State) -> Result<(), HoldError> {
-        let held = HeldState {
-            term: state.term,
-            generation: state.generation,
-            jobs: state.jobs.values().cloned().collect(),
-        };
-        let tmp = self.path.with_extension("pb.tmp");
-        let fail = |source| HoldError::Save {
-            path: self.path.display().to_string(),
-            source,
-        };
-        std::fs::write(&tmp, held.encode_to_vec()).map_err(fail)?;
-        std::fs::rename(&tmp, &self.path).map_err(fail)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -175,13 +226,13 @@ impl Holdings {
 mod tests {
     use super::*;
 
-    fn job(id: &str, epoch: u64) -> JobSpec {
-        JobSpec {
+    fn job(id: &str, epoch: u64) -> Arc<JobSpec> {
+        Arc::new(JobSpec {
             id: id.into(),
             name: id.into(),
             assignment_epoch: epoch,
             ..JobSpec::default()
-        }
+        })
     }
 
     fn dir() -> tempfile::TempDir {
@@ -192,9 +243,9 @@ mod tests {
     fn jobs_survive_a_restart() {
         let d = dir();
         let h = Holdings::load(d.path());
-        h.sync(1, 7, vec![job("a", 1), job("b", 1)]).unwrap();
-        h.assign(1, vec![job("c", 2)]).unwrap();
-        h.remove(1, &["a".into()]).unwrap();
+        h.sync(1, 7, &[job("a", 1), job("b", 1)]).unwrap();
+        h.assign(1, 0, &[job("c", 2)]).unwrap();
+        h.remove(1, 0, &["a".into()]).unwrap();
         let again = Holdings::load(d.path());
         assert_eq!(again.generation(), 7);
         let ids: Vec<String> = again.held().into_iter().map(|j| j.job_id).collect();
@@ -205,17 +256,29 @@ mod tests {
     fn an_older_term_is_refused_and_changes_nothing() {
         let d = dir();
         let h = Holdings::load(d.path());
-        h.sync(5, 1, vec![job("a", 1)]).unwrap();
+        h.sync(5, 1, &[job("a", 1)]).unwrap();
         assert!(matches!(
-            h.sync(4, 2, vec![]),
+            h.sync(4, 2, &[]),
             Err(HoldError::StaleTerm {
                 given: 4,
                 current: 5
             })
         ));
-        assert!(h.remove(4, &["a".into()]).is_err());
+        assert!(h.remove(4, 0, &["a".into()]).is_err());
         assert_eq!(h.len(), 1);
-        assert_eq!(h.sync(6, 2, vec![]).unwrap(), 2);
+        assert_eq!(h.sync(6, 2, &[]).unwrap(), 2);
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn a_delta_with_a_generation_moves_the_generation() {
+        let d = dir();
+        let h = Holdings::load(d.path());
+        h.sync(1, 7, &[job("a", 1)]).unwrap();
+        assert_eq!(h.assign(1, 0, &[job("b", 1)]).unwrap(), 7, "0 keeps it");
+        assert_eq!(h.assign(1, 8, &[job("c", 1)]).unwrap(), 8);
+        assert_eq!(h.remove(1, 9, &["a".into()]).unwrap(), 9);
+        assert_eq!(h.remove(1, 0, &["b".into()]).unwrap(), 9);
+        assert_eq!(Holdings::load(d.path()).generation(), 9);
     }
 }

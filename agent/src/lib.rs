@@ -3,9 +3,11 @@
 //!
 //! Everything lives here rather than in `main.rs` so tests can start agents in-process.
 
+pub mod catch_up;
 pub mod clock;
 pub mod config;
 pub mod executor;
+pub mod held_file;
 pub mod holdings;
 pub mod identity;
 pub mod metrics;
@@ -16,6 +18,7 @@ pub mod runner;
 pub mod schedulers;
 pub mod service;
 pub mod spool;
+pub mod staging;
 pub mod startup;
 pub mod status;
 

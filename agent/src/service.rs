@@ -1,6 +1,7 @@
 //! `AgentService` as served to the leader scheduler, behind the cluster-token check.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crony_proto::v1::agent_service_server::AgentService;
 use crony_proto::v1::{
@@ -14,22 +15,26 @@ use crate::clock::{ClockHandle, Command};
 use crate::holdings::{HoldError, Holdings};
 use crate::registration::Fence;
 use crate::runner::{Fire, Runner};
+use crate::staging::{Staged, Staging};
 
 pub struct AgentServiceImpl {
     info: AgentInfo,
     fence: Arc<Fence>,
+    /// The etcd lease the agent is registered under now (0 while it has none).
+    lease: Arc<AtomicI64>,
     holdings: Arc<Holdings>,
     clock: ClockHandle,
     runner: Arc<Runner>,
-    /// Held across "change holdings, tell the clock", so concurrent pushes reach both in the
-    /// same order.
-    pushes: std::sync::Mutex<()>,
+    /// Held across "change holdings, tell the clock (and wait for its answer)", so concurrent
+    /// pushes reach both in the same order; it also guards the chunked sync being received.
+    pushes: tokio::sync::Mutex<Staging>,
 }
 
 impl AgentServiceImpl {
     pub fn new(
         info: AgentInfo,
         fence: Arc<Fence>,
+        lease: Arc<AtomicI64>,
         holdings: Arc<Holdings>,
         clock: ClockHandle,
         runner: Arc<Runner>,
@@ -37,10 +42,11 @@ impl AgentServiceImpl {
         Self {
             info,
             fence,
+            lease,
             holdings,
             clock,
             runner,
-            pushes: std::sync::Mutex::new(()),
+            pushes: tokio::sync::Mutex::new(Staging::default()),
         }
     }
 }
@@ -58,6 +64,7 @@ impl AgentService for AgentServiceImpl {
     async fn describe(&self, _: Request<DescribeRequest>) -> Result<Response<AgentInfo>, Status> {
         let mut info = self.info.clone();
         info.lease_alive = self.fence.is_alive();
+        info.lease_id = self.lease.load(Ordering::SeqCst);
         info.generation = self.holdings.generation();
         info.held_jobs = self.holdings.len() as u32;
         Ok(Response::new(info))
@@ -68,11 +75,12 @@ impl AgentService for AgentServiceImpl {
         request: Request<AssignRequest>,
     ) -> Result<Response<AssignResponse>, Status> {
         let request = request.into_inner();
-        let jobs = request.jobs.clone();
-        let _order = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
+        // One copy of each spec, shared by the holdings and the clock.
+        let jobs = self.holdings.share(request.jobs);
+        let _order = self.pushes.lock().await;
         let generation = self
             .holdings
-            .assign(request.term, request.jobs)
+            .assign(request.term, request.generation, &jobs)
             .map_err(status)?;
         self.clock.send(Command::Upsert(jobs));
         Ok(Response::new(AssignResponse { generation }))
@@ -83,25 +91,53 @@ impl AgentService for AgentServiceImpl {
         request: Request<RemoveRequest>,
     ) -> Result<Response<RemoveResponse>, Status> {
         let request = request.into_inner();
-        let _order = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
+        let _order = self.pushes.lock().await;
         let generation = self
             .holdings
-            .remove(request.term, &request.job_ids)
+            .remove(request.term, request.generation, &request.job_ids)
             .map_err(status)?;
-        self.clock.send(Command::Remove(request.job_ids));
+        // The answer waits for the clock to have stopped the jobs: the instants it reports are
+        // final, so a new owner that starts strictly after them cannot run one twice.
+        let released = self
+            .clock
+            .remove(request.job_ids)
+            .await
+            .ok_or_else(|| Status::unavailable("the agent is shutting down"))?;
         Ok(Response::new(RemoveResponse {
             generation,
-            released: Vec::new(),
+            released,
         }))
     }
 
     async fn sync(&self, request: Request<SyncRequest>) -> Result<Response<SyncResponse>, Status> {
         let request = request.into_inner();
-        let jobs = request.jobs.clone();
-        let _order = self.pushes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut staging = self.pushes.lock().await;
+        if let Err(e) = self.holdings.check_term(request.term) {
+            staging.clear();
+            return Err(status(e));
+        }
+        if request.jobs.iter().any(|j| j.id.is_empty()) {
+            staging.clear();
+            return Err(status(HoldError::MissingId));
+        }
+        let jobs = self.holdings.share(request.jobs);
+        let staged = staging
+            .add(
+                request.term,
+                request.generation,
+                request.chunk,
+                request.more,
+                jobs,
+            )
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        let Staged::Complete(jobs) = staged else {
+            return Ok(Response::new(SyncResponse {
+                generation: self.holdings.generation(),
+            }));
+        };
         let generation = self
             .holdings
-            .sync(request.term, request.generation, request.jobs)
+            .sync(request.term, request.generation, &jobs)
             .map_err(status)?;
         self.clock.send(Command::Replace(jobs));
         Ok(Response::new(SyncResponse { generation }))
@@ -141,7 +177,7 @@ impl AgentService for AgentServiceImpl {
             _ => chrono::Utc::now(),
         };
         let execution_id = self.runner.start(Fire {
-            job: Arc::new(job),
+            job,
             scheduled_at,
             kind,
             retry_of: request.retry_of,
@@ -165,3 +201,7 @@ impl AgentService for AgentServiceImpl {
         }))
     }
 }
+
+#[cfg(test)]
+#[path = "service_test.rs"]
+mod tests;

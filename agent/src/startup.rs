@@ -21,7 +21,7 @@ use crate::clock::{Clock, Command};
 use crate::config::AgentConfig;
 use crate::executor::Executors;
 use crate::metrics::Metrics;
-use crate::registration::{Fence, Registrar};
+use crate::registration::{Fence, Registrar, record_value};
 use crate::reporter::Reporter;
 use crate::runner::Runner;
 use crate::schedulers::SchedulerDirectory;
@@ -125,14 +125,14 @@ impl Agent {
         )
         .await?;
         let fence = Arc::new(Fence::default());
-        let value = serde_json::to_string(&record).expect("agent record serialises");
-        let mut registrar = Registrar::new(
+        let mut registrar = Registrar::per_lease(
             client.clone(),
             agent_key(&config.etcd_prefix, &id),
-            value,
+            record_value(record.clone()),
             config.lease_ttl,
             fence.clone(),
         );
+        let current_lease = registrar.current_lease();
         let lease = tokio::time::timeout(ETCD_STARTUP_TIMEOUT, registrar.register())
             .await
             .map_err(|_| etcd_error("timed out registering".into()))?
@@ -213,11 +213,19 @@ impl Agent {
         let (clock, clock_task) = clock.spawn(finished_rx, clock_stop.clone());
         let holdings = Arc::new(crate::holdings::Holdings::load(&config.data_dir));
         clock.send(Command::Load(holdings.all()));
-        let service = AgentServiceServer::with_interceptor(
-            AgentServiceImpl::new(info, fence.clone(), holdings, clock, runner.clone()),
-            check,
-        );
-
+        // Set explicitly: a large job set arrives in chunks well below this (proto/src/lib.rs),
+        // but the default 4 MiB once made a whole-set Sync fail forever.
+        let service = AgentServiceServer::new(AgentServiceImpl::new(
+            info,
+            fence.clone(),
+            current_lease,
+            holdings,
+            clock,
+            runner.clone(),
+        ))
+        .max_decoding_message_size(crony_proto::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(crony_proto::MAX_MESSAGE_BYTES);
+        let service = tonic::service::interceptor::InterceptedService::new(service, check);
         let mut server = tonic::transport::Server::builder();
         if let Some(identity) = &config.tls {
             server = server

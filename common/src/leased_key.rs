@@ -2,8 +2,13 @@
 //! under a new lease after the old one is lost, and revoked on the way out so readers see it
 //! leave at once. Agents register this way (their fence follows the lease); schedulers
 //! announce themselves this way.
+//!
+//! The value is computed for each lease it is put under, so a reader can tell one registration
+//! from the next (an agent's record names its lease: a scheduler that sees a new lease id knows
+//! the agent registered again and must sync it).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, PutOptions};
@@ -12,20 +17,37 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lease::{Backoff, Ended, Fence, keep_alive};
 
+/// What to put under the key, given the id of the lease it is put under.
+pub type ValueFn = Box<dyn Fn(i64) -> String + Send + Sync>;
+
 pub struct LeasedKey {
     client: Client,
     key: String,
-    value: String,
+    value: ValueFn,
     ttl: Duration,
     fence: Arc<Fence>,
+    /// The lease the key is under now; 0 while there is none.
+    lease: Arc<AtomicI64>,
 }
 
 impl LeasedKey {
-    /// `fence` follows the lease: confirmed by every keep-alive, cleared when it is lost.
+    /// A key whose value is the same under every lease. `fence` follows the lease: confirmed
+    /// by every keep-alive, cleared when it is lost.
     pub fn new(
         client: Client,
         key: String,
         value: String,
+        ttl: Duration,
+        fence: Arc<Fence>,
+    ) -> Self {
+        Self::per_lease(client, key, Box::new(move |_| value.clone()), ttl, fence)
+    }
+
+    /// A key whose value is computed anew for every lease it is put under.
+    pub fn per_lease(
+        client: Client,
+        key: String,
+        value: ValueFn,
         ttl: Duration,
         fence: Arc<Fence>,
     ) -> Self {
@@ -35,7 +57,14 @@ impl LeasedKey {
             value,
             ttl,
             fence,
+            lease: Arc::new(AtomicI64::new(0)),
         }
+    }
+
+    /// The id of the lease the key is under now (0 while there is none), readable after
+    /// [`LeasedKey::run`] has taken the key.
+    pub fn current_lease(&self) -> Arc<AtomicI64> {
+        self.lease.clone()
     }
 
     /// Grants a new lease and puts the key under it; returns the lease id.
@@ -47,8 +76,9 @@ impl LeasedKey {
             .await?;
         let options = PutOptions::new().with_lease(lease.id());
         self.client
-            .put(self.key.as_str(), self.value.as_str(), Some(options))
+            .put(self.key.as_str(), (self.value)(lease.id()), Some(options))
             .await?;
+        self.lease.store(lease.id(), Ordering::SeqCst);
         self.fence.new_lease();
         self.fence
             .confirm(sent, Duration::from_secs(lease.ttl().max(0) as u64));
@@ -88,12 +118,14 @@ impl LeasedKey {
                 }
                 Ended::LeaseLost => {
                     self.fence.clear();
+                    self.lease.store(0, Ordering::SeqCst);
                     tracing::warn!(lease = current, key = %self.key, "lease expired in etcd; registering again");
                     lease = None;
                 }
             }
         }
         self.fence.clear();
+        self.lease.store(0, Ordering::SeqCst);
         let Some(lease) = lease else {
             return;
         };

@@ -39,7 +39,8 @@ pub struct AgentRecord {
     /// `AgentService` serves TLS: dial `https://`. Absent in records of older agents.
     #[serde(default)]
     pub tls: bool,
-    /// The etcd lease the record is put under: a new one whenever the agent registers again.
+    /// The etcd lease this record is put under: a new id means the agent registered again
+    /// (and un-armed its jobs until the leader syncs it). 0 in records of older agents.
     #[serde(default)]
     pub lease_id: i64,
 }

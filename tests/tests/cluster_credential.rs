@@ -45,6 +45,7 @@ fn outsider_sync(marker: &Path) -> SyncRequest {
             assignment_epoch: 1,
             ..JobSpec::default()
         }],
+        ..SyncRequest::default()
     }
 }
 

@@ -1,0 +1,179 @@
+//! Which due instants of a job start and which are recorded missed: the pure part of the
+//! clock's decisions, for a timer that woke late and for a job that just became this agent's.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use crony_common::schedule::Schedule;
+use crony_proto::v1::Misfire;
+
+/// At most this many due instants are gathered (and recorded one by one) per job and event.
+pub const MISSED_CAP: usize = 1000;
+
+/// The instants of a schedule in a window, and the first one after it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Due instants strictly after the window's start, up to now, oldest first.
+    pub due: Vec<DateTime<Utc>>,
+    /// The first instant after `due` (later than now unless `capped`).
+    pub next: Option<DateTime<Utc>>,
+    /// More than [`MISSED_CAP`] were due: `due` holds the oldest, `next` is after now.
+    pub capped: bool,
+}
+
+/// Every instant of `schedule` strictly after `start` and at most `now`.
+pub fn due_after(schedule: &Schedule, tz: Tz, start: DateTime<Utc>, now: DateTime<Utc>) -> Window {
+    let mut due = Vec::new();
+    let mut cursor = schedule.next_after(tz, start);
+    while let Some(at) = cursor.filter(|at| *at <= now) {
+        if due.len() == MISSED_CAP {
+            return Window {
+                due,
+                next: schedule.next_after(tz, now),
+                capped: true,
+            };
+        }
+        due.push(at);
+        cursor = schedule.next_after(tz, at);
+    }
+    Window {
+        due,
+        next: cursor,
+        capped: false,
+    }
+}
+
+/// Where a newly armed job's catch-up window starts: after the newest of the instants that
+/// were certainly handled already (by the old owner, by this agent) and the opening of the
+/// misfire window; `None` (0 or absent everywhere) means there is nothing to catch up.
+pub fn window_start(
+    resume_after_ms: i64,
+    misfire_since_ms: i64,
+    fired_through: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let from_ms = |ms: i64| {
+        (ms > 0)
+            .then(|| DateTime::from_timestamp_millis(ms))
+            .flatten()
+    };
+    [
+        from_ms(resume_after_ms),
+        from_ms(misfire_since_ms),
+        fired_through,
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+}
+
+/// What to do with due instants.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Run these (oldest first).
+    pub start: Vec<DateTime<Utc>>,
+    /// Record these as missed.
+    pub missed: Vec<DateTime<Utc>>,
+}
+
+/// Instants at most `grace` late start; older ones follow the misfire policy: `skip` records
+/// them missed, `fire_once` runs the newest of them — unless a timelier instant runs anyway,
+/// which already is the one catch-up run.
+pub fn decide(
+    due: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+    grace: chrono::Duration,
+    misfire: Misfire,
+) -> Decision {
+    let (mut missed, start): (Vec<_>, Vec<_>) = due.iter().partition(|at| now - **at > grace);
+    let fire_once = misfire != Misfire::Skip;
+    if start.is_empty() && fire_once {
+        let newest = missed.pop();
+        return Decision {
+            start: newest.into_iter().collect(),
+            missed,
+        };
+    }
+    Decision { start, missed }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRACE: chrono::Duration = chrono::Duration::seconds(2);
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn every_second() -> Schedule {
+        Schedule::parse("* * * * * *", Tz::UTC, Utc::now()).unwrap()
+    }
+
+    /// The old owner fired through :04; the move took until :05.300, so :05 is 300 ms late.
+    #[test]
+    fn an_instant_just_after_resume_after_starts_even_under_skip() {
+        let now = at("2026-01-01T00:00:05.300Z");
+        let start = window_start(at("2026-01-01T00:00:04Z").timestamp_millis(), 0, None);
+        let window = due_after(&every_second(), Tz::UTC, start.unwrap(), now);
+        assert_eq!(window.due, [at("2026-01-01T00:00:05Z")]);
+        assert_eq!(window.next, Some(at("2026-01-01T00:00:06Z")));
+        for policy in [Misfire::Skip, Misfire::FireOnce] {
+            let decision = decide(&window.due, now, GRACE, policy);
+            assert_eq!(decision.start, [at("2026-01-01T00:00:05Z")], "{policy:?}");
+            assert!(decision.missed.is_empty());
+        }
+    }
+
+    /// Resumed 10 s late: :56..:03 are more than 2 s late (misfire policy), :04 and :05 start.
+    #[test]
+    fn instants_older_than_the_grace_follow_the_misfire_policy() {
+        let now = at("2026-01-01T00:00:05.300Z");
+        let resume = at("2025-12-31T23:59:55.300Z").timestamp_millis();
+        let start = window_start(resume, 0, None).unwrap();
+        let window = due_after(&every_second(), Tz::UTC, start, now);
+        assert_eq!(window.due.len(), 10);
+        assert_eq!(window.due[0], at("2025-12-31T23:59:56Z"));
+        let on_time = [at("2026-01-01T00:00:04Z"), at("2026-01-01T00:00:05Z")];
+        for policy in [Misfire::Skip, Misfire::FireOnce] {
+            let decision = decide(&window.due, now, GRACE, policy);
+            assert_eq!(decision.start, on_time, "{policy:?}");
+            assert_eq!(decision.missed, window.due[..8], "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn only_late_instants_run_the_newest_under_fire_once() {
+        let now = at("2026-01-01T00:01:00Z");
+        let due = [at("2026-01-01T00:00:10Z"), at("2026-01-01T00:00:20Z")];
+        let once = decide(&due, now, GRACE, Misfire::FireOnce);
+        assert_eq!(once.start, [due[1]]);
+        assert_eq!(once.missed, [due[0]]);
+        let skip = decide(&due, now, GRACE, Misfire::Skip);
+        assert!(skip.start.is_empty());
+        assert_eq!(skip.missed, due);
+    }
+
+    #[test]
+    fn the_window_starts_after_the_newest_handled_instant() {
+        let local = at("2026-01-01T00:00:07Z");
+        let ms = |s| at(s).timestamp_millis();
+        assert_eq!(
+            window_start(ms("2026-01-01T00:00:04Z"), ms("2026-01-01T00:00:02Z"), None),
+            Some(at("2026-01-01T00:00:04Z"))
+        );
+        assert_eq!(
+            window_start(ms("2026-01-01T00:00:04Z"), 0, Some(local)),
+            Some(local)
+        );
+        assert_eq!(window_start(0, 0, None), None);
+        // Nothing at or before the window's start is ever due.
+        let window = due_after(
+            &every_second(),
+            Tz::UTC,
+            local,
+            at("2026-01-01T00:00:07.900Z"),
+        );
+        assert!(window.due.is_empty());
+        assert_eq!(window.next, Some(at("2026-01-01T00:00:08Z")));
+    }
+}
