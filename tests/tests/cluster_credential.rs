@@ -45,7 +45,6 @@ fn outsider_sync(marker: &Path) -> SyncRequest {
             assignment_epoch: 1,
             ..JobSpec::default()
         }],
-        ..SyncRequest::default()
     }
 }
 

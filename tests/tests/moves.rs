@@ -51,7 +51,10 @@ fn exactly_once(sink: &HttpSink, name: &str) -> anyhow::Result<usize> {
         anyhow::bail!("{name} never fired");
     };
     let missing: Vec<i64> = (*first..=*last).filter(|t| !seen.contains_key(t)).collect();
-    anyhow::ensure!(missing.is_empty(), "{name}: instants never fired: {missing:?}");
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{name}: instants never fired: {missing:?}"
+    );
     Ok(seen.len())
 }
 
@@ -130,9 +133,17 @@ async fn drain_labels_pin_and_undrain_move_jobs_without_a_double_or_a_gap() -> a
     let on_a = json!({"labels": {"name": "a"}});
     let mut ids = Vec::new();
     for name in &names {
-        let misfire = if name.starts_with("skip") { "skip" } else { "fire_once" };
+        let misfire = if name.starts_with("skip") {
+            "skip"
+        } else {
+            "fire_once"
+        };
         let body = every_second(name, &sink, misfire, on_a.clone());
-        ids.push(create_job(&s.base_url, &body).await.map_err(anyhow::Error::msg)?);
+        ids.push(
+            create_job(&s.base_url, &body)
+                .await
+                .map_err(anyhow::Error::msg)?,
+        );
     }
     for id in &ids {
         owned_by(&env.db_url, id, &a_id).await?;
@@ -141,7 +152,11 @@ async fn drain_labels_pin_and_undrain_move_jobs_without_a_double_or_a_gap() -> a
 
     // Labels: to `b`.
     for (id, name) in ids.iter().zip(&names) {
-        let misfire = if name.starts_with("skip") { "skip" } else { "fire_once" };
+        let misfire = if name.starts_with("skip") {
+            "skip"
+        } else {
+            "fire_once"
+        };
         let body = every_second(name, &sink, misfire, json!({"labels": {}}));
         replace_job(&s, id, &body).await?;
     }
@@ -154,7 +169,11 @@ async fn drain_labels_pin_and_undrain_move_jobs_without_a_double_or_a_gap() -> a
     // Undrain, then pin every job to `a`: each moves back.
     patch_agent(&s, &a_id, json!({"drained": false})).await?;
     for (id, name) in ids.iter().zip(&names) {
-        let misfire = if name.starts_with("skip") { "skip" } else { "fire_once" };
+        let misfire = if name.starts_with("skip") {
+            "skip"
+        } else {
+            "fire_once"
+        };
         let body = every_second(name, &sink, misfire, json!({"agent_id": a_id}));
         replace_job(&s, id, &body).await?;
     }
@@ -164,7 +183,11 @@ async fn drain_labels_pin_and_undrain_move_jobs_without_a_double_or_a_gap() -> a
     fires_on(&sink, &names, 3).await?;
     // Pinned to `b` now.
     for (id, name) in ids.iter().zip(&names) {
-        let misfire = if name.starts_with("skip") { "skip" } else { "fire_once" };
+        let misfire = if name.starts_with("skip") {
+            "skip"
+        } else {
+            "fire_once"
+        };
         let body = every_second(name, &sink, misfire, json!({"agent_id": b_id}));
         replace_job(&s, id, &body).await?;
     }
@@ -194,9 +217,15 @@ async fn a_joining_agent_receives_its_share_and_weights_move_jobs_without_a_doub
         .map(|i| format!("{}-{i}", if i % 2 == 0 { "skip" } else { "once" }))
         .collect();
     for name in &names {
-        let misfire = if name.starts_with("skip") { "skip" } else { "fire_once" };
+        let misfire = if name.starts_with("skip") {
+            "skip"
+        } else {
+            "fire_once"
+        };
         let body = every_second(name, &sink, misfire, json!({}));
-        create_job(&s.base_url, &body).await.map_err(anyhow::Error::msg)?;
+        create_job(&s.base_url, &body)
+            .await
+            .map_err(anyhow::Error::msg)?;
     }
     fires_on(&sink, &names, 2).await?;
 

@@ -76,7 +76,9 @@ async fn an_agent_that_registers_again_in_process_is_synced_again() -> anyhow::R
     // Revoke the agent's lease behind its back: it finds the lease gone, registers again under
     // a new one in the same process, and un-arms its jobs until the leader syncs it.
     let mut etcd = etcd_client::Client::connect([env.etcd.as_str()], None).await?;
-    let lease = agent_lease(&mut etcd, &env.prefix).await.map_err(anyhow::Error::msg)?;
+    let lease = agent_lease(&mut etcd, &env.prefix)
+        .await
+        .map_err(anyhow::Error::msg)?;
     anyhow::ensure!(lease != 0, "the agent's record is under no lease");
     s.freeze();
     etcd.lease_revoke(lease).await?;

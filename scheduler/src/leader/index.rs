@@ -110,7 +110,8 @@ impl JobIndex {
         if let Some(known) = self.jobs.get(&job.id) {
             fresh.agent = known.agent.clone();
             fresh.spec.assignment_epoch = known.spec.assignment_epoch;
-            fresh.spec.misfire_since_ms = known.spec.misfire_since_ms.max(fresh.spec.misfire_since_ms);
+            fresh.spec.misfire_since_ms =
+                known.spec.misfire_since_ms.max(fresh.spec.misfire_since_ms);
             fresh.spec.resume_after_ms = known.spec.resume_after_ms;
         }
         self.insert(job.id.clone(), fresh);

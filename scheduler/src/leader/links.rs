@@ -176,7 +176,10 @@ mod tests {
         link.synced = Some(1);
         assert!(!links.refresh(&[record("x", 1)]));
         assert!(!links.by_agent["x"].needs_sync());
-        assert!(links.refresh(&[record("x", 2)]), "registered again in-process");
+        assert!(
+            links.refresh(&[record("x", 2)]),
+            "registered again in-process"
+        );
         assert!(links.by_agent["x"].needs_sync());
         assert!(links.refresh(&[]));
         assert!(links.by_agent.is_empty());

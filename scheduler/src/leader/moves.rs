@@ -82,7 +82,12 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
     }
     if !changes.is_empty() {
         let moved = released.len();
-        tracing::info!(term = r.term, changed = changes.len(), moved, "assignments written");
+        tracing::info!(
+            term = r.term,
+            changed = changes.len(),
+            moved,
+            "assignments written"
+        );
     }
     Ok(changes.len())
 }

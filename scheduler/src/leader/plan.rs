@@ -213,12 +213,13 @@ mod tests {
         edit(&mut index, "labels", |j| {
             j.spec.placement.labels = [("zone".into(), "b".into())].into();
         });
-        edit(&mut index, "pin", |j| j.spec.placement.agent_id = Some("b".into()));
+        edit(&mut index, "pin", |j| {
+            j.spec.placement.agent_id = Some("b".into())
+        });
         edit(&mut index, "sh", |j| {
-            j.spec.target = serde_json::from_value(
-                serde_json::json!({"kind": "shell", "command": "true"}),
-            )
-            .unwrap();
+            j.spec.target =
+                serde_json::from_value(serde_json::json!({"kind": "shell", "command": "true"}))
+                    .unwrap();
         });
         let mut agents = [cand("a", 1), cand("b", 1)];
         agents[1].labels = [("zone".to_owned(), "b".to_owned())].into();

@@ -9,10 +9,10 @@ use std::time::Duration;
 use crony_common::registry::AgentRecord;
 use crony_common::tls::{CaBundle, ServerIdentity, client_config};
 use crony_proto::auth::AttachClusterToken;
+use crony_proto::v1::agent_service_client::AgentServiceClient;
 use crony_proto::v1::{AssignRequest, JobSpec, Released, RemoveRequest, SyncRequest};
 use crony_proto::{MAX_MESSAGE_BYTES, PUSH_CHUNK_BYTES};
 use prost::Message;
-use crony_proto::v1::agent_service_client::AgentServiceClient;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
@@ -131,7 +131,9 @@ impl AgentClients {
                 acked = response.into_inner().generation;
             }
             if acked != generation {
-                return Err(format!("agent acknowledged generation {acked}, not {generation}"));
+                return Err(format!(
+                    "agent acknowledged generation {acked}, not {generation}"
+                ));
             }
             Ok(acked)
         }

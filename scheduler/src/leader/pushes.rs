@@ -65,7 +65,12 @@ pub async fn push(r: &mut Reconciler, full: bool) {
             links::delta(link, &r.index, ids)
         };
         if delta.is_empty() {
-            r.links.by_agent.get_mut(&agent).expect("listed").pending.clear();
+            r.links
+                .by_agent
+                .get_mut(&agent)
+                .expect("listed")
+                .pending
+                .clear();
             continue;
         }
         if !link.may_push(now) {
@@ -76,12 +81,18 @@ pub async fn push(r: &mut Reconciler, full: bool) {
         let record = link.record.clone();
         let term = r.term;
         let (remove_gen, assign_gen) = (r.next_generation(), r.next_generation());
-        let remove = (!delta.remove.is_empty())
-            .then(|| r.clients.remove(&record, term, remove_gen, delta.remove.clone()));
+        let remove = (!delta.remove.is_empty()).then(|| {
+            r.clients
+                .remove(&record, term, remove_gen, delta.remove.clone())
+        });
         let assigned = versions(&delta.assign);
         let ids = touched(&delta);
-        let Delta { assign, remove: removed } = delta;
-        let assign = (!assign.is_empty()).then(|| r.clients.assign(&record, term, assign_gen, assign));
+        let Delta {
+            assign,
+            remove: removed,
+        } = delta;
+        let assign =
+            (!assign.is_empty()).then(|| r.clients.assign(&record, term, assign_gen, assign));
         pending.spawn(async move {
             let result = async {
                 if let Some(remove) = remove {

@@ -141,11 +141,7 @@ mod tests {
         agents[0].assigned = 10;
         let moves = rebalance(index.iter(), &mut agents, 500, &busy);
         assert_eq!(moves.len(), 5);
-        assert!(
-            moves
-                .iter()
-                .all(|m| !["j000", "j001"].contains(&m.job()))
-        );
+        assert!(moves.iter().all(|m| !["j000", "j001"].contains(&m.job())));
     }
 
     #[test]

@@ -79,10 +79,7 @@ impl JobFeedStore for MySqlStore {
             });
         }
         let sql = format!("SELECT {COLUMNS} FROM jobs WHERE change_seq > ? ORDER BY change_seq");
-        let rows: Vec<JobRow> = sqlx::query_as(&sql)
-            .bind(seq)
-            .fetch_all(&mut *tx)
-            .await?;
+        let rows: Vec<JobRow> = sqlx::query_as(&sql).bind(seq).fetch_all(&mut *tx).await?;
         let deleted: Vec<(String,)> =
             sqlx::query_as("SELECT job_id FROM job_tombstones WHERE seq > ? ORDER BY seq")
                 .bind(seq)

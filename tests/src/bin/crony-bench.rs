@@ -160,9 +160,11 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
     let killed = Instant::now();
     online(&scheduler.base_url, 3).await?;
     let expired = killed.elapsed();
-    wait_until("every job fired at a new owner", Duration::from_secs(120), || async {
-        Ok((sink.calls_to("/fire").len() >= jobs).then_some(()))
-    })
+    wait_until(
+        "every job fired at a new owner",
+        Duration::from_secs(120),
+        || async { Ok((sink.calls_to("/fire").len() >= jobs).then_some(())) },
+    )
     .await?;
     let fired = killed.elapsed();
     let calls = sink.calls_to("/fire");

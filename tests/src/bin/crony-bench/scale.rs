@@ -23,7 +23,11 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
     let base = scheduler.base_url.clone();
     let mut fleet = Vec::new();
     for n in 0..agents {
-        let spec = AgentSpec::new(&etcd.endpoint(), "/bench", &dir.path().join(format!("a{n}")));
+        let spec = AgentSpec::new(
+            &etcd.endpoint(),
+            "/bench",
+            &dir.path().join(format!("a{n}")),
+        );
         let mut agent = AgentProcess::spawn(spec.ttl(5))?;
         agent.id().await?;
         fleet.push(agent);
@@ -66,7 +70,9 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
         latencies.push((path, percentiles(&base, path).await?));
     }
 
-    println!("| jobs | agents | create/s (all) | create/s (last 10%) | last create → all acknowledged (ms) | scheduler RSS (MiB) | agent RSS max (MiB) | drain of one agent's share (ms) |");
+    println!(
+        "| jobs | agents | create/s (all) | create/s (last 10%) | last create → all acknowledged (ms) | scheduler RSS (MiB) | agent RSS max (MiB) | drain of one agent's share (ms) |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     println!(
         "| {jobs} | {agents} | {total:.0} | {last_tenth:.0} | {:.0} | {scheduler_rss:.0} | {agent_rss:.0} | {:.0} |",
@@ -99,7 +105,12 @@ async fn create(base: &str, jobs: usize) -> anyhow::Result<(f64, f64)> {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..32 {
-        let (client, base, next, tenth) = (client.clone(), base.to_owned(), next.clone(), tenth_start.clone());
+        let (client, base, next, tenth) = (
+            client.clone(),
+            base.to_owned(),
+            next.clone(),
+            tenth_start.clone(),
+        );
         tasks.spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::SeqCst);
@@ -112,8 +123,16 @@ async fn create(base: &str, jobs: usize) -> anyhow::Result<(f64, f64)> {
                 let body = json!({"name": format!("scale-{n}"), "schedule": "0 0 3 * * *",
                     "target": {"kind": "http", "url": "http://127.0.0.1:9/run",
                                "headers": {"x-team": "payments"}}});
-                let response = client.post(format!("{base}/api/v1/jobs")).json(&body).send().await?;
-                anyhow::ensure!(response.status() == 201, "create failed: {}", response.status());
+                let response = client
+                    .post(format!("{base}/api/v1/jobs"))
+                    .json(&body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 201,
+                    "create failed: {}",
+                    response.status()
+                );
             }
         });
     }
@@ -159,16 +178,20 @@ async fn drain_one(base: &str, addrs: &[String], jobs: usize) -> anyhow::Result<
         .send()
         .await?;
     let others: Vec<String> = addrs.iter().filter(|a| **a != addr).cloned().collect();
-    wait_until("the others hold every job", Duration::from_secs(600), || {
-        let others = others.clone();
-        async move {
-            let mut held = 0;
-            for addr in &others {
-                held += super::held(addr).await?.len();
+    wait_until(
+        "the others hold every job",
+        Duration::from_secs(600),
+        || {
+            let others = others.clone();
+            async move {
+                let mut held = 0;
+                for addr in &others {
+                    held += super::held(addr).await?.len();
+                }
+                Ok((held == jobs).then_some(()))
             }
-            Ok((held == jobs).then_some(()))
-        }
-    })
+        },
+    )
     .await?;
     Ok(started.elapsed())
 }
