@@ -16,10 +16,23 @@ pub struct MariaDb {
     binary: PathBuf,
     port: u16,
     server: Supervised,
+    /// `--innodb-buffer-pool-size`: small for tests, larger for benchmarks.
+    buffer_pool: &'static str,
 }
 
 impl MariaDb {
+    /// A server sized for tests (a 64 MiB buffer pool).
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with("64M")
+    }
+
+    /// A server with a 1 GiB buffer pool, as a production database would have: for benchmarks
+    /// that hold millions of rows.
+    pub fn start_large() -> anyhow::Result<Self> {
+        Self::start_with("1G")
+    }
+
+    fn start_with(buffer_pool: &'static str) -> anyhow::Result<Self> {
         let hint = "install the Debian package mariadb-server (./scripts/dev test does)";
         let binary =
             find_program(&["mariadbd", "mysqld"]).context(format!("no mariadbd: {hint}"))?;
@@ -34,6 +47,7 @@ impl MariaDb {
             binary,
             port: free_port(),
             server,
+            buffer_pool,
         };
         // Its own temp dir: servers bootstrapping at once in the shared /tmp clash on their
         // temporary table files ("Unknown table 'mysql.tmp_user_sys'", then "Aborting").
@@ -111,8 +125,12 @@ impl MariaDb {
             ))
             .arg(format!("--log-error={}", log.display()))
             .arg("--user=root")
-            .arg("--innodb-buffer-pool-size=64M")
-            .arg("--innodb-log-file-size=16M")
+            .arg(format!("--innodb-buffer-pool-size={}", self.buffer_pool))
+            .arg(if self.buffer_pool == "64M" {
+                "--innodb-log-file-size=16M"
+            } else {
+                "--innodb-log-file-size=256M"
+            })
             .arg("--max-connections=500")
             // Its own process group: a ctrl-c in the terminal reaches Crony's processes, which
             // still need etcd and MariaDB to shut down cleanly; the harness stops these last.

@@ -68,6 +68,26 @@ async fn create_job(s: &TestScheduler, name: &str) -> anyhow::Result<String> {
     Ok(body["id"].as_str().unwrap_or_default().to_owned())
 }
 
+/// The kept counts (`execution_counts`, what the overview reads) agree with the rows.
+async fn counts_match_rows(db_url: &str) -> anyhow::Result<()> {
+    let pool = sqlx::MySqlPool::connect(db_url).await?;
+    let truth: Vec<(chrono::NaiveDate, String, i64)> = sqlx::query_as(
+        "SELECT DATE(scheduled_at) AS d, status, COUNT(*) FROM executions \
+         GROUP BY d, status ORDER BY d, status",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let kept: Vec<(chrono::NaiveDate, String, i64)> = sqlx::query_as(
+        "SELECT day, status, n FROM execution_counts WHERE n <> 0 ORDER BY day, status",
+    )
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    assert!(!truth.is_empty(), "the test stored executions");
+    assert_eq!(kept, truth, "counts kept at write time match the rows");
+    Ok(())
+}
+
 fn ids(list: &Value) -> Vec<String> {
     list["executions"]
         .as_array()
@@ -152,6 +172,7 @@ async fn reports_land_once_whatever_the_replays_and_order() -> anyhow::Result<()
     send(&mut agent, vec![running("e3", &job, t + 5_000)]).await?;
     let (_, after) = get(&s, &format!("/api/v1/jobs/{job}")).await?;
     assert_ne!(after["last_scheduled_at"], watermark.as_str(), "{after}");
+    counts_match_rows(&env.db_url).await?;
     s.stop().await;
     Ok(())
 }
@@ -197,6 +218,7 @@ async fn missed_and_real_runs_of_one_instant_collapse_in_either_order() -> anyho
         get(&s, "/api/v1/executions/m-2").await?.0,
         StatusCode::NOT_FOUND
     );
+    counts_match_rows(&env.db_url).await?;
     s.stop().await;
     Ok(())
 }
@@ -236,6 +258,7 @@ async fn two_schedulers_racing_missed_against_real_keep_only_the_real_run() -> a
         rows.iter().all(|(id,)| id.starts_with("r-")),
         "only real runs remain"
     );
+    counts_match_rows(&env.db_url).await?;
     a.stop().await;
     b.stop().await;
     Ok(())
@@ -458,6 +481,8 @@ async fn async_results_settle_once_and_late_ones_are_kept() -> anyhow::Result<()
     let row = execution(&s, "a-3").await?;
     assert_eq!(row["status"], "timed_out");
     assert_eq!(row["late_result"]["status"], "succeeded");
+    // Results and the timeout sweep moved the counts with the rows.
+    counts_match_rows(&env.db_url).await?;
 
     // A `lost` set by the sweeper gives way to the agent's final report when it comes back.
     let pool = sqlx::MySqlPool::connect(&env.db_url).await?;

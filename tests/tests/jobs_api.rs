@@ -544,3 +544,65 @@ async fn feishu_secrets_never_leave_the_server_and_a_put_of_the_placeholder_keep
     pool.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_lists_the_soonest_fires_of_enabled_jobs_only() -> anyhow::Result<()> {
+    let (s, _) = start().await?;
+    let c = crony_tests::api_client();
+    let mut ids = Vec::new();
+    for (name, schedule) in [
+        ("hourly", "@every 1h"),
+        ("daily", "0 0 3 * * *"),
+        ("paused", "* * * * * *"),
+    ] {
+        let mut job = http_job(name);
+        job["schedule"] = json!(schedule);
+        job["placement"]["labels"] = json!({});
+        job["enabled"] = json!(name != "paused");
+        let (status, body) = send(&c, c.post(s.url("/api/v1/jobs")).json(&job)).await?;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap_or_default().to_owned());
+    }
+    let names = |summary: &Value| -> Vec<String> {
+        summary["next_fires"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["job_name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // The leader publishes the soonest fires about once a second.
+    let summary = crony_tests::wait_until(
+        "both enabled jobs are in the next fires",
+        std::time::Duration::from_secs(10),
+        || async {
+            let (_, summary) = send(&c, c.get(s.url("/api/v1/stats/summary")))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut listed = names(&summary);
+            listed.sort();
+            Ok((listed == ["daily", "hourly"]).then_some(summary))
+        },
+    )
+    .await?;
+    assert_eq!(summary["next_fires_partial"], false, "{summary}");
+    let fires = summary["next_fires"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let utc: Vec<&str> = fires.iter().filter_map(|f| f["utc"].as_str()).collect();
+    let mut sorted = utc.clone();
+    sorted.sort();
+    assert_eq!(utc, sorted, "soonest first: {summary}");
+    // Pausing or deleting takes a job out at once, before the next publish.
+    let (status, _) = send(&c, c.post(s.url(&format!("/api/v1/jobs/{}/pause", ids[0])))).await?;
+    assert_eq!(status, StatusCode::OK);
+    let (_, summary) = send(&c, c.get(s.url("/api/v1/stats/summary"))).await?;
+    assert_eq!(names(&summary), ["daily"], "{summary}");
+    let (status, _) = send(&c, c.delete(s.url(&format!("/api/v1/jobs/{}", ids[1])))).await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, summary) = send(&c, c.get(s.url("/api/v1/stats/summary"))).await?;
+    assert!(names(&summary).is_empty(), "{summary}");
+    s.stop().await;
+    Ok(())
+}

@@ -115,7 +115,7 @@ impl Recorder {
     }
 
     async fn load_all_jobs(&mut self) {
-        match self.store.load_jobs().await.map(|page| page.changed) {
+        match self.store.load_jobs().await {
             Ok(jobs) => {
                 let now = Instant::now();
                 self.jobs = jobs

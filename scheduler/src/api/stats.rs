@@ -1,7 +1,7 @@
 //! `GET /api/v1/stats/summary` and `GET /api/v1/stats/daily`: the figures of the dashboard's
 //! overview, computed from MySQL, the live agent set and the jobs' own schedules.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
@@ -16,16 +16,12 @@ use super::error::{ApiError, ErrorBody};
 use super::params::ValidQuery;
 use crate::auth::role::Viewer;
 use crate::domain::execution::Status;
-use crate::domain::schedule::Schedule;
 use crate::store::executions::{ExecutionFilter, ExecutionSummary};
-use crate::store::jobs::JobFilter;
 
 /// How many recent failures and upcoming fires the summary lists.
 const LISTED: usize = 10;
-/// Enabled jobs whose schedules the summary reads for the next fires. Past it the answer says
-/// `next_fires_partial`: reading 100,000 job definitions on every page view is not worth it.
-const FIRE_SCAN_LIMIT: u32 = 5_000;
-const FIRE_SCAN_PAGE: u32 = 500;
+/// A published list older than this may miss fires (no leader is publishing).
+const STALE: Duration = Duration::seconds(10);
 /// Statuses shown as failures (killed is an operator's decision, not a failure of the job).
 const FAILURES: [Status; 3] = [Status::Failed, Status::TimedOut, Status::Lost];
 
@@ -75,7 +71,8 @@ pub struct Summary {
     pub recent_failures: Vec<RecentFailure>,
     /// Soonest first, across every enabled job.
     pub next_fires: Vec<UpcomingFire>,
-    /// True when more enabled jobs exist than were read for `next_fires`.
+    /// True when `next_fires` may be incomplete: the leader publishes it about once a
+    /// second, and it was last published over 10 s ago (or never: no leader yet).
     pub next_fires_partial: bool,
     /// Jobs assigned to each agent (paused ones included), by agent id.
     pub jobs_per_agent: BTreeMap<String, u64>,
@@ -101,7 +98,7 @@ pub async fn summary(
         .filter(|a| !live.iter().any(|l| l.id == a.id))
         .count();
 
-    let counts = app.store.count_by_status(since).await?;
+    let counts = app.store.count_by_status(since.date_naive()).await?;
     let by_status: BTreeMap<String, u64> = Status::ALL
         .iter()
         .map(|s| {
@@ -128,17 +125,14 @@ pub async fn summary(
             ..ExecutionFilter::default()
         })
         .await?;
-    let mut names: HashMap<String, Option<String>> = HashMap::new();
-    for e in &failures {
-        if !names.contains_key(&e.job_id) {
-            let name = app.store.get_job(&e.job_id).await?.map(|j| j.spec.name);
-            names.insert(e.job_id.clone(), name);
-        }
-    }
+    let mut ids: Vec<String> = failures.iter().map(|e| e.job_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let names = app.store.job_names(&ids).await?;
     let recent_failures = failures
         .into_iter()
         .map(|execution| RecentFailure {
-            job_name: names.get(&execution.job_id).cloned().flatten(),
+            job_name: names.get(&execution.job_id).cloned(),
             execution,
         })
         .collect();
@@ -158,59 +152,30 @@ pub async fn summary(
     }))
 }
 
-/// The soonest fires of the enabled jobs (each job's next one), and whether jobs were left
-/// unread.
+/// The soonest fires as the leader last published them (`leader::upcoming`), without those
+/// already past; partial when the list is older than [`STALE`] (no leader publishing).
 async fn upcoming(
     app: &AppState,
     now: DateTime<Utc>,
 ) -> Result<(Vec<UpcomingFire>, bool), ApiError> {
-    let mut fires: Vec<(DateTime<Utc>, UpcomingFire)> = Vec::new();
-    let mut after: Option<String> = None;
-    let mut scanned = 0u32;
-    let partial = loop {
-        let page = app
-            .store
-            .list_jobs(&JobFilter {
-                enabled: Some(true),
-                after: after.clone(),
-                limit: FIRE_SCAN_PAGE,
-                ..JobFilter::default()
-            })
-            .await?;
-        let full = page.len() as u32 == FIRE_SCAN_PAGE;
-        scanned += page.len() as u32;
-        after = page.last().map(|j| j.id.clone());
-        for job in page {
-            let Ok(tz) = job.spec.timezone.parse::<Tz>() else {
-                continue;
-            };
-            let Ok(schedule) = Schedule::parse(&job.spec.schedule, tz, now) else {
-                continue;
-            };
-            if let Some(at) = schedule.next_fires(tz, now, 1).into_iter().next() {
-                fires.push((
-                    at,
-                    UpcomingFire {
-                        job_id: job.id,
-                        job_name: job.spec.name,
-                        agent_id: job.agent_id,
-                        utc: at.to_rfc3339(),
-                        local: at.with_timezone(&tz).to_rfc3339(),
-                    },
-                ));
+    let (fires, published) = app.store.read_upcoming().await?;
+    let partial = published.is_none_or(|at| now - at > STALE);
+    let fires = fires
+        .into_iter()
+        .filter(|f| f.at > now)
+        .take(LISTED)
+        .map(|f| {
+            let tz: Tz = f.timezone.parse().unwrap_or(Tz::UTC);
+            UpcomingFire {
+                job_id: f.job_id,
+                job_name: f.job_name,
+                agent_id: f.agent_id,
+                utc: f.at.to_rfc3339(),
+                local: f.at.with_timezone(&tz).to_rfc3339(),
             }
-        }
-        // Keep memory flat however many jobs there are.
-        fires.sort_by_key(|(at, _)| *at);
-        fires.truncate(LISTED);
-        if !full {
-            break false;
-        }
-        if scanned >= FIRE_SCAN_LIMIT {
-            break true;
-        }
-    };
-    Ok((fires.into_iter().map(|(_, f)| f).collect(), partial))
+        })
+        .collect();
+    Ok((fires, partial))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -259,8 +224,7 @@ pub async fn daily(
     };
     let today = Utc::now().date_naive();
     let first = today - Duration::days(days - 1);
-    let from = first.and_time(NaiveTime::MIN).and_utc();
-    let rows = app.store.count_by_day(from).await?;
+    let rows = app.store.count_by_day(first).await?;
     let days = first
         .iter_days()
         .take_while(|d| *d <= today)

@@ -65,16 +65,11 @@ pub struct JobIndex {
     jobs: HashMap<String, IndexedJob>,
     /// Enabled jobs per owner, kept with every change (placement's load figures).
     counts: HashMap<String, u64>,
-    /// The feed number the index is current through.
-    pub seq: u64,
 }
 
 impl JobIndex {
-    pub fn load(jobs: Vec<Job>, seq: u64) -> Self {
-        let mut index = Self {
-            seq,
-            ..Self::default()
-        };
+    pub fn load(jobs: Vec<Job>) -> Self {
+        let mut index = Self::default();
         for job in &jobs {
             index.insert(job.id.clone(), IndexedJob::from_job(job));
         }
@@ -189,7 +184,7 @@ pub(crate) mod tests {
 
     #[test]
     fn counts_follow_owners_and_enabled() {
-        let mut index = JobIndex::load(vec![job("a"), job("b")], 7);
+        let mut index = JobIndex::load(vec![job("a"), job("b")]);
         index.assign("a", Some("x"), 1, Window::default());
         index.assign("b", Some("x"), 1, Window::default());
         assert_eq!(index.count("x"), 2);
@@ -205,7 +200,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_feed_change_keeps_the_leaders_owner_and_epoch() {
-        let mut index = JobIndex::load(vec![job("a")], 0);
+        let mut index = JobIndex::load(vec![job("a")]);
         index.assign("a", Some("x"), 5, Window::default());
         let mut stale = job("a"); // read from MySQL before the assignment was written
         stale.spec.description = "changed".into();

@@ -160,7 +160,7 @@ mod tests {
             .iter()
             .map(|id| crate::leader::index::tests::job(id))
             .collect();
-        let mut index = JobIndex::load(jobs, 0);
+        let mut index = JobIndex::load(jobs);
         for id in ["a", "b", "c"] {
             index.assign(id, Some("x"), 1, Window::default());
         }

@@ -1,6 +1,6 @@
 //! Leadership: campaign, claim a term from MySQL (strictly above every stored term, so it
 //! survives etcd being rebuilt), and run the leader's duties as peers — reconcile, the
-//! execution sweeps, alert delivery — until leadership is lost or the term is superseded.
+//! execution sweeps, alert delivery, the next fires (`upcoming`) — until leadership is lost or the term is superseded.
 
 pub mod convert;
 pub mod index;
@@ -11,6 +11,7 @@ pub mod push;
 pub mod pushes;
 pub mod rebalance;
 pub mod reconcile;
+pub mod upcoming;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -81,12 +82,22 @@ async fn lead(term: u64, leadership: &Leadership, deps: &LeaderDeps, shutdown: &
     };
     let sweeper = tokio::spawn(deps.sweeper.clone().run(duties.clone()));
     let alerting = tokio::spawn(deps.alerting.clone().run(duties.clone()));
+    let (upcoming_tx, upcoming_rx) = tokio::sync::mpsc::unbounded_channel();
+    let store = deps.reconcile.store.clone();
+    let upcoming = tokio::spawn(upcoming::run(store, upcoming_rx, duties.clone()));
     let clients = push::AgentClients::new(deps.dialer.clone());
-    let reconciled = reconcile::run(term, deps.reconcile.clone(), clients, duties.clone()).await;
+    let reconciled = reconcile::run(
+        term,
+        deps.reconcile.clone(),
+        clients,
+        upcoming_tx,
+        duties.clone(),
+    )
+    .await;
     if let Err(StoreError::Deposed { mine, current }) = reconciled {
         tracing::warn!(mine, current, "deposed: a newer leader writes assignments");
     }
     duties.cancel();
-    let _ = tokio::join!(sweeper, alerting, watch_lost);
+    let _ = tokio::join!(sweeper, alerting, upcoming, watch_lost);
     deps.leading_term.store(0, Ordering::SeqCst);
 }

@@ -79,6 +79,10 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
         let to = change.agent_id.as_deref();
         r.index.assign(&change.job_id, to, change.epoch, window);
         r.dirty.insert(change.job_id.clone());
+        let _ = r.upcoming.send(super::upcoming::UpcomingChange::Owner {
+            id: change.job_id.clone(),
+            agent: change.agent_id.clone(),
+        });
     }
     if !changes.is_empty() {
         let moved = released.len();

@@ -138,7 +138,6 @@ mod tests {
             jobs.iter()
                 .map(|(id, _)| crate::leader::index::tests::job(id))
                 .collect(),
-            0,
         );
         for (id, owner) in jobs {
             index.assign(id, *owner, 1, Window::default());

@@ -93,7 +93,6 @@ mod tests {
             ids.iter()
                 .map(|id| crate::leader::index::tests::job(id))
                 .collect(),
-            0,
         );
         for id in &ids {
             index.assign(id, Some(agent), 1, Window::default());

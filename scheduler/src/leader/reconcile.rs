@@ -16,9 +16,11 @@ use super::index::JobIndex;
 use super::links::Links;
 use super::plan::{self, Plan};
 use super::push::AgentClients;
+use super::upcoming::{UpcomingChange, UpcomingTx};
 use super::{moves, pushes, rebalance};
 use crate::alert::events::{AlertEvents, Happening};
 use crate::domain::agent::AgentAdmin;
+use crate::domain::job::Job;
 use crate::placement::{Placer, Strategy};
 use crate::registry::LiveAgents;
 use crate::store::{Store, StoreError};
@@ -30,8 +32,6 @@ const FEED_POLL: Duration = Duration::from_millis(100);
 const ADMIN_POLL: Duration = Duration::from_secs(1);
 /// How often every job is planned and every agent diffed, changed or not.
 const FULL_PASS: Duration = Duration::from_secs(30);
-/// How long deletions stay in the feed.
-const TOMBSTONE_SECS: u64 = 3600;
 
 #[derive(Clone)]
 pub struct ReconcileDeps {
@@ -50,6 +50,8 @@ pub struct Reconciler {
     pub(super) clients: AgentClients,
     pub(super) index: JobIndex,
     pub(super) links: Links,
+    /// The next-fires view (`upcoming`): told every definition and owner change.
+    pub(super) upcoming: UpcomingTx,
     placer: Placer,
     admin: HashMap<String, AgentAdmin>,
     admin_read: Option<Instant>,
@@ -59,7 +61,6 @@ pub struct Reconciler {
     pub(super) deferred: HashSet<String>,
     full_due: bool,
     last_full: Instant,
-    last_prune: Instant,
     /// Enabled jobs no agent may hold: alerted once when they become so.
     unassigned: HashSet<String>,
     generation: u64,
@@ -70,13 +71,18 @@ pub async fn run(
     term: u64,
     deps: ReconcileDeps,
     clients: AgentClients,
+    upcoming: UpcomingTx,
     lost: CancellationToken,
 ) -> Result<(), StoreError> {
-    let Some(index) = load(&deps, &lost).await else {
+    let Some(jobs) = load(&deps, &lost).await else {
         return Ok(());
     };
+    for job in &jobs {
+        let _ = upcoming.send(definition(job));
+    }
+    let index = JobIndex::load(jobs);
     tracing::info!(term, jobs = index.len(), "job index loaded");
-    let mut reconciler = Reconciler::new(term, deps, clients, index);
+    let mut reconciler = Reconciler::new(term, deps, clients, index, upcoming);
     let mut agents_changed = reconciler.deps.live.subscribe();
     loop {
         match reconciler.pass().await {
@@ -94,11 +100,23 @@ pub async fn run(
     }
 }
 
-async fn load(deps: &ReconcileDeps, lost: &CancellationToken) -> Option<JobIndex> {
+/// What the next-fires view needs of a job's definition.
+fn definition(job: &Job) -> UpcomingChange {
+    UpcomingChange::Job {
+        id: job.id.clone(),
+        name: job.spec.name.clone(),
+        agent: job.agent_id.clone(),
+        schedule: job.spec.schedule.clone(),
+        timezone: job.spec.timezone.clone(),
+        enabled: job.spec.enabled,
+    }
+}
+
+async fn load(deps: &ReconcileDeps, lost: &CancellationToken) -> Option<Vec<Job>> {
     let mut backoff = crony_common::lease::Backoff::new();
     loop {
         match deps.store.load_jobs().await {
-            Ok(page) => return Some(JobIndex::load(page.changed, page.head)),
+            Ok(jobs) => return Some(jobs),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load the jobs; retrying");
                 if !backoff.sleep(lost).await {
@@ -110,13 +128,20 @@ async fn load(deps: &ReconcileDeps, lost: &CancellationToken) -> Option<JobIndex
 }
 
 impl Reconciler {
-    fn new(term: u64, deps: ReconcileDeps, clients: AgentClients, index: JobIndex) -> Self {
+    fn new(
+        term: u64,
+        deps: ReconcileDeps,
+        clients: AgentClients,
+        index: JobIndex,
+        upcoming: UpcomingTx,
+    ) -> Self {
         Self {
             term,
             deps,
             clients,
             index,
             links: Links::default(),
+            upcoming,
             placer: Placer::new(),
             admin: HashMap::new(),
             admin_read: None,
@@ -124,7 +149,6 @@ impl Reconciler {
             deferred: HashSet::new(),
             full_due: true,
             last_full: Instant::now(),
-            last_prune: Instant::now(),
             unassigned: HashSet::new(),
             // Above every generation an earlier leader (a lower term) can have sent.
             generation: term << 32,
@@ -161,23 +185,29 @@ impl Reconciler {
             self.last_full = Instant::now();
         }
         pushes::push(self, full).await;
-        self.prune().await;
         Ok(())
     }
 
+    /// Applies every queued job change to the index, then takes the rows off the queue.
     async fn read_feed(&mut self) -> Result<(), StoreError> {
-        let page = self.deps.store.changes_since(self.index.seq).await?;
-        for job in &page.changed {
-            self.index.apply_change(job);
-            self.dirty.insert(job.id.clone());
+        loop {
+            let page = self.deps.store.read_changes().await?;
+            for job in &page.changed {
+                self.index.apply_change(job);
+                self.dirty.insert(job.id.clone());
+                let _ = self.upcoming.send(definition(job));
+            }
+            for id in page.deleted {
+                self.index.remove(&id);
+                let _ = self.upcoming.send(UpcomingChange::Removed(id.clone()));
+                self.unassigned.remove(&id);
+                self.dirty.insert(id);
+            }
+            self.deps.store.consume(self.term, &page.rows).await?;
+            if !page.more {
+                return Ok(());
+            }
         }
-        for id in page.deleted {
-            self.index.remove(&id);
-            self.unassigned.remove(&id);
-            self.dirty.insert(id);
-        }
-        self.index.seq = self.index.seq.max(page.head);
-        Ok(())
     }
 
     async fn read_admin(&mut self) -> Result<(), StoreError> {
@@ -232,15 +262,5 @@ impl Reconciler {
         let dirty = &self.dirty;
         self.unassigned
             .retain(|id| still.contains(id) || !(full || dirty.contains(id)));
-    }
-
-    async fn prune(&mut self) {
-        if self.last_prune.elapsed() < Duration::from_secs(600) {
-            return;
-        }
-        self.last_prune = Instant::now();
-        if let Err(e) = self.deps.store.prune_tombstones(TOMBSTONE_SECS).await {
-            tracing::warn!(error = %e, "cannot prune deleted-job records");
-        }
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::QueryBuilder;
 
 use super::StoreError;
+use super::counts::{self, CountDeltas};
 use super::ingest::{IngestOutcome, write_batch};
 use super::mysql::MySqlStore;
 use crate::domain::execution::{ExecutionRecord, Status, Trigger};
@@ -152,44 +153,25 @@ impl ExecutionStore for MySqlStore {
         &self,
         filter: &ExecutionFilter,
     ) -> Result<Vec<ExecutionSummary>, StoreError> {
-        let mut q = QueryBuilder::new(format!(
-            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE 1 = 1"
-        ));
-        if let Some(job) = &filter.job_id {
-            q.push(" AND job_id = ").push_bind(job);
-        }
-        if let Some(agent) = &filter.agent_id {
-            q.push(" AND agent_id = ").push_bind(agent);
-        }
-        if !filter.statuses.is_empty() {
-            q.push(" AND status IN (");
-            let mut list = q.separated(", ");
-            for status in &filter.statuses {
-                list.push_bind(status.as_str());
+        let mut q = QueryBuilder::new("");
+        if filter.statuses.len() <= 1 {
+            select_page(&mut q, filter, filter.statuses.first().copied());
+        } else {
+            // One ordered, limited read per status, merged: each walks the (status,
+            // scheduled_at) index backwards and stops after a page, where `status IN (…)` with
+            // ORDER BY reads every matching row and sorts them.
+            q.push(format!("SELECT {SUMMARY_COLUMNS} FROM ("));
+            for (i, status) in filter.statuses.iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push("(");
+                select_page(&mut q, filter, Some(*status));
+                q.push(")");
             }
-            q.push(")");
+            q.push(") page ORDER BY scheduled_at DESC, id DESC LIMIT ")
+                .push_bind(filter.limit);
         }
-        if let Some(trigger) = filter.trigger {
-            q.push(" AND trigger_kind = ").push_bind(trigger.as_str());
-        }
-        if let Some(from) = filter.from {
-            q.push(" AND scheduled_at >= ").push_bind(from);
-        }
-        if let Some(to) = filter.to {
-            q.push(" AND scheduled_at < ").push_bind(to);
-        }
-        if let Some((at, id)) = &filter.before {
-            // Spelled out rather than a row comparison so MariaDB uses the index range.
-            q.push(" AND (scheduled_at < ")
-                .push_bind(*at)
-                .push(" OR (scheduled_at = ")
-                .push_bind(*at)
-                .push(" AND id < ")
-                .push_bind(id)
-                .push("))");
-        }
-        q.push(" ORDER BY scheduled_at DESC, id DESC LIMIT ")
-            .push_bind(filter.limit);
         Ok(q.build_query_as().fetch_all(self.pool()).await?)
     }
 
@@ -209,12 +191,12 @@ impl ExecutionStore for MySqlStore {
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT status FROM executions WHERE id = ? FOR UPDATE")
+        let row: Option<(String, DateTime<Utc>)> =
+            sqlx::query_as("SELECT status, scheduled_at FROM executions WHERE id = ? FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some((status,)) = row else {
+        let Some((status, scheduled_at)) = row else {
             return Ok(ResultOutcome::NotRecorded);
         };
         let current = Status::parse(&status)
@@ -233,6 +215,12 @@ impl ExecutionStore for MySqlStore {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            let mut deltas = CountDeltas::default();
+            deltas.change(
+                Some((scheduled_at, current)),
+                Some((scheduled_at, result.status)),
+            );
+            counts::apply(&mut tx, &deltas).await?;
             ResultOutcome::Settled
         } else if current == result.status {
             ResultOutcome::AlreadyThis
@@ -256,8 +244,8 @@ impl ExecutionStore for MySqlStore {
         limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let due: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, job_id FROM executions \
+        let due: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT id, job_id, scheduled_at FROM executions \
              WHERE status = 'running' AND async_deadline < ? LIMIT ? FOR UPDATE",
         )
         .bind(now)
@@ -279,13 +267,18 @@ impl ExecutionStore for MySqlStore {
                  async_deadline) / 1000000), 's') WHERE status = 'running' AND id IN (",
             );
         let mut list = q.separated(", ");
-        for (id, _) in &due {
+        for (id, _, _) in &due {
             list.push_bind(id);
         }
         q.push(")");
         q.build().execute(&mut *tx).await?;
+        let mut deltas = CountDeltas::default();
+        for (_, _, at) in &due {
+            deltas.change(Some((*at, Status::Running)), Some((*at, Status::TimedOut)));
+        }
+        counts::apply(&mut tx, &deltas).await?;
         tx.commit().await?;
-        Ok(due)
+        Ok(due.into_iter().map(|(id, job, _)| (id, job)).collect())
     }
 
     async fn mark_lost(
@@ -328,6 +321,12 @@ impl ExecutionStore for MySqlStore {
         }
         q.push(")");
         q.build().execute(&mut *tx).await?;
+        let mut deltas = CountDeltas::default();
+        for e in &lost {
+            let at = e.scheduled_at;
+            deltas.change(Some((at, Status::Running)), Some((at, Status::Lost)));
+        }
+        counts::apply(&mut tx, &deltas).await?;
         tx.commit().await?;
         Ok(lost)
     }
@@ -338,6 +337,48 @@ impl ExecutionStore for MySqlStore {
             .bind(limit)
             .execute(self.pool())
             .await?;
+        counts::forget_before(self.pool(), before).await?;
         Ok(done.rows_affected())
     }
+}
+
+/// `SELECT … ORDER BY … LIMIT` of one page matching `filter`, with `status` if given.
+fn select_page(
+    q: &mut QueryBuilder<'_, sqlx::MySql>,
+    filter: &ExecutionFilter,
+    status: Option<Status>,
+) {
+    q.push(format!(
+        "SELECT {SUMMARY_COLUMNS} FROM executions WHERE 1 = 1"
+    ));
+    if let Some(job) = &filter.job_id {
+        q.push(" AND job_id = ").push_bind(job.clone());
+    }
+    if let Some(agent) = &filter.agent_id {
+        q.push(" AND agent_id = ").push_bind(agent.clone());
+    }
+    if let Some(status) = status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(trigger) = filter.trigger {
+        q.push(" AND trigger_kind = ").push_bind(trigger.as_str());
+    }
+    if let Some(from) = filter.from {
+        q.push(" AND scheduled_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        q.push(" AND scheduled_at < ").push_bind(to);
+    }
+    if let Some((at, id)) = &filter.before {
+        // Spelled out rather than a row comparison so MariaDB uses the index range.
+        q.push(" AND (scheduled_at < ")
+            .push_bind(*at)
+            .push(" OR (scheduled_at = ")
+            .push_bind(*at)
+            .push(" AND id < ")
+            .push_bind(id.clone())
+            .push("))");
+    }
+    q.push(" ORDER BY scheduled_at DESC, id DESC LIMIT ")
+        .push_bind(filter.limit);
 }

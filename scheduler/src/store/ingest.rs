@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{MySql, QueryBuilder, Transaction};
 
 use super::StoreError;
+use super::counts::{self, CountDeltas};
 use crate::domain::execution::{ExecutionRecord, Status};
 
 /// What a committed batch changed, for metrics.
@@ -119,32 +120,68 @@ async fn write_in(
 ) -> Result<IngestOutcome, sqlx::Error> {
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let before = statuses(tx, &ids, true).await?;
-    let records = resolve_missed(tx, records).await?;
+    let (records, doomed) = resolve_missed(tx, records).await?;
     for chunk in by_size(&records) {
         upsert(tx, chunk, now).await?;
     }
     raise_watermarks(tx, &records).await?;
     let after = statuses(tx, &ids, false).await?;
+    counts::apply(tx, &deltas(&before, &after, &doomed)).await?;
     let settled = after
         .into_iter()
-        .filter(|(id, (_, status))| {
-            status.is_final() && before.get(id).is_none_or(|(_, old)| old != status)
+        .filter(|(id, row)| {
+            row.status.is_final() && before.get(id).is_none_or(|old| old.status != row.status)
         })
-        .map(|(id, (job, status))| (id, job, status))
+        .map(|(id, row)| (id, row.job_id, row.status))
         .collect();
     Ok(IngestOutcome { settled })
 }
 
-/// (job id, status) of the rows that exist among `ids`; `lock` takes their row locks so the
-/// async-result endpoint and the sweeper wait for this batch instead of racing it.
+/// What a stored execution row says, as far as ingest needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stored {
+    job_id: String,
+    status: Status,
+    scheduled_at: DateTime<Utc>,
+}
+
+/// The count changes from the rows as they were to the rows as they are: `doomed` are the
+/// missed rows deleted for a real run (some may also be among the batch's own ids).
+fn deltas(
+    before: &HashMap<String, Stored>,
+    after: &HashMap<String, Stored>,
+    doomed: &[(String, DateTime<Utc>)],
+) -> CountDeltas {
+    let mut deltas = CountDeltas::default();
+    let seen = |row: &Stored| (row.scheduled_at, row.status);
+    for (id, row) in after {
+        deltas.change(before.get(id).map(seen), Some(seen(row)));
+    }
+    for (id, row) in before {
+        if !after.contains_key(id) {
+            deltas.change(Some(seen(row)), None);
+        }
+    }
+    for (id, at) in doomed {
+        if !before.contains_key(id) {
+            deltas.change(Some((*at, Status::Missed)), None);
+        }
+    }
+    deltas
+}
+
+/// The rows that exist among `ids`; `lock` takes their row locks so the async-result endpoint
+/// and the sweeper wait for this batch instead of racing it.
 async fn statuses(
     tx: &mut Transaction<'_, MySql>,
     ids: &[&str],
     lock: bool,
-) -> Result<HashMap<String, (String, Status)>, sqlx::Error> {
+) -> Result<HashMap<String, Stored>, sqlx::Error> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(LIST_CHUNK) {
-        let mut q = QueryBuilder::new("SELECT id, job_id, status FROM executions WHERE id IN (");
+        let mut q = QueryBuilder::new(
+            "SELECT id, job_id, status, scheduled_at FROM executions WHERE id IN (",
+        );
         let mut list = q.separated(", ");
         for id in chunk {
             list.push_bind(*id);
@@ -153,10 +190,18 @@ async fn statuses(
         if lock {
             q.push(" FOR UPDATE");
         }
-        let rows: Vec<(String, String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
-        for (id, job, status) in rows {
+        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+            q.build_query_as().fetch_all(&mut **tx).await?;
+        for (id, job_id, status, scheduled_at) in rows {
             if let Some(status) = Status::parse(&status) {
-                out.insert(id, (job, status));
+                out.insert(
+                    id,
+                    Stored {
+                        job_id,
+                        status,
+                        scheduled_at,
+                    },
+                );
             }
         }
     }
@@ -165,19 +210,20 @@ async fn statuses(
 
 /// Applies the missed/real rule for scheduled instants: drops `missed` records whose instant
 /// has a real run (stored or in this batch) and deletes stored `missed` rows of instants that
-/// this batch brings a real run for. Locks the instants' index range, so two schedulers
-/// deciding about the same instant serialise (or one deadlocks and retries).
+/// this batch brings a real run for (returned with their instants). Locks the instants' index
+/// range, so two schedulers deciding about the same instant serialise (or one deadlocks and
+/// retries).
 async fn resolve_missed<'r>(
     tx: &mut Transaction<'_, MySql>,
     records: &[&'r ExecutionRecord],
-) -> Result<Vec<&'r ExecutionRecord>, sqlx::Error> {
+) -> Result<(Vec<&'r ExecutionRecord>, Vec<(String, DateTime<Utc>)>), sqlx::Error> {
     let keys: HashSet<Key> = records
         .iter()
         .filter(|r| r.is_real_scheduled_run() || r.status == Status::Missed)
         .map(|r| key(&r.job_id, r.scheduled_at))
         .collect();
     if keys.is_empty() {
-        return Ok(records.to_vec());
+        return Ok((records.to_vec(), Vec::new()));
     }
     let mut real: HashSet<Key> = records
         .iter()
@@ -217,21 +263,21 @@ async fn resolve_missed<'r>(
         .copied()
         .filter(|r| r.status != Status::Missed || !real.contains(&key(&r.job_id, r.scheduled_at)))
         .collect();
-    let doomed: Vec<&str> = stored_missed
-        .iter()
+    let doomed: Vec<(String, DateTime<Utc>)> = stored_missed
+        .into_iter()
         .filter(|(_, k)| real.contains(k))
-        .map(|(id, _)| id.as_str())
+        .map(|(id, (_, ms))| (id, DateTime::from_timestamp_millis(ms).unwrap_or_default()))
         .collect();
     for chunk in doomed.chunks(LIST_CHUNK) {
         let mut q = QueryBuilder::new("DELETE FROM executions WHERE status = 'missed' AND id IN (");
         let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
+        for (id, _) in chunk {
+            list.push_bind(id.as_str());
         }
         q.push(")");
         q.build().execute(&mut **tx).await?;
     }
-    Ok(kept)
+    Ok((kept, doomed))
 }
 
 /// Splits records into runs whose INSERT stays under [`STATEMENT_BYTES`].
@@ -334,4 +380,73 @@ async fn raise_watermarks(
         q.build().execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(status: Status, at: &str) -> Stored {
+        Stored {
+            job_id: "j".into(),
+            status,
+            scheduled_at: at.parse().expect("an instant"),
+        }
+    }
+
+    fn deltas_of(
+        before: &[(&str, Stored)],
+        after: &[(&str, Stored)],
+        doomed: &[(&str, &str)],
+    ) -> CountDeltas {
+        let map = |rows: &[(&str, Stored)]| {
+            rows.iter()
+                .map(|(id, r)| ((*id).to_owned(), r.clone()))
+                .collect::<HashMap<_, _>>()
+        };
+        let doomed: Vec<(String, DateTime<Utc>)> = doomed
+            .iter()
+            .map(|(id, at)| ((*id).to_owned(), at.parse().expect("an instant")))
+            .collect();
+        deltas(&map(before), &map(after), &doomed)
+    }
+
+    #[test]
+    fn a_real_run_replacing_a_stored_missed_row_counts_it_once() {
+        let t = "2026-12-02T10:00:00Z";
+        let mut expected = CountDeltas::default();
+        expected.add(t.parse().expect("an instant"), Status::Missed, -1);
+        expected.add(t.parse().expect("an instant"), Status::Succeeded, 1);
+        // The stored missed row `m` is deleted; the batch also carried `m` (dropped) and the
+        // real run `r`.
+        let got = deltas_of(
+            &[("m", row(Status::Missed, t))],
+            &[("r", row(Status::Succeeded, t))],
+            &[("m", t)],
+        );
+        assert_eq!(got, expected);
+        // The same when the batch did not carry `m`.
+        let got = deltas_of(&[], &[("r", row(Status::Succeeded, t))], &[("m", t)]);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn updates_move_counts_and_repeats_change_nothing() {
+        let t = "2026-12-02T10:00:00Z";
+        let got = deltas_of(
+            &[
+                ("a", row(Status::Running, t)),
+                ("b", row(Status::Failed, t)),
+            ],
+            &[
+                ("a", row(Status::Succeeded, t)),
+                ("b", row(Status::Failed, t)),
+            ],
+            &[],
+        );
+        let mut expected = CountDeltas::default();
+        expected.add(t.parse().expect("an instant"), Status::Running, -1);
+        expected.add(t.parse().expect("an instant"), Status::Succeeded, 1);
+        assert_eq!(got, expected);
+    }
 }

@@ -1,109 +1,141 @@
-//! The job change feed (migration `job_feed`): every job write takes the next sequence number
-//! in its own transaction; the leader loads every job once and then asks only for what changed
-//! since the number it has seen, so no reconcile pass reads the whole table.
+//! The job change queue (migration `job_feed`): every job write adds a row naming the job in
+//! its own transaction; the leader loads every job once, then reads the queue, applies the
+//! named jobs' state from the same snapshot and deletes the rows it read. No pass reads the
+//! whole table, and writers share no row lock (so their commits group).
 
-use sqlx::{MySql, Transaction};
+use std::collections::BTreeSet;
+
+use sqlx::{MySql, QueryBuilder, Transaction};
 
 use super::StoreError;
 use super::jobs::JobRow;
 use super::mysql::MySqlStore;
 use crate::domain::job::Job;
 
-/// Everything the feed says since a sequence number, read from one consistent snapshot.
+/// Queue rows read at most per page: a page of changes is applied and deleted before the next.
+const PAGE: u32 = 5_000;
+/// Ids per `IN (...)` list.
+const BATCH: usize = 500;
+
+/// What the queue says, read from one consistent snapshot.
 #[derive(Debug, Default)]
 pub struct FeedPage {
     /// Jobs created or changed, with their stored state.
     pub changed: Vec<Job>,
-    /// Ids of jobs deleted.
+    /// Ids of jobs named by the queue that no longer exist.
     pub deleted: Vec<String>,
-    /// The sequence number this page brings the reader to.
-    pub head: u64,
+    /// The queue rows read, to delete once applied ([`JobFeedStore::consume`]).
+    pub rows: Vec<u64>,
+    /// True when rows past this page are waiting.
+    pub more: bool,
 }
 
 #[async_trait::async_trait]
 pub trait JobFeedStore: Send + Sync {
-    /// Every job and the feed's head, from one snapshot.
-    async fn load_jobs(&self) -> Result<FeedPage, StoreError>;
-    /// Changes after `seq`, from one snapshot.
-    async fn changes_since(&self, seq: u64) -> Result<FeedPage, StoreError>;
-    /// Forgets deletions older than `keep` seconds (readers that far behind reload).
-    async fn prune_tombstones(&self, keep_secs: u64) -> Result<u64, StoreError>;
+    /// Every job, from one snapshot.
+    async fn load_jobs(&self) -> Result<Vec<Job>, StoreError>;
+    /// The oldest queued changes (at most one page), with the named jobs' current state.
+    async fn read_changes(&self) -> Result<FeedPage, StoreError>;
+    /// Deletes queue rows the leader of `term` has applied ([`StoreError::Deposed`] if `term`
+    /// is no longer the stored term: a successor that loaded its index after our last delete
+    /// must still find every change it did not load).
+    async fn consume(&self, term: u64, rows: &[u64]) -> Result<(), StoreError>;
 }
 
-/// Takes the next feed number inside `tx`. Call it last before commit: the counter's row lock
-/// is held until the transaction ends, which is what orders the numbers by commit.
-pub(crate) async fn next_seq(tx: &mut Transaction<'_, MySql>) -> Result<u64, sqlx::Error> {
-    sqlx::query("UPDATE job_feed SET seq = LAST_INSERT_ID(seq + 1) WHERE id = 1")
+/// Queues a change of job `id` inside `tx`.
+pub(crate) async fn mark_changed(
+    tx: &mut Transaction<'_, MySql>,
+    id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO job_changes (job_id) VALUES (?)")
+        .bind(id)
         .execute(&mut **tx)
         .await?;
-    let (seq,): (u64,) = sqlx::query_as("SELECT LAST_INSERT_ID()")
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(seq)
+    Ok(())
 }
 
 use super::jobs::JOB_COLUMNS as COLUMNS;
 
 #[async_trait::async_trait]
 impl JobFeedStore for MySqlStore {
-    async fn load_jobs(&self) -> Result<FeedPage, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        // The snapshot starts with the first read: the head and the rows agree.
-        let (head,): (u64,) = sqlx::query_as("SELECT seq FROM job_feed WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+    async fn load_jobs(&self) -> Result<Vec<Job>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM jobs");
-        let rows: Vec<JobRow> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        let changed = rows
-            .into_iter()
+        let rows: Vec<JobRow> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        rows.into_iter()
             .map(|r| r.into_job(self.secrets()))
-            .collect::<Result<_, _>>()?;
-        Ok(FeedPage {
-            changed,
-            deleted: Vec::new(),
-            head,
-        })
+            .collect()
     }
 
-    async fn changes_since(&self, seq: u64) -> Result<FeedPage, StoreError> {
+    async fn read_changes(&self) -> Result<FeedPage, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let (head,): (u64,) = sqlx::query_as("SELECT seq FROM job_feed WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        if head <= seq {
-            tx.commit().await?;
-            return Ok(FeedPage {
-                head: seq,
-                ..FeedPage::default()
-            });
-        }
-        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE change_seq > ? ORDER BY change_seq");
-        let rows: Vec<JobRow> = sqlx::query_as(&sql).bind(seq).fetch_all(&mut *tx).await?;
-        let deleted: Vec<(String,)> =
-            sqlx::query_as("SELECT job_id FROM job_tombstones WHERE seq > ? ORDER BY seq")
-                .bind(seq)
+        // The snapshot starts with the first read: queue rows and job rows agree.
+        let queued: Vec<(u64, String)> =
+            sqlx::query_as("SELECT id, job_id FROM job_changes ORDER BY id LIMIT ?")
+                .bind(PAGE)
                 .fetch_all(&mut *tx)
                 .await?;
+        if queued.is_empty() {
+            tx.commit().await?;
+            return Ok(FeedPage::default());
+        }
+        let named: BTreeSet<&str> = queued.iter().map(|(_, id)| id.as_str()).collect();
+        let mut found = Vec::new();
+        for batch in named.iter().copied().collect::<Vec<_>>().chunks(BATCH) {
+            let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM jobs WHERE id IN ("));
+            let mut ids = query.separated(", ");
+            for id in batch {
+                ids.push_bind(*id);
+            }
+            query.push(")");
+            let rows: Vec<JobRow> = query.build_query_as().fetch_all(&mut *tx).await?;
+            found.extend(rows);
+        }
         tx.commit().await?;
-        let changed = rows
+        let changed: Vec<Job> = found
             .into_iter()
             .map(|r| r.into_job(self.secrets()))
             .collect::<Result<_, _>>()?;
+        let present: BTreeSet<&str> = changed.iter().map(|j| j.id.as_str()).collect();
+        let deleted = named
+            .iter()
+            .filter(|id| !present.contains(*id))
+            .map(|id| (*id).to_owned())
+            .collect();
         Ok(FeedPage {
+            more: queued.len() as u32 == PAGE,
+            rows: queued.iter().map(|(row, _)| *row).collect(),
             changed,
-            deleted: deleted.into_iter().map(|(id,)| id).collect(),
-            head,
+            deleted,
         })
     }
 
-    async fn prune_tombstones(&self, keep_secs: u64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM job_tombstones WHERE at < NOW(3) - INTERVAL ? SECOND LIMIT 10000",
-        )
-        .bind(keep_secs)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected())
+    async fn consume(&self, term: u64, rows: &[u64]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool().begin().await?;
+        // The shared lock makes a successor's claim (FOR UPDATE) wait until we commit: it
+        // loads its index after every delete of ours, never between.
+        let (current,): (u64,) =
+            sqlx::query_as("SELECT term FROM leader_term WHERE id = 1 LOCK IN SHARE MODE")
+                .fetch_one(&mut *tx)
+                .await?;
+        if current != term {
+            return Err(StoreError::Deposed {
+                mine: term,
+                current,
+            });
+        }
+        for batch in rows.chunks(BATCH) {
+            let mut query = QueryBuilder::new("DELETE FROM job_changes WHERE id IN (");
+            let mut ids = query.separated(", ");
+            for row in batch {
+                ids.push_bind(*row);
+            }
+            query.push(")");
+            query.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

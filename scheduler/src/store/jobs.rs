@@ -6,7 +6,7 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::audit_log::write_audit;
-use super::job_feed::next_seq;
+use super::job_feed::mark_changed;
 use super::mysql::MySqlStore;
 use crate::audit::AuditRecord;
 use crate::auth::secrets::SecretBox;
@@ -95,20 +95,6 @@ fn spec_json(spec: &JobSpec, secrets: &SecretBox) -> String {
         *value = secrets.seal(value);
     }
     serde_json::to_string(&sealed).expect("job spec serialises")
-}
-
-/// Stamps the job with the next feed number (last statement before commit: see `next_seq`).
-async fn mark_changed(
-    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
-    id: &str,
-) -> Result<(), sqlx::Error> {
-    let seq = next_seq(tx).await?;
-    sqlx::query("UPDATE jobs SET change_seq = ? WHERE id = ?")
-        .bind(seq)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 impl MySqlStore {
@@ -240,12 +226,7 @@ impl JobStore for MySqlStore {
             return Ok(false);
         }
         write_audit(&mut tx, &audit.target(id).before(before.spec.redacted())).await?;
-        let seq = next_seq(&mut tx).await?;
-        sqlx::query("INSERT INTO job_tombstones (seq, job_id, at) VALUES (?, ?, NOW(3))")
-            .bind(seq)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        mark_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod assignments;
 pub mod audit_log;
+mod counts;
 pub mod executions;
 pub mod ingest;
 pub mod job_feed;
@@ -10,6 +11,7 @@ pub mod jobs;
 pub mod mysql;
 pub mod stats;
 pub mod tokens;
+pub mod upcoming;
 
 use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
@@ -77,6 +79,7 @@ pub trait Store:
     + job_feed::JobFeedStore
     + executions::ExecutionStore
     + stats::StatsStore
+    + upcoming::UpcomingStore
     + crate::alert::store::AlertStore
     + Send
     + Sync

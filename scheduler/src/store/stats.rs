@@ -1,6 +1,6 @@
-//! Dashboard figures from MySQL: executions counted by status over a time range and per day,
-//! and each job's last outcome. Counts read only `status` and `scheduled_at`, which the
-//! `executions_status` and `executions_scheduled` indexes cover.
+//! Dashboard figures from MySQL: executions counted by status since a day and per day (from
+//! the counts ingest keeps, `counts.rs`: never a scan of history), each job's last outcome,
+//! and jobs' names by id.
 
 use std::collections::HashMap;
 
@@ -24,16 +24,15 @@ pub struct LastOutcome {
 
 #[async_trait::async_trait]
 pub trait StatsStore: Send + Sync {
-    /// Executions scheduled at or after `from`, counted by status.
-    async fn count_by_status(
-        &self,
-        from: DateTime<Utc>,
-    ) -> Result<HashMap<String, u64>, StoreError>;
-    /// Executions scheduled at or after `from`, counted by UTC day and status.
+    /// Executions scheduled on UTC day `from` or later, counted by status.
+    async fn count_by_status(&self, from: NaiveDate) -> Result<HashMap<String, u64>, StoreError>;
+    /// Executions scheduled on UTC day `from` or later, counted by day and status.
     async fn count_by_day(
         &self,
-        from: DateTime<Utc>,
+        from: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError>;
+    /// The names of those of `job_ids` that exist, in one read.
+    async fn job_names(&self, job_ids: &[String]) -> Result<HashMap<String, String>, StoreError>;
     /// Jobs assigned to each agent (paused ones included), by agent id.
     async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError>;
     /// The last outcome of each of `job_ids` that has one.
@@ -45,12 +44,10 @@ pub trait StatsStore: Send + Sync {
 
 #[async_trait::async_trait]
 impl StatsStore for MySqlStore {
-    async fn count_by_status(
-        &self,
-        from: DateTime<Utc>,
-    ) -> Result<HashMap<String, u64>, StoreError> {
+    async fn count_by_status(&self, from: NaiveDate) -> Result<HashMap<String, u64>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM executions WHERE scheduled_at >= ? GROUP BY status",
+            "SELECT status, CAST(SUM(n) AS SIGNED) FROM execution_counts WHERE day >= ? \
+             GROUP BY status",
         )
         .bind(from)
         .fetch_all(self.pool())
@@ -63,12 +60,10 @@ impl StatsStore for MySqlStore {
 
     async fn count_by_day(
         &self,
-        from: DateTime<Utc>,
+        from: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError> {
-        // The pool's session time zone is UTC (sqlx sets it), so DATE() gives UTC days.
         let rows: Vec<(NaiveDate, String, i64)> = sqlx::query_as(
-            "SELECT DATE(scheduled_at) AS day, status, COUNT(*) FROM executions \
-             WHERE scheduled_at >= ? GROUP BY day, status ORDER BY day",
+            "SELECT day, status, n FROM execution_counts WHERE day >= ? ORDER BY day",
         )
         .bind(from)
         .fetch_all(self.pool())
@@ -77,6 +72,20 @@ impl StatsStore for MySqlStore {
             .into_iter()
             .map(|(day, status, n)| (day, status, n.max(0) as u64))
             .collect())
+    }
+
+    async fn job_names(&self, job_ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+        if job_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut query = QueryBuilder::new("SELECT id, name FROM jobs WHERE id IN (");
+        let mut ids = query.separated(", ");
+        for id in job_ids {
+            ids.push_bind(id);
+        }
+        query.push(")");
+        let rows: Vec<(String, String)> = query.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().collect())
     }
 
     async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError> {

@@ -1,0 +1,103 @@
+//! The soonest fires the leader publishes (`leader::upcoming`) and every scheduler's overview
+//! reads (migration `upcoming_fires`).
+
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use super::StoreError;
+use super::mysql::MySqlStore;
+
+/// One published fire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedFire {
+    pub job_id: String,
+    pub job_name: String,
+    pub agent_id: Option<String>,
+    pub at: DateTime<Utc>,
+    /// IANA name of the job's time zone.
+    pub timezone: String,
+}
+
+#[async_trait::async_trait]
+pub trait UpcomingStore: Send + Sync {
+    /// Replaces the published list with `fires` (soonest first), published at `now`.
+    async fn publish_upcoming(
+        &self,
+        fires: &[PublishedFire],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The published list, soonest first, without jobs paused or deleted since, and when it
+    /// was published (`None`: never).
+    async fn read_upcoming(
+        &self,
+    ) -> Result<(Vec<PublishedFire>, Option<DateTime<Utc>>), StoreError>;
+}
+
+type Row = (String, String, Option<String>, DateTime<Utc>, String);
+
+#[async_trait::async_trait]
+impl UpcomingStore for MySqlStore {
+    async fn publish_upcoming(
+        &self,
+        fires: &[PublishedFire],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM upcoming_fires")
+            .execute(&mut *tx)
+            .await?;
+        if !fires.is_empty() {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO upcoming_fires (position, job_id, job_name, agent_id, at, timezone) ",
+            );
+            q.push_values(fires.iter().enumerate(), |mut row, (i, f)| {
+                row.push_bind(i as u8)
+                    .push_bind(&f.job_id)
+                    .push_bind(&f.job_name)
+                    .push_bind(&f.agent_id)
+                    .push_bind(f.at)
+                    .push_bind(&f.timezone);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO upcoming_published (id, at) VALUES (1, ?) \
+             ON DUPLICATE KEY UPDATE at = VALUES(at)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_upcoming(
+        &self,
+    ) -> Result<(Vec<PublishedFire>, Option<DateTime<Utc>>), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let rows: Vec<Row> = sqlx::query_as(
+            // Joined with the jobs so a job paused or deleted since the last publish is left out
+            // at once, and a rename shows.
+            "SELECT u.job_id, j.name, u.agent_id, u.at, u.timezone FROM upcoming_fires u \
+             JOIN jobs j ON j.id = u.job_id WHERE j.enabled ORDER BY u.position",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let published: Option<(DateTime<Utc>,)> =
+            sqlx::query_as("SELECT at FROM upcoming_published WHERE id = 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let fires = rows
+            .into_iter()
+            .map(|(job_id, job_name, agent_id, at, timezone)| PublishedFire {
+                job_id,
+                job_name,
+                agent_id,
+                at,
+                timezone,
+            })
+            .collect();
+        Ok((fires, published.map(|(at,)| at)))
+    }
+}
