@@ -71,7 +71,7 @@ fn http_job(i: usize) -> JobSpec {
         }),
         overlap: Overlap::Skip as i32,
         misfire: Misfire::FireOnce as i32,
-        async_timeout_secs: 0,
+        async_timeout_secs: 3600,
         assignment_epoch: 1 + i as u64 % 7,
         updated_at_ms: 1_764_000_000_000 + i as i64,
         misfire_since_ms: 0,
