@@ -3,11 +3,11 @@
 //! and never re-interpret proto integers or strings. A spec that does not convert is refused;
 //! nothing here falls back to a default.
 
-pub mod convert;
+mod convert;
 #[cfg(test)]
 pub(crate) mod fixture;
 mod schedule;
-pub mod target;
+mod target;
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -30,7 +30,7 @@ pub struct JobId(Arc<str>);
 
 impl JobId {
     /// `None` for an empty id.
-    pub fn new(raw: &str) -> Option<Self> {
+    pub(crate) fn new(raw: &str) -> Option<Self> {
         (!raw.is_empty()).then(|| Self(raw.into()))
     }
 
@@ -84,27 +84,27 @@ pub enum Overlap {
 /// equal job keeps the held one, and the duplicate is dropped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    pub id: JobId,
-    pub name: String,
-    pub schedule: JobSchedule,
-    pub tz: Tz,
-    pub enabled: bool,
-    pub target: Target,
-    pub payload: String,
+    pub(crate) id: JobId,
+    pub(crate) name: String,
+    pub(crate) schedule: JobSchedule,
+    pub(crate) tz: Tz,
+    pub(crate) enabled: bool,
+    pub(crate) target: Target,
+    pub(crate) payload: String,
     /// Per attempt; at least a second.
-    pub timeout: Duration,
-    pub retry: RetryPolicy,
-    pub overlap: Overlap,
-    pub misfire: Misfire,
+    pub(crate) timeout: Duration,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) overlap: Overlap,
+    pub(crate) misfire: Misfire,
     /// How long an accepted (async) run waits for its result; at least a second.
-    pub async_timeout: Duration,
+    pub(crate) async_timeout: Duration,
     /// Bumped by the scheduler on every (re)assignment; attached to every execution.
-    pub assignment_epoch: u64,
+    pub(crate) assignment_epoch: u64,
     /// When the definition last changed (Unix ms): with the epoch, what tells the clock that a
     /// pushed job is the one it already runs.
-    pub updated_at_ms: i64,
+    pub(crate) updated_at_ms: i64,
     /// Fires due after this and before the agent took the job were nobody's (`None`: new job).
-    pub misfire_since: Option<DateTime<Utc>>,
+    pub(crate) misfire_since: Option<DateTime<Utc>>,
     /// The newest instant the previous owner fired, when the job moved from a live agent.
-    pub resume_after: Option<DateTime<Utc>>,
+    pub(crate) resume_after: Option<DateTime<Utc>>,
 }

@@ -28,15 +28,21 @@ struct Interned {
     sweep_at: usize,
 }
 
-#[derive(Debug)]
 struct Parsed {
     text: Box<str>,
     schedule: Schedule,
 }
 
 /// A schedule as accepted by [`Schedule::parse`], with the text it was parsed from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct JobSchedule(Arc<Parsed>);
+
+/// The text only: a parsed cron pattern would print its 5,000 year bits.
+impl std::fmt::Debug for JobSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobSchedule").field(&self.text()).finish()
+    }
+}
 
 impl JobSchedule {
     /// Parses `raw` (or finds it parsed already). Time zones do not change what a pattern

@@ -24,30 +24,30 @@ pub enum Target {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
-    pub method: reqwest::Method,
-    pub url: reqwest::Url,
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: reqwest::Url,
     /// Sorted by name (lower case, as `HeaderName` keeps them).
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    pub body: String,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: String,
     /// The one status that succeeds; `None`: any 2xx.
-    pub success_status: Option<reqwest::StatusCode>,
+    pub(crate) success_status: Option<reqwest::StatusCode>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrpcTarget {
-    pub endpoint: Uri,
-    pub path: PathAndQuery,
+    pub(crate) endpoint: Uri,
+    pub(crate) path: PathAndQuery,
     /// Sorted by key.
-    pub metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
+    pub(crate) metadata: Vec<(AsciiMetadataKey, AsciiMetadataValue)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShellTarget {
-    pub command: String,
-    pub workdir: Option<PathBuf>,
+    pub(crate) command: String,
+    pub(crate) workdir: Option<PathBuf>,
     /// Sorted by name. Not checked: a variable the shell cannot take fails its runs, which say
     /// why, rather than the whole push.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl TryFrom<&pb::Target> for Target {
