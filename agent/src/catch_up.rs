@@ -1,10 +1,10 @@
 //! Which due instants of a job start and which are recorded missed: the pure part of the
 //! clock's decisions, for a timer that woke late and for a job that just became this agent's.
 
+use crate::job::Misfire;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use crony_common::schedule::Schedule;
-use crony_proto::v1::Misfire;
 
 /// At most this many due instants are gathered (and recorded one by one) per job and event.
 pub const MISSED_CAP: usize = 1000;
@@ -44,25 +44,16 @@ pub fn due_after(schedule: &Schedule, tz: Tz, start: DateTime<Utc>, now: DateTim
 
 /// Where a newly armed job's catch-up window starts: after the newest of the instants that
 /// were certainly handled already (by the old owner, by this agent) and the opening of the
-/// misfire window; `None` (0 or absent everywhere) means there is nothing to catch up.
+/// misfire window; `None` (absent everywhere) means there is nothing to catch up.
 pub fn window_start(
-    resume_after_ms: i64,
-    misfire_since_ms: i64,
+    resume_after: Option<DateTime<Utc>>,
+    misfire_since: Option<DateTime<Utc>>,
     fired_through: Option<DateTime<Utc>>,
 ) -> Option<DateTime<Utc>> {
-    let from_ms = |ms: i64| {
-        (ms > 0)
-            .then(|| DateTime::from_timestamp_millis(ms))
-            .flatten()
-    };
-    [
-        from_ms(resume_after_ms),
-        from_ms(misfire_since_ms),
-        fired_through,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
+    [resume_after, misfire_since, fired_through]
+        .into_iter()
+        .flatten()
+        .max()
 }
 
 /// What to do with due instants.
@@ -84,7 +75,10 @@ pub fn decide(
     misfire: Misfire,
 ) -> Decision {
     let (mut missed, start): (Vec<_>, Vec<_>) = due.iter().partition(|at| now - **at > grace);
-    let fire_once = misfire != Misfire::Skip;
+    let fire_once = match misfire {
+        Misfire::FireOnce => true,
+        Misfire::Skip => false,
+    };
     if start.is_empty() && fire_once {
         let newest = missed.pop();
         return Decision {
@@ -113,7 +107,7 @@ mod tests {
     #[test]
     fn an_instant_just_after_resume_after_starts_even_under_skip() {
         let now = at("2026-01-01T00:00:05.300Z");
-        let start = window_start(at("2026-01-01T00:00:04Z").timestamp_millis(), 0, None);
+        let start = window_start(Some(at("2026-01-01T00:00:04Z")), None, None);
         let window = due_after(&every_second(), Tz::UTC, start.unwrap(), now);
         assert_eq!(window.due, [at("2026-01-01T00:00:05Z")]);
         assert_eq!(window.next, Some(at("2026-01-01T00:00:06Z")));
@@ -128,8 +122,8 @@ mod tests {
     #[test]
     fn instants_older_than_the_grace_follow_the_misfire_policy() {
         let now = at("2026-01-01T00:00:05.300Z");
-        let resume = at("2025-12-31T23:59:55.300Z").timestamp_millis();
-        let start = window_start(resume, 0, None).unwrap();
+        let resume = at("2025-12-31T23:59:55.300Z");
+        let start = window_start(Some(resume), None, None).unwrap();
         let window = due_after(&every_second(), Tz::UTC, start, now);
         assert_eq!(window.due.len(), 10);
         assert_eq!(window.due[0], at("2025-12-31T23:59:56Z"));
@@ -156,16 +150,20 @@ mod tests {
     #[test]
     fn the_window_starts_after_the_newest_handled_instant() {
         let local = at("2026-01-01T00:00:07Z");
-        let ms = |s| at(s).timestamp_millis();
+        let some = |s| Some(at(s));
         assert_eq!(
-            window_start(ms("2026-01-01T00:00:04Z"), ms("2026-01-01T00:00:02Z"), None),
-            Some(at("2026-01-01T00:00:04Z"))
+            window_start(
+                some("2026-01-01T00:00:04Z"),
+                some("2026-01-01T00:00:02Z"),
+                None
+            ),
+            some("2026-01-01T00:00:04Z")
         );
         assert_eq!(
-            window_start(ms("2026-01-01T00:00:04Z"), 0, Some(local)),
+            window_start(some("2026-01-01T00:00:04Z"), None, Some(local)),
             Some(local)
         );
-        assert_eq!(window_start(0, 0, None), None);
+        assert_eq!(window_start(None, None, None), None);
         // Nothing at or before the window's start is ever due.
         let window = due_after(
             &every_second(),

@@ -8,33 +8,33 @@
 //! a job was armed here, while fenced, or while the process was stalled) follow the job's
 //! misfire policy and are recorded as `missed`, never dropped silently.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use crony_common::lease::Fence;
 use crony_common::schedule::Schedule;
-use crony_proto::v1::{JobSpec, Misfire, Released, TriggerKind};
+use crony_proto::v1::{Released, TriggerKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::catch_up::{self, MISSED_CAP, decide, due_after};
+use crate::job::{Job, JobId};
 use crate::runner::{Fire, Runner};
 
 /// A fire later than this is a misfire (the process stalled or was stopped), not just late.
 const GRACE: chrono::Duration = chrono::Duration::seconds(2);
 
-/// What the agent service tells the clock. Specs are shared with the holdings, not copied.
+/// What the agent service tells the clock. Jobs are shared with the holdings, not copied.
 #[derive(Debug)]
 pub enum Command {
     /// Held jobs read from disk at start: known, but not armed until a push confirms them.
-    Load(Vec<Arc<JobSpec>>),
+    Load(Vec<Arc<Job>>),
     /// Pushed jobs (assign): added or replaced, armed under the current lease.
-    Upsert(Vec<Arc<JobSpec>>),
+    Upsert(Vec<Arc<Job>>),
     /// A full sync: exactly these jobs, armed under the current lease.
-    Replace(Vec<Arc<JobSpec>>),
+    Replace(Vec<Arc<Job>>),
     /// Stop these jobs; answered, once they are stopped, with the newest instant fired of each
     /// (the first phase of a move: nothing fires after the answered instant).
     Remove(Vec<String>, oneshot::Sender<Vec<Released>>),
@@ -58,19 +58,17 @@ impl ClockHandle {
 }
 
 struct Entry {
-    spec: Arc<JobSpec>,
-    schedule: Option<Schedule>,
-    tz: Tz,
+    job: Arc<Job>,
     next: Option<DateTime<Utc>>,
     /// Lease generation the scheduler confirmed this job under; 0 = not confirmed yet.
     armed: u64,
 }
 
 pub struct Clock {
-    entries: HashMap<String, Entry>,
-    queue: BTreeSet<(DateTime<Utc>, String)>,
+    entries: HashMap<JobId, Entry>,
+    queue: BTreeSet<(DateTime<Utc>, JobId)>,
     /// Newest instant of each job this agent ran or recorded (survives the job leaving).
-    fired_through: HashMap<String, DateTime<Utc>>,
+    fired_through: HashMap<JobId, DateTime<Utc>>,
     runner: Arc<Runner>,
     fence: Arc<Fence>,
 }
@@ -88,12 +86,14 @@ impl Clock {
 
     /// Seeds what this agent already ran (from its spool after a restart).
     pub fn remember_fired(&mut self, job_id: &str, at: DateTime<Utc>) {
-        self.mark_fired(job_id, at);
+        if let Some(id) = JobId::new(job_id) {
+            self.mark_fired(&id, at);
+        }
     }
 
     pub fn spawn(
         self,
-        finished: mpsc::UnboundedReceiver<(String, DateTime<Utc>)>,
+        finished: mpsc::UnboundedReceiver<(JobId, DateTime<Utc>)>,
         cancel: CancellationToken,
     ) -> (ClockHandle, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -104,7 +104,7 @@ impl Clock {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        mut finished: mpsc::UnboundedReceiver<(String, DateTime<Utc>)>,
+        mut finished: mpsc::UnboundedReceiver<(JobId, DateTime<Utc>)>,
         cancel: CancellationToken,
     ) {
         loop {
@@ -139,16 +139,15 @@ impl Clock {
                 }
             }
             Command::Replace(jobs) => {
-                let keep: std::collections::HashSet<&str> =
-                    jobs.iter().map(|j| j.id.as_str()).collect();
-                let gone: Vec<String> = self
+                let keep: HashSet<&JobId> = jobs.iter().map(|j| &j.id).collect();
+                let gone: Vec<JobId> = self
                     .entries
                     .keys()
-                    .filter(|id| !keep.contains(id.as_str()))
+                    .filter(|id| !keep.contains(id))
                     .cloned()
                     .collect();
                 for id in gone {
-                    self.remove(&id);
+                    self.remove(id.as_str());
                 }
                 for job in jobs {
                     self.upsert(job, generation);
@@ -161,7 +160,10 @@ impl Clock {
                     .into_iter()
                     .filter_map(|id| {
                         let held = self.remove(&id);
-                        let fired = self.fired_through.get(&id).map(|at| at.timestamp_millis());
+                        let fired = self
+                            .fired_through
+                            .get(id.as_str())
+                            .map(|at| at.timestamp_millis());
                         (held || fired.is_some()).then(|| Released {
                             job_id: id,
                             fired_through_ms: fired.unwrap_or(0),
@@ -175,80 +177,70 @@ impl Clock {
 
     /// Forgets the job and its timer; true if it was here.
     fn remove(&mut self, id: &str) -> bool {
-        let Some(entry) = self.entries.remove(id) else {
+        let Some((id, entry)) = self.entries.remove_entry(id) else {
             return false;
         };
         if let Some(next) = entry.next {
-            self.queue.remove(&(next, id.to_owned()));
+            self.queue.remove(&(next, id));
         }
         true
     }
 
-    fn upsert(&mut self, spec: Arc<JobSpec>, armed: u64) {
+    fn upsert(&mut self, job: Arc<Job>, armed: u64) {
         let now = Utc::now();
-        let previous = self.entries.remove(&spec.id);
+        let previous = self.entries.remove(&job.id);
         if let Some(next) = previous.as_ref().and_then(|p| p.next) {
-            self.queue.remove(&(next, spec.id.clone()));
+            self.queue.remove(&(next, job.id.clone()));
         }
         let same_definition = previous.as_ref().is_some_and(|p| {
-            p.spec.assignment_epoch == spec.assignment_epoch
-                && p.spec.updated_at_ms == spec.updated_at_ms
+            p.job.assignment_epoch == job.assignment_epoch
+                && p.job.updated_at_ms == job.updated_at_ms
         });
         let newly_armed =
             armed != 0 && !(same_definition && previous.as_ref().is_some_and(|p| p.armed == armed));
-        // A resync of an unchanged job keeps its parsed schedule and its timer (and so the
-        // phase of an `@every`): a full sync of thousands of jobs parses nothing again.
-        let kept = previous.filter(|_| same_definition);
-        let (schedule, tz, kept_next) = match kept {
-            Some(p) => (p.schedule, p.tz, p.next),
-            None => {
-                let (schedule, tz) = parse_schedule(&spec, now);
-                (schedule, tz, None)
-            }
-        };
+        // A resync of an unchanged job keeps its timer (and so the phase of an `@every`).
+        let kept_next = previous.filter(|_| same_definition).and_then(|p| p.next);
         let mut entry = Entry {
-            spec: spec.clone(),
-            schedule,
-            tz,
+            job: job.clone(),
             next: None,
             armed,
         };
-        if spec.enabled && entry.schedule.is_some() {
-            entry.next = kept_next.or_else(|| first_fire(&entry, now));
+        if job.enabled {
+            entry.next = kept_next.or_else(|| first_fire(&job, now));
+            if entry.next.is_none() {
+                tracing::debug!(job = %job.id, schedule = %job.schedule.text(), "no fire left in the job's schedule");
+            }
             if newly_armed {
                 self.catch_up(&mut entry, now);
             }
         }
         if let Some(next) = entry.next {
-            self.queue.insert((next, spec.id.clone()));
+            self.queue.insert((next, job.id.clone()));
         }
-        self.entries.insert(spec.id.clone(), entry);
+        self.entries.insert(job.id.clone(), entry);
     }
 
     /// A job just became this agent's to fire: fires due since its misfire window opened
     /// (and not already run here, nor by the owner it moved from) follow the misfire policy.
     fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) {
-        let Some(schedule) = &entry.schedule else {
-            return;
-        };
+        let job = entry.job.clone();
+        let schedule = job.schedule.get();
         if matches!(schedule, Schedule::Delay(_)) {
             return; // counted from the end of the previous run, which another agent owned
         }
-        let spec = entry.spec.clone();
-        let local = self.fired_through.get(&spec.id).copied();
-        let resume_after = spec.resume_after_ms;
-        let Some(since) = catch_up::window_start(resume_after, spec.misfire_since_ms, local) else {
+        let local = self.fired_through.get(&job.id).copied();
+        let Some(since) = catch_up::window_start(job.resume_after, job.misfire_since, local) else {
             return;
         };
-        let window = due_after(schedule, entry.tz, since, now);
+        let window = due_after(schedule, job.tz, since, now);
         if window.capped {
-            tracing::warn!(job = %spec.id, "more than {MISSED_CAP} missed fires; recording the first ones");
+            tracing::warn!(job = %job.id, "more than {MISSED_CAP} missed fires; recording the first ones");
         }
         // Moved from a live owner that fired through `resume_after`: instants within the grace
         // run as if merely late, and the timer continues strictly after the window, even if
         // that is later than now (clock skew). Otherwise every due fire was nobody's: all of
         // them follow the misfire policy.
-        let grace = if resume_after > 0 {
+        let grace = if job.resume_after.is_some() {
             entry.next = window.next;
             GRACE
         } else {
@@ -257,19 +249,18 @@ impl Clock {
         let Some(last) = window.due.last().copied() else {
             return;
         };
-        tracing::info!(job = %spec.id, due = window.due.len(), "fires were due before this agent took the job");
+        tracing::info!(job = %job.id, due = window.due.len(), "fires were due before this agent took the job");
         let why = "no agent ran this fire when it was due";
         if self.fence.is_alive() {
-            let misfire = Misfire::try_from(spec.misfire).unwrap_or(Misfire::FireOnce);
-            let decision = decide(&window.due, now, grace, misfire);
-            self.runner.record_missed(&spec, &decision.missed, why);
+            let decision = decide(&window.due, now, grace, job.misfire);
+            self.runner.record_missed(&job, &decision.missed, why);
             for at in decision.start {
-                self.start(&spec, at);
+                self.start(&job, at);
             }
         } else {
-            self.runner.record_missed(&spec, &window.due, why);
+            self.runner.record_missed(&job, &window.due, why);
         }
-        self.mark_fired(&spec.id, last);
+        self.mark_fired(&job.id, last);
     }
 
     fn fire_due(&mut self, now: DateTime<Utc>) {
@@ -284,11 +275,10 @@ impl Clock {
             if entry.next != Some(at) {
                 continue;
             }
-            let Some(schedule) = entry.schedule.clone() else {
-                continue;
-            };
+            let job = entry.job.clone();
+            let schedule = job.schedule.get();
             // Everything due by now, oldest first (several after a stall).
-            let rest = due_after(&schedule, entry.tz, at, now);
+            let rest = due_after(schedule, job.tz, at, now);
             let mut due = vec![at];
             due.extend(rest.due);
             let next = rest.next;
@@ -297,21 +287,20 @@ impl Clock {
             let ran = armed && self.fence.is_alive();
             entry.next = match schedule {
                 // Fixed delay: the next fire is set when this run ends.
-                Schedule::Delay(d) if !ran => chrono::Duration::from_std(d).ok().map(|d| now + d),
+                Schedule::Delay(d) if !ran => chrono::Duration::from_std(*d).ok().map(|d| now + d),
                 Schedule::Delay(_) => None,
                 _ => next,
             };
             if let Some(next) = entry.next {
                 self.queue.insert((next, id.clone()));
             }
-            let spec = entry.spec.clone();
             if !armed {
                 continue; // not confirmed as ours under this lease: the scheduler decides
             }
             if !ran {
                 self.runner.metrics.fenced.inc_by(due.len() as u64);
                 self.runner.record_missed(
-                    &spec,
+                    &job,
                     &due,
                     "the agent's lease was not certainly alive (self-fenced)",
                 );
@@ -323,12 +312,11 @@ impl Clock {
             } else {
                 GRACE
             };
-            let misfire = Misfire::try_from(spec.misfire).unwrap_or(Misfire::FireOnce);
-            let decision = decide(&due, now, grace, misfire);
+            let decision = decide(&due, now, grace, job.misfire);
             let why = "the agent was stalled when this fire was due";
-            self.runner.record_missed(&spec, &decision.missed, why);
+            self.runner.record_missed(&job, &decision.missed, why);
             for at in decision.start {
-                self.start(&spec, at);
+                self.start(&job, at);
             }
             if let Some(last) = decision.missed.last() {
                 self.mark_fired(&id, *last);
@@ -336,59 +324,44 @@ impl Clock {
         }
     }
 
-    fn start(&mut self, spec: &Arc<JobSpec>, at: DateTime<Utc>) {
+    fn start(&mut self, job: &Arc<Job>, at: DateTime<Utc>) {
         self.runner.start(Fire {
-            job: spec.clone(),
+            job: job.clone(),
             scheduled_at: at,
             kind: TriggerKind::Schedule,
             retry_of: String::new(),
             attempts_used: 0,
         });
-        self.mark_fired(&spec.id, at);
+        self.mark_fired(&job.id, at);
     }
 
-    fn mark_fired(&mut self, job_id: &str, at: DateTime<Utc>) {
-        let slot = self.fired_through.entry(job_id.to_owned()).or_insert(at);
+    fn mark_fired(&mut self, job_id: &JobId, at: DateTime<Utc>) {
+        let slot = self.fired_through.entry(job_id.clone()).or_insert(at);
         if *slot < at {
             *slot = at;
         }
     }
 
     /// A run ended: fixed-delay jobs count their next fire from here.
-    fn finished(&mut self, job_id: &str, at: DateTime<Utc>) {
+    fn finished(&mut self, job_id: &JobId, at: DateTime<Utc>) {
         let Some(entry) = self.entries.get_mut(job_id) else {
             return;
         };
-        if let (Some(Schedule::Delay(d)), None) = (&entry.schedule, entry.next)
-            && entry.spec.enabled
+        if let (Schedule::Delay(d), None) = (entry.job.schedule.get(), entry.next)
+            && entry.job.enabled
         {
             let next = at + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
             entry.next = Some(next);
-            self.queue.insert((next, job_id.to_owned()));
-        }
-    }
-}
-
-/// The job's schedule in its time zone, or `None` (logged) when this agent cannot use it.
-fn parse_schedule(spec: &JobSpec, now: DateTime<Utc>) -> (Option<Schedule>, Tz) {
-    let tz: Tz = spec.timezone.parse().unwrap_or_else(|_| {
-        tracing::error!(job = %spec.id, timezone = %spec.timezone, "unknown time zone; using UTC");
-        Tz::UTC
-    });
-    match Schedule::parse(&spec.schedule, tz, now) {
-        Ok(schedule) => (Some(schedule), tz),
-        Err(e) => {
-            tracing::error!(job = %spec.id, schedule = %spec.schedule, error = %e, "unusable schedule; the job will not fire");
-            (None, tz)
+            self.queue.insert((next, job_id.clone()));
         }
     }
 }
 
 /// The first fire of a job that just arrived (fixed delay: one interval from now).
-fn first_fire(entry: &Entry, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    match entry.schedule.as_ref()? {
+fn first_fire(job: &Job, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match job.schedule.get() {
         Schedule::Delay(d) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
-        schedule => schedule.next_after(entry.tz, now),
+        schedule => schedule.next_after(job.tz, now),
     }
 }
 

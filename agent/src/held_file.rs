@@ -7,12 +7,13 @@
 //! the id of the log that continues it; the log starts with a header naming that id. A log
 //! whose header names another id is left over from before the last snapshot and is ignored.
 //! Log records are framed as `[u32 LE length][Change][u32 LE crc32 of Change]`.
+//!
+//! Jobs are kept here as the `JobSpec`s they arrived as; [`crate::holdings`] converts them.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crony_proto::v1::JobSpec;
 use prost::Message;
@@ -59,7 +60,7 @@ struct Change {
 pub struct Loaded {
     pub term: u64,
     pub generation: u64,
-    pub jobs: BTreeMap<String, Arc<JobSpec>>,
+    pub jobs: BTreeMap<String, JobSpec>,
 }
 
 #[derive(Debug)]
@@ -73,18 +74,18 @@ pub struct HeldFile {
     snapshot_len: u64,
 }
 
-/// One change, encoded for [`HeldFile::append`] without copying the specs.
+/// One change, encoded for [`HeldFile::append`]; each upserted spec is encoded as it comes.
 pub fn encode_change(
     term: u64,
     generation: u64,
-    upsert: &[Arc<JobSpec>],
+    upsert: impl IntoIterator<Item = JobSpec>,
     remove: &[String],
 ) -> Vec<u8> {
     let mut buf = Vec::new();
     encoding::uint64::encode(1, &term, &mut buf);
     encoding::uint64::encode(2, &generation, &mut buf);
     for job in upsert {
-        encoding::message::encode(3, job.as_ref(), &mut buf);
+        encoding::message::encode(3, &job, &mut buf);
     }
     for id in remove {
         encoding::string::encode(4, id, &mut buf);
@@ -113,11 +114,7 @@ impl HeldFile {
                     file.log_id = s.log_id;
                     loaded.term = s.term;
                     loaded.generation = s.generation;
-                    loaded.jobs = s
-                        .jobs
-                        .into_iter()
-                        .map(|j| (j.id.clone(), Arc::new(j)))
-                        .collect();
+                    loaded.jobs = s.jobs.into_iter().map(|j| (j.id.clone(), j)).collect();
                 }
                 Err(e) => {
                     tracing::warn!(path = %snapshot_path.display(), error = %e, "ignoring unreadable held jobs");
@@ -132,7 +129,11 @@ impl HeldFile {
             file.log = file.replay(&mut loaded);
         }
         if file.log.is_none()
-            && let Err(e) = file.snapshot(loaded.term, loaded.generation, loaded.jobs.values())
+            && let Err(e) = file.snapshot(
+                loaded.term,
+                loaded.generation,
+                loaded.jobs.values().cloned(),
+            )
         {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write held jobs; every change will try again");
         }
@@ -173,11 +174,11 @@ impl HeldFile {
 
     /// Writes the whole state as a new snapshot and starts an empty log after it: temp file,
     /// fsync, rename, fsync of the directory, then the new log's header.
-    pub fn snapshot<'a>(
+    pub fn snapshot(
         &mut self,
         term: u64,
         generation: u64,
-        jobs: impl Iterator<Item = &'a Arc<JobSpec>>,
+        jobs: impl Iterator<Item = JobSpec>,
     ) -> io::Result<()> {
         let log_id = loop {
             let id = rand::random::<u64>();
@@ -202,7 +203,7 @@ impl HeldFile {
         encoding::uint64::encode(2, &generation, &mut buf);
         put(&mut buf, &mut out)?;
         for job in jobs {
-            encoding::message::encode(3, job.as_ref(), &mut buf);
+            encoding::message::encode(3, &job, &mut buf);
             put(&mut buf, &mut out)?;
         }
         encoding::uint64::encode(LOG_ID_FIELD, &log_id, &mut buf);
@@ -255,7 +256,7 @@ impl HeldFile {
                 loaded.jobs.remove(id);
             }
             for job in change.upsert {
-                loaded.jobs.insert(job.id.clone(), Arc::new(job));
+                loaded.jobs.insert(job.id.clone(), job);
             }
         }
         let good = (bytes.len() - records.0.len()) as u64;

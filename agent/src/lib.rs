@@ -10,6 +10,7 @@ pub mod executor;
 pub mod held_file;
 pub mod holdings;
 pub mod identity;
+pub mod job;
 pub mod metrics;
 pub mod registration;
 pub mod reporter;

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub lost: IntCounter,
     /// Fires not run because the lease was not certainly alive (self-fencing).
     pub fenced: IntCounter,
+    /// Held jobs read back at start that this agent could not use (dropped).
+    pub held_unusable: IntCounter,
     pub spool_depth: IntGauge,
     pub report_batch_seconds: Histogram,
     pub running: IntGauge,
@@ -88,6 +90,10 @@ impl Metrics {
             fenced: counter(
                 "crony_agent_fenced_fires_total",
                 "Fires not run because the etcd lease was not certainly alive",
+            ),
+            held_unusable: counter(
+                "crony_agent_held_jobs_unusable_total",
+                "Held jobs read back at start that did not convert and were dropped",
             ),
             spool_depth: gauge(
                 "crony_agent_spool_depth",

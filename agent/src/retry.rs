@@ -1,13 +1,30 @@
-//! Retry policy arithmetic: how many attempts a job gets and how long to wait before each retry.
+//! A job's retry policy and its arithmetic: how many attempts a job gets and how long to wait
+//! before each retry.
 
 use std::time::Duration;
 
-use crony_proto::v1::{Backoff, RetryPolicy};
 use rand::Rng;
 
 /// Ceiling for an exponential backoff whose `max_secs` is 0 ("no cap"): without it, a job with
 /// many retries would wait for years (or overflow) after a few dozen doublings.
 pub const UNCAPPED_MAX: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    Fixed,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first one.
+    pub max_retries: u32,
+    pub backoff: Backoff,
+    /// The first retry's wait (and every retry's, when fixed).
+    pub initial: Duration,
+    /// Longest exponential wait; `None`: [`UNCAPPED_MAX`].
+    pub cap: Option<Duration>,
+}
 
 /// Attempts a job gets in total: the first one plus `max_retries`.
 pub fn attempts_allowed(policy: &RetryPolicy) -> u32 {
@@ -16,28 +33,28 @@ pub fn attempts_allowed(policy: &RetryPolicy) -> u32 {
 
 /// The wait before retry number `retry_number` (1 = the first retry, i.e. the second attempt).
 ///
-/// - fixed (and unspecified or unknown, the conservative reading): always `initial_secs`;
-/// - exponential: `initial_secs * 2^(n-1)`, capped at `max_secs` (or [`UNCAPPED_MAX`] when 0),
+/// - fixed: always `initial`;
+/// - exponential: `initial * 2^(n-1)`, capped at `cap` (or [`UNCAPPED_MAX`] without one),
 ///   with **equal jitter**: a uniform pick in `[ceiling / 2, ceiling]`. Jitter spreads retries
 ///   of many jobs that failed together (same dependency down); equal rather than full jitter
 ///   because full jitter can retry almost at once, which defeats the point of a backoff the
 ///   user configured. The result never exceeds the cap.
 pub fn backoff_delay(policy: &RetryPolicy, retry_number: u32, rng: &mut impl Rng) -> Duration {
-    let initial_ms = u64::from(policy.initial_secs) * 1000;
-    match Backoff::try_from(policy.backoff) {
-        Ok(Backoff::Exponential) => {
-            let cap_ms = if policy.max_secs == 0 {
-                UNCAPPED_MAX.as_millis() as u64
-            } else {
-                u64::from(policy.max_secs) * 1000
-            };
+    let initial_ms = millis(policy.initial);
+    match policy.backoff {
+        Backoff::Exponential => {
+            let cap_ms = millis(policy.cap.unwrap_or(UNCAPPED_MAX));
             let doublings = retry_number.saturating_sub(1).min(63);
             let ceiling_ms = initial_ms.saturating_mul(1u64 << doublings).min(cap_ms);
             let floor_ms = ceiling_ms / 2;
             Duration::from_millis(rng.gen_range(floor_ms..=ceiling_ms))
         }
-        Ok(Backoff::Fixed | Backoff::Unspecified) | Err(_) => Duration::from_millis(initial_ms),
+        Backoff::Fixed => policy.initial,
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -46,19 +63,22 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    fn policy(backoff: Backoff, initial_secs: u32, max_secs: u32) -> RetryPolicy {
+    fn policy(backoff: Backoff, initial_secs: u64, max_secs: u64) -> RetryPolicy {
         RetryPolicy {
             max_retries: 5,
-            backoff: backoff as i32,
-            initial_secs,
-            max_secs,
+            backoff,
+            initial: Duration::from_secs(initial_secs),
+            cap: (max_secs != 0).then(|| Duration::from_secs(max_secs)),
         }
     }
 
     #[test]
     fn attempts_are_retries_plus_one() {
         assert_eq!(attempts_allowed(&policy(Backoff::Fixed, 1, 0)), 6);
-        let none = RetryPolicy::default();
+        let none = RetryPolicy {
+            max_retries: 0,
+            ..policy(Backoff::Fixed, 1, 0)
+        };
         assert_eq!(attempts_allowed(&none), 1);
         let huge = RetryPolicy {
             max_retries: u32::MAX,
@@ -74,11 +94,6 @@ mod tests {
         for n in 1..20 {
             assert_eq!(backoff_delay(&p, n, &mut rng), Duration::from_secs(7));
         }
-        let unspecified = policy(Backoff::Unspecified, 4, 0);
-        assert_eq!(
-            backoff_delay(&unspecified, 9, &mut rng),
-            Duration::from_secs(4)
-        );
     }
 
     #[test]

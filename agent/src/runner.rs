@@ -5,28 +5,25 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crony_common::lease::Fence;
 use crony_common::report_token::ReportKey;
-use crony_proto::v1::{Attempt, ExecutionReport, ExecutionStatus, JobSpec, Overlap, TriggerKind};
+use crony_proto::v1::{Attempt, ExecutionReport, ExecutionStatus, TriggerKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::executor::{AttemptContext, AttemptStatus, Executors, run_attempt};
+use crate::job::{Job, JobId, Overlap};
 use crate::metrics::Metrics;
 use crate::schedulers::SchedulerDirectory;
 use crate::spool::Spool;
 
-/// Used when a job says 0 (the scheduler validates, but an agent must not spin).
-const DEFAULT_ASYNC_TIMEOUT: Duration = Duration::from_secs(3600);
-
 /// One fire to run.
 #[derive(Debug, Clone)]
 pub struct Fire {
-    pub job: Arc<JobSpec>,
+    pub job: Arc<Job>,
     pub scheduled_at: DateTime<Utc>,
     pub kind: TriggerKind,
     /// For retries of a lost execution: which one, and the attempts it already used.
@@ -36,7 +33,7 @@ pub struct Fire {
 
 /// Running executions by job id, then execution id: overlap checks look at one job's runs
 /// on every fire, so they must not scan everything that runs.
-type Runs = HashMap<String, HashMap<String, CancellationToken>>;
+type Runs = HashMap<JobId, HashMap<String, CancellationToken>>;
 
 pub struct Runner {
     pub agent_id: String,
@@ -48,7 +45,7 @@ pub struct Runner {
     pub fence: Arc<Fence>,
     pub metrics: Arc<Metrics>,
     /// Told when an execution ends (fixed-delay schedules count from there).
-    pub finished: mpsc::UnboundedSender<(String, DateTime<Utc>)>,
+    pub finished: mpsc::UnboundedSender<(JobId, DateTime<Utc>)>,
     tracker: TaskTracker,
     runs: Mutex<Runs>,
 }
@@ -63,7 +60,7 @@ impl Runner {
         directory: Arc<SchedulerDirectory>,
         fence: Arc<Fence>,
         metrics: Arc<Metrics>,
-        finished: mpsc::UnboundedSender<(String, DateTime<Utc>)>,
+        finished: mpsc::UnboundedSender<(JobId, DateTime<Utc>)>,
     ) -> Self {
         Self {
             agent_id,
@@ -88,14 +85,14 @@ impl Runner {
             let mut runs = self.lock();
             let running = runs.get(&fire.job.id).filter(|r| !r.is_empty());
             if let Some(running) = running {
-                match Overlap::try_from(fire.job.overlap).unwrap_or(Overlap::Skip) {
+                match fire.job.overlap {
                     Overlap::Allow => {}
                     Overlap::Replace => {
                         for kill in running.values() {
                             kill.cancel();
                         }
                     }
-                    Overlap::Skip | Overlap::Unspecified => {
+                    Overlap::Skip => {
                         drop(runs);
                         self.metrics.skipped.inc();
                         self.record_unrun(
@@ -135,12 +132,7 @@ impl Runner {
 
     /// Records fires that were not run at all (missed), with ids derived from the job and the
     /// instant, so two agents recording the same missed instant make one record.
-    pub fn record_missed(
-        self: &Arc<Self>,
-        job: &Arc<JobSpec>,
-        instants: &[DateTime<Utc>],
-        why: &str,
-    ) {
+    pub fn record_missed(self: &Arc<Self>, job: &Arc<Job>, instants: &[DateTime<Utc>], why: &str) {
         for at in instants {
             let fire = Fire {
                 job: job.clone(),
@@ -150,7 +142,8 @@ impl Runner {
                 attempts_used: 0,
             };
             self.metrics.missed.inc();
-            self.record_unrun(&fire, missed_id(&job.id, *at), ExecutionStatus::Missed, why);
+            let id = missed_id(job.id.as_str(), *at);
+            self.record_unrun(&fire, id, ExecutionStatus::Missed, why);
         }
     }
 
@@ -208,7 +201,7 @@ impl Runner {
     fn snapshot(&self, fire: &Fire, id: &str) -> ExecutionReport {
         ExecutionReport {
             execution_id: id.to_owned(),
-            job_id: fire.job.id.clone(),
+            job_id: fire.job.id.to_string(),
             agent_id: self.agent_id.clone(),
             epoch: fire.job.assignment_epoch,
             scheduled_at_ms: fire.scheduled_at.timestamp_millis(),
@@ -255,8 +248,8 @@ impl Runner {
                 return self.finish(&job, report).await;
             }
         };
-        let timeout = Duration::from_secs(u64::from(job.timeout_secs.max(1)));
-        let policy = job.retry.unwrap_or_default();
+        let timeout = job.timeout;
+        let policy = job.retry;
         let allowed = crate::retry::attempts_allowed(&policy);
         let mut number = fire.attempts_used + 1;
         let report_url = self
@@ -268,7 +261,7 @@ impl Runner {
             let started = Utc::now();
             let ctx = AttemptContext {
                 execution_id: id.clone(),
-                job_id: job.id.clone(),
+                job_id: job.id.to_string(),
                 job_name: job.name.clone(),
                 payload: job.payload.clone(),
                 attempt: number,
@@ -309,12 +302,9 @@ impl Runner {
                 AttemptStatus::Failed | AttemptStatus::TimedOut
             );
             if outcome.status == AttemptStatus::Accepted {
-                let wait = match job.async_timeout_secs {
-                    0 => DEFAULT_ASYNC_TIMEOUT,
-                    s => Duration::from_secs(u64::from(s)),
-                };
                 report.async_deadline_ms = (Utc::now()
-                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
+                    + chrono::Duration::from_std(job.async_timeout)
+                        .unwrap_or(chrono::Duration::MAX))
                 .timestamp_millis();
                 // Settled later by the result the service posts, or by the async timeout.
                 self.save(&mut report).await;
@@ -350,7 +340,7 @@ impl Runner {
         self.finish(&job, report).await;
     }
 
-    async fn finish(&self, job: &JobSpec, mut report: ExecutionReport) {
+    async fn finish(&self, job: &Job, mut report: ExecutionReport) {
         report.finished_at_ms = Utc::now().timestamp_millis();
         let status = ExecutionStatus::try_from(report.status).unwrap_or(ExecutionStatus::Failed);
         self.metrics

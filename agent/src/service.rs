@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::{ClockHandle, Command};
 use crate::holdings::{HoldError, Holdings};
+use crate::job::JobError;
 use crate::registration::Fence;
 use crate::runner::{Fire, Runner};
 use crate::staging::{Staged, Staging};
@@ -54,9 +55,13 @@ impl AgentServiceImpl {
 fn status(e: HoldError) -> Status {
     match e {
         HoldError::StaleTerm { .. } => Status::failed_precondition(e.to_string()),
-        HoldError::MissingId => Status::invalid_argument(e.to_string()),
         HoldError::Save { .. } => Status::internal(e.to_string()),
     }
+}
+
+/// A pushed job the agent cannot use: the push is refused whole, naming the job and field.
+fn invalid(e: JobError) -> Status {
+    Status::invalid_argument(e.to_string())
 }
 
 #[tonic::async_trait]
@@ -75,8 +80,9 @@ impl AgentService for AgentServiceImpl {
         request: Request<AssignRequest>,
     ) -> Result<Response<AssignResponse>, Status> {
         let request = request.into_inner();
-        // One copy of each spec, shared by the holdings and the clock.
-        let jobs = self.holdings.share(request.jobs);
+        self.holdings.check_term(request.term).map_err(status)?;
+        // Converted once, here; one copy of each job, shared by the holdings and the clock.
+        let jobs = self.holdings.admit(request.jobs).map_err(invalid)?;
         let _order = self.pushes.lock().await;
         let generation = self
             .holdings
@@ -116,11 +122,14 @@ impl AgentService for AgentServiceImpl {
             staging.clear();
             return Err(status(e));
         }
-        if request.jobs.iter().any(|j| j.id.is_empty()) {
-            staging.clear();
-            return Err(status(HoldError::MissingId));
-        }
-        let jobs = self.holdings.share(request.jobs);
+        let jobs = match self.holdings.admit(request.jobs) {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                // The set cannot be applied whole: the leader must start it over.
+                staging.clear();
+                return Err(invalid(e));
+            }
+        };
         let staged = staging
             .add(
                 request.term,

@@ -62,13 +62,8 @@ async fn harness() -> Harness {
 
 fn job(id: &str, schedule: &str) -> JobSpec {
     JobSpec {
-        id: id.into(),
-        name: id.into(),
         schedule: schedule.into(),
-        timezone: "UTC".into(),
-        enabled: true,
-        assignment_epoch: 1,
-        ..JobSpec::default()
+        ..crate::job::fixture::spec(id)
     }
 }
 
@@ -123,6 +118,50 @@ async fn a_chunked_sync_applies_the_whole_set_with_its_last_chunk() {
         stale.await.unwrap_err().code(),
         tonic::Code::FailedPrecondition
     );
+    h.stop.cancel();
+}
+
+/// A job the agent cannot use refuses the whole push, naming the job and the field, and
+/// changes nothing; a refused chunk ends the sync it belonged to.
+#[tokio::test]
+async fn a_push_with_an_unusable_job_is_refused_naming_the_field() {
+    let h = harness().await;
+    h.service
+        .sync(Request::new(sync(1, 3, 0, false, &["a"])))
+        .await
+        .unwrap();
+    let mut bad = job("b", "@every 1h");
+    bad.timezone = "Mars/Olympus".into();
+    let assign = AssignRequest {
+        term: 1,
+        jobs: vec![job("c", "@every 1h"), bad.clone()],
+        generation: 4,
+    };
+    let refused = h.service.assign(Request::new(assign)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("\"b\"") && refused.message().contains("timezone"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(held(&h).await, ["a"], "nothing of the push was taken");
+
+    h.service
+        .sync(Request::new(sync(1, 5, 0, true, &["x"])))
+        .await
+        .unwrap();
+    let mut chunk = sync(1, 5, 1, true, &["y"]);
+    chunk.jobs.push(bad);
+    let refused = h.service.sync(Request::new(chunk)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let after = h.service.sync(Request::new(sync(1, 5, 2, false, &["z"])));
+    let after = after.await.unwrap_err();
+    assert!(
+        after.message().contains("expected chunk 0"),
+        "{}",
+        after.message()
+    );
+    assert_eq!(held(&h).await, ["a"]);
     h.stop.cancel();
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crony_proto::v1::JobSpec;
+use crate::job::Job;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StagingError {
@@ -33,7 +33,7 @@ pub enum Staged {
     /// More chunks are expected; nothing is applied yet.
     Pending,
     /// The last chunk arrived: the whole set, to apply at once.
-    Complete(Vec<Arc<JobSpec>>),
+    Complete(Vec<Arc<Job>>),
 }
 
 #[derive(Debug, Default)]
@@ -44,7 +44,7 @@ struct InProgress {
     term: u64,
     generation: u64,
     next: u32,
-    jobs: Vec<Arc<JobSpec>>,
+    jobs: Vec<Arc<Job>>,
 }
 
 impl Staging {
@@ -57,7 +57,7 @@ impl Staging {
         generation: u64,
         chunk: u32,
         more: bool,
-        jobs: Vec<Arc<JobSpec>>,
+        jobs: Vec<Arc<Job>>,
     ) -> Result<Staged, StagingError> {
         if chunk == 0 {
             self.0 = None;
@@ -107,20 +107,15 @@ impl Staging {
 mod tests {
     use super::*;
 
-    fn jobs(ids: &[&str]) -> Vec<Arc<JobSpec>> {
+    fn jobs(ids: &[&str]) -> Vec<Arc<Job>> {
         ids.iter()
-            .map(|id| {
-                Arc::new(JobSpec {
-                    id: (*id).into(),
-                    ..JobSpec::default()
-                })
-            })
+            .map(|id| Arc::new(Job::try_from(&crate::job::fixture::spec(id)).unwrap()))
             .collect()
     }
 
     fn ids(staged: Staged) -> Vec<String> {
         match staged {
-            Staged::Complete(jobs) => jobs.iter().map(|j| j.id.clone()).collect(),
+            Staged::Complete(jobs) => jobs.iter().map(|j| j.id.to_string()).collect(),
             Staged::Pending => panic!("not complete"),
         }
     }

@@ -212,6 +212,9 @@ impl Agent {
         let clock_stop = CancellationToken::new();
         let (clock, clock_task) = clock.spawn(finished_rx, clock_stop.clone());
         let holdings = Arc::new(crate::holdings::Holdings::load(&config.data_dir));
+        metrics
+            .held_unusable
+            .inc_by(holdings.unusable_on_load() as u64);
         clock.send(Command::Load(holdings.all()));
         // Set explicitly: a large job set arrives in chunks well below this (proto/src/lib.rs),
         // but the default 4 MiB once made a whole-set Sync fail forever.

@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::routing::get;
 use crony_agent::executor::{AttemptOutcome, AttemptStatus, Executors};
 use crony_common::callback_allow::CallbackAllow;
-use crony_proto::v1::{HttpTarget, JobSpec, Target, target};
+use crony_proto::v1::{HttpTarget, target};
 
 /// A server on 127.0.0.1 counting its calls; `/redirect` sends the client to
 /// `http://127.0.0.1:{port}/ok` by address.
@@ -44,17 +44,14 @@ async fn start_server() -> (u16, Arc<AtomicUsize>) {
 }
 
 async fn call(allow: &str, url: String) -> AttemptOutcome {
-    let job = JobSpec {
-        name: "allow-job".into(),
-        target: Some(Target {
-            kind: Some(target::Kind::Http(HttpTarget {
-                method: "GET".into(),
-                url,
-                ..Default::default()
-            })),
+    let job = support::job(
+        "allow-job",
+        target::Kind::Http(HttpTarget {
+            method: "GET".into(),
+            url,
+            ..Default::default()
         }),
-        ..Default::default()
-    };
+    );
     let executors =
         Executors::with_callback_allow(false, Some(CallbackAllow::parse(allow).unwrap()));
     executors

@@ -5,10 +5,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use crony_agent::executor::{AttemptStatus, Executor, Executors, run_attempt};
+use crony_agent::job::{Job, JobError};
 use crony_proto::v1::job_callback_server::{JobCallback, JobCallbackServer};
-use crony_proto::v1::{
-    ExecuteRequest, ExecuteResponse, GrpcTarget, JobSpec, Target, execute_response, target,
-};
+use crony_proto::v1::{ExecuteRequest, ExecuteResponse, GrpcTarget, execute_response, target};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -70,14 +69,8 @@ async fn start_callback() -> Server {
     }
 }
 
-fn job(target: GrpcTarget) -> JobSpec {
-    JobSpec {
-        name: "grpc-job".into(),
-        target: Some(Target {
-            kind: Some(target::Kind::Grpc(target)),
-        }),
-        ..Default::default()
-    }
+fn job(target: GrpcTarget) -> Result<Job, JobError> {
+    support::try_job("grpc-job", target::Kind::Grpc(target))
 }
 
 fn executor(executors: &Executors, endpoint: &str, method: &str) -> Box<dyn Executor> {
@@ -86,7 +79,7 @@ fn executor(executors: &Executors, endpoint: &str, method: &str) -> Box<dyn Exec
         method: method.into(),
         metadata: [("x-team".to_string(), "bi".to_string())].into(),
     };
-    executors.for_job(&job(target)).unwrap()
+    executors.for_job(&job(target).unwrap()).unwrap()
 }
 
 fn ctx_with_payload(payload: &str) -> crony_agent::executor::AttemptContext {
@@ -180,23 +173,23 @@ async fn unreachable_endpoint_fails() {
     );
 }
 
+/// Checked when the job arrives: such a job is never held, so it never fails fire by fire.
 #[tokio::test]
 async fn invalid_targets_are_refused_up_front() {
-    let executors = Executors::new(false);
     let bad_endpoint = GrpcTarget {
         endpoint: "not a uri".into(),
         ..Default::default()
     };
-    let err = executors.for_job(&job(bad_endpoint)).err().unwrap();
-    assert!(err.contains("invalid gRPC endpoint"), "{err}");
+    let err = job(bad_endpoint).unwrap_err();
+    assert_eq!(err.field, "target.grpc.endpoint", "{err}");
 
     let bad_method = GrpcTarget {
         endpoint: "http://127.0.0.1:1".into(),
         method: "Execute".into(),
         ..Default::default()
     };
-    let err = executors.for_job(&job(bad_method)).err().unwrap();
-    assert!(err.contains("invalid gRPC method"), "{err}");
+    let err = job(bad_method).unwrap_err();
+    assert_eq!(err.field, "target.grpc.method", "{err}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{any, get};
 use crony_agent::executor::{AttemptStatus, Executor, Executors, OUTPUT_CAP, run_attempt};
-use crony_proto::v1::{HttpTarget, JobSpec, Target, target};
+use crony_proto::v1::{HttpTarget, target};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -67,13 +67,7 @@ async fn start_sink() -> Sink {
 }
 
 fn executor(target: HttpTarget) -> Box<dyn Executor> {
-    let job = JobSpec {
-        name: "http-job".into(),
-        target: Some(Target {
-            kind: Some(target::Kind::Http(target)),
-        }),
-        ..Default::default()
-    };
+    let job = support::job("http-job", target::Kind::Http(target));
     Executors::new(false).for_job(&job).unwrap()
 }
 
@@ -218,22 +212,24 @@ async fn connection_refused_fails_with_cause() {
     );
 }
 
+/// Refused when the job arrives, naming the field, rather than failing at every fire.
 #[tokio::test]
-async fn bad_configuration_fails_without_panicking() {
+async fn bad_configuration_is_refused_up_front() {
+    let refused = |target: &HttpTarget| {
+        support::try_job("http-job", target::Kind::Http(target.clone()))
+            .unwrap_err()
+            .field
+    };
     let mut target = get_target("not a url".into());
-    let out = executor(target.clone()).execute(&support::ctx()).await;
-    assert_eq!(out.status, AttemptStatus::Failed);
-    assert!(out.error.contains("invalid URL"), "{}", out.error);
+    assert_eq!(refused(&target), "target.http.url");
 
     target.url = "http://127.0.0.1:1/".into();
     target.headers = [("bad header".to_string(), "v".to_string())].into();
-    let out = executor(target.clone()).execute(&support::ctx()).await;
-    assert!(out.error.contains("invalid header name"), "{}", out.error);
+    assert_eq!(refused(&target), "target.http.headers");
 
     target.headers.clear();
     target.method = "GE T".into();
-    let out = executor(target).execute(&support::ctx()).await;
-    assert!(out.error.contains("invalid HTTP method"), "{}", out.error);
+    assert_eq!(refused(&target), "target.http.method");
 }
 
 #[tokio::test]

@@ -6,17 +6,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crony_agent::executor::{AttemptStatus, Executor, Executors, OUTPUT_CAP, run_attempt};
-use crony_proto::v1::{JobSpec, ShellTarget, Target, target};
+use crony_agent::job::Job;
+use crony_proto::v1::{ShellTarget, target};
 use tokio_util::sync::CancellationToken;
 
-fn job(target: ShellTarget) -> JobSpec {
-    JobSpec {
-        name: "shell-job".into(),
-        target: Some(Target {
-            kind: Some(target::Kind::Shell(target)),
-        }),
-        ..Default::default()
-    }
+fn job(target: ShellTarget) -> Job {
+    support::job("shell-job", target::Kind::Shell(target))
 }
 
 fn shell(command: &str) -> Box<dyn Executor> {
@@ -133,12 +128,17 @@ async fn shell_is_refused_when_disabled() {
         .err()
         .unwrap();
     assert!(err.contains("shell disabled"), "{err}");
-    let no_target = JobSpec {
-        name: "empty".into(),
-        ..Default::default()
-    };
-    let err = Executors::new(true).for_job(&no_target).err().unwrap();
-    assert!(err.contains("no target"), "{err}");
+}
+
+/// Refused when the job arrives, so such a job never fails fire by fire.
+#[test]
+fn a_job_without_a_command_is_refused_up_front() {
+    let mut no_target = support::spec("empty", target::Kind::Shell(ShellTarget::default()));
+    no_target.target = None;
+    let err = Job::try_from(&no_target).unwrap_err();
+    assert_eq!(err.field, "target", "{err}");
+    let empty = support::try_job("empty", target::Kind::Shell(ShellTarget::default()));
+    assert_eq!(empty.unwrap_err().field, "target.shell.command");
 }
 
 /// The shell and a subshell ignore SIGTERM, and two grandchildren hold the output pipe: after

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crony_common::callback_allow::{AllowConnector, CallbackAllow};
-use crony_proto::v1::{ExecuteRequest, ExecuteResponse, GrpcTarget, execute_response};
+use crony_proto::v1::{ExecuteRequest, ExecuteResponse, execute_response};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
 
 use super::output::capture_bytes;
 use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
+use crate::job::GrpcTarget;
 
 /// One lazily connected channel per endpoint, shared by every job that targets it: a channel
 /// multiplexes calls over HTTP/2, so connecting per attempt would only add latency.
@@ -63,42 +64,21 @@ pub struct GrpcExecutor {
 }
 
 impl GrpcExecutor {
-    /// Validates the target up front, so a bad endpoint or method is reported as a job problem
-    /// instead of as a failed call on every fire.
+    /// The endpoint, method and metadata were checked when the job arrived; only TLS set-up
+    /// can still fail here.
     pub fn new(target: &GrpcTarget, channels: ChannelCache) -> Result<Self, String> {
-        let mut endpoint = Endpoint::from_shared(target.endpoint.clone())
-            .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?
-            .connect_timeout(super::CONNECT_TIMEOUT);
+        let mut endpoint =
+            Endpoint::from(target.endpoint.clone()).connect_timeout(super::CONNECT_TIMEOUT);
         // Users' services are verified like any HTTPS site: against the public roots.
         if endpoint.uri().scheme_str() == Some("https") {
             endpoint = endpoint
                 .tls_config(tonic::transport::ClientTlsConfig::new().with_webpki_roots())
-                .map_err(|e| format!("invalid gRPC endpoint {:?}: {e}", target.endpoint))?;
-        }
-        let method = if target.method.is_empty() {
-            crony_proto::DEFAULT_CALLBACK_METHOD
-        } else {
-            target.method.as_str()
-        };
-        if !method.starts_with('/') {
-            return Err(format!(
-                "invalid gRPC method {method:?}: expected a full path like /package.Service/Method"
-            ));
-        }
-        let path = PathAndQuery::try_from(method)
-            .map_err(|e| format!("invalid gRPC method {method:?}: {e}"))?;
-        let mut metadata = Vec::with_capacity(target.metadata.len());
-        for (key, value) in &target.metadata {
-            let key = AsciiMetadataKey::from_bytes(key.as_bytes())
-                .map_err(|_| format!("invalid gRPC metadata key {key:?}"))?;
-            let value = AsciiMetadataValue::try_from(value.as_str())
-                .map_err(|_| format!("invalid value for gRPC metadata {key}"))?;
-            metadata.push((key, value));
+                .map_err(|e| format!("invalid gRPC endpoint {}: {e}", target.endpoint))?;
         }
         Ok(Self {
             endpoint,
-            path,
-            metadata,
+            path: target.path.clone(),
+            metadata: target.metadata.clone(),
             channels,
         })
     }

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crony_common::callback_allow::{self as allow, CallbackAllow};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 
-use crony_proto::v1::HttpTarget;
+use crate::job::HttpTarget;
 
 use super::output::OutputCapture;
 use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
@@ -37,29 +37,19 @@ impl HttpExecutor {
         self
     }
 
+    /// The request, or why this agent may not send it (the callback allow-list).
     fn request(&self, ctx: &AttemptContext) -> Result<reqwest::RequestBuilder, String> {
-        let method = if self.target.method.is_empty() {
-            reqwest::Method::GET
-        } else {
-            reqwest::Method::from_bytes(self.target.method.to_ascii_uppercase().as_bytes())
-                .map_err(|_| format!("invalid HTTP method {:?}", self.target.method))?
-        };
-        let url = reqwest::Url::parse(&self.target.url)
-            .map_err(|e| format!("invalid URL {:?}: {e}", self.target.url))?;
+        let url = &self.target.url;
         if let Some(refusal) = self
             .allow
             .as_deref()
-            .and_then(|list| allow::refuse_url(list, &url))
+            .and_then(|list| allow::refuse_url(list, url))
         {
             return Err(refusal.to_string());
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(self.target.headers.len() + 7);
         for (name, value) in &self.target.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("invalid value for header {name}"))?;
-            headers.append(name, value);
+            headers.append(name.clone(), value.clone());
         }
         // Inserted after the job's own headers so that these cannot be spoofed by configuration.
         for (name, value) in context_headers(ctx) {
@@ -74,7 +64,7 @@ impl HttpExecutor {
         }
         Ok(self
             .client
-            .request(method, url)
+            .request(self.target.method.clone(), url.clone())
             .headers(headers)
             .body(self.target.body.clone()))
     }
@@ -160,23 +150,24 @@ impl Executor for HttpExecutor {
 
 /// 2xx succeeds unless the job names one exact status; 202 means "will report later" unless the
 /// job names 202 itself as its success.
-fn classify(code: reqwest::StatusCode, success_status: u32) -> (AttemptStatus, String) {
-    let code_num = u32::from(code.as_u16());
-    if success_status != 0 && code_num == success_status {
+fn classify(
+    code: reqwest::StatusCode,
+    success_status: Option<reqwest::StatusCode>,
+) -> (AttemptStatus, String) {
+    if success_status == Some(code) {
         return (AttemptStatus::Succeeded, String::new());
     }
     if code == reqwest::StatusCode::ACCEPTED {
         return (AttemptStatus::Accepted, String::new());
     }
-    if success_status == 0 && code.is_success() {
-        return (AttemptStatus::Succeeded, String::new());
+    match success_status {
+        None if code.is_success() => (AttemptStatus::Succeeded, String::new()),
+        None => (AttemptStatus::Failed, format!("HTTP {code}")),
+        Some(expected) => (
+            AttemptStatus::Failed,
+            format!("HTTP {code} (expected {})", expected.as_u16()),
+        ),
     }
-    let error = if success_status == 0 {
-        format!("HTTP {code}")
-    } else {
-        format!("HTTP {code} (expected {success_status})")
-    };
-    (AttemptStatus::Failed, error)
 }
 
 #[cfg(test)]
@@ -186,7 +177,8 @@ mod tests {
 
     #[test]
     fn classification() {
-        let ok = |c: u16, s: u32| classify(StatusCode::from_u16(c).unwrap(), s).0;
+        let status = |s: u16| (s != 0).then(|| StatusCode::from_u16(s).unwrap());
+        let ok = |c: u16, s: u16| classify(StatusCode::from_u16(c).unwrap(), status(s)).0;
         assert_eq!(ok(200, 0), AttemptStatus::Succeeded);
         assert_eq!(ok(204, 0), AttemptStatus::Succeeded);
         assert_eq!(ok(202, 0), AttemptStatus::Accepted);
@@ -196,11 +188,11 @@ mod tests {
         assert_eq!(ok(302, 302), AttemptStatus::Succeeded);
         assert_eq!(ok(500, 0), AttemptStatus::Failed);
         assert_eq!(
-            classify(StatusCode::INTERNAL_SERVER_ERROR, 0).1,
+            classify(StatusCode::INTERNAL_SERVER_ERROR, None).1,
             "HTTP 500 Internal Server Error"
         );
         assert_eq!(
-            classify(StatusCode::OK, 201).1,
+            classify(StatusCode::OK, status(201)).1,
             "HTTP 200 OK (expected 201)"
         );
     }

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crony_common::callback_allow::{self as allow, CallbackAllow};
-use crony_proto::v1::{JobSpec, target};
+
+use crate::job::{Job, Target};
 use tokio_util::sync::CancellationToken;
 
 /// Output kept per execution: the first and last halves of this many bytes survive.
@@ -126,31 +127,21 @@ impl Executors {
     }
 
     /// The executor for a job's target, or why the job cannot run on this agent.
-    pub fn for_job(&self, job: &JobSpec) -> Result<Box<dyn Executor>, String> {
-        let kind = job
-            .target
-            .as_ref()
-            .and_then(|t| t.kind.as_ref())
-            .ok_or_else(|| format!("job {:?} has no target", job.name))?;
-        match kind {
-            target::Kind::Http(http) => Ok(Box::new(
+    pub fn for_job(&self, job: &Job) -> Result<Box<dyn Executor>, String> {
+        match &job.target {
+            Target::Http(http) => Ok(Box::new(
                 http::HttpExecutor::new(self.http.clone(), http.clone())
                     .with_callback_allow(self.allow.clone()),
             )),
-            target::Kind::Grpc(grpc) => Ok(Box::new(grpc::GrpcExecutor::new(
+            Target::Grpc(grpc) => Ok(Box::new(grpc::GrpcExecutor::new(
                 grpc,
                 self.channels.clone(),
             )?)),
-            target::Kind::Shell(_) if !self.allow_shell => Err(format!(
+            Target::Shell(_) if !self.allow_shell => Err(format!(
                 "job {:?} is a shell job and this agent runs with shell disabled",
                 job.name
             )),
-            target::Kind::Shell(shell) => {
-                if shell.command.trim().is_empty() {
-                    return Err(format!("job {:?} has an empty shell command", job.name));
-                }
-                Ok(Box::new(shell::ShellExecutor::new(shell.clone())))
-            }
+            Target::Shell(shell) => Ok(Box::new(shell::ShellExecutor::new(shell.clone()))),
         }
     }
 }

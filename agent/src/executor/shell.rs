@@ -10,12 +10,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use crony_proto::v1::ShellTarget;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
 use super::output::OutputCapture;
 use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP};
+use crate::job::ShellTarget;
 
 /// After the shell exits and its group is killed, how long to keep reading output. Normally the
 /// pipe reaches EOF at once; this only bounds a process that left the group (`setsid`) and
@@ -38,15 +38,15 @@ impl ShellExecutor {
     fn command(&self, ctx: &AttemptContext) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("sh");
         cmd.arg("-c").arg(&self.target.command);
-        if !self.target.workdir.is_empty() {
-            cmd.current_dir(&self.target.workdir);
+        if let Some(workdir) = &self.target.workdir {
+            cmd.current_dir(workdir);
         }
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with(AGENT_ENV_PREFIX) {
                 cmd.env_remove(key);
             }
         }
-        cmd.envs(&self.target.env);
+        cmd.envs(self.target.env.iter().map(|(k, v)| (k, v)));
         // Set last so a job's own env cannot spoof its execution context.
         cmd.env("CRONY_EXECUTION_ID", &ctx.execution_id)
             .env("CRONY_JOB_ID", &ctx.job_id)
@@ -137,9 +137,11 @@ fn failed(error: impl Into<String>) -> AttemptOutcome {
 }
 
 fn spawn_error(target: &ShellTarget, e: &std::io::Error) -> String {
-    if !target.workdir.is_empty() && e.kind() == std::io::ErrorKind::NotFound {
+    if let Some(workdir) = &target.workdir
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
         // spawn reports a missing workdir as a missing program; say which is likelier.
-        return format!("cannot start sh in {:?}: {e}", target.workdir);
+        return format!("cannot start sh in {workdir:?}: {e}");
     }
     format!("cannot start sh: {e}")
 }
