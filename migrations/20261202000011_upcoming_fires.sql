@@ -15,3 +15,6 @@ CREATE TABLE IF NOT EXISTS upcoming_published (
     id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
     at DATETIME(3)      NOT NULL
 ) ENGINE = InnoDB;
+
+-- Jobs changed since the last publish are merged in by the API (read-your-writes).
+CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated_at);

@@ -2,8 +2,8 @@
 //! run in one test process), rendered as text on `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -21,6 +21,8 @@ pub struct Metrics {
     pub alerts_failed: IntCounterVec,
     /// Alerts held back by throttling or grouped into another alert's message.
     pub alerts_suppressed: IntCounter,
+    /// The leader's reconcile passes, `kind` full (every job planned) or delta (changed ones).
+    pub reconcile_pass_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -84,7 +86,18 @@ impl Metrics {
             "Alerts throttled or grouped into another alert's message",
         )
         .expect("valid metric");
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let reconcile_pass_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "crony_reconcile_pass_seconds",
+                "Time of one reconcile pass of the leader (plan, moves, pushes), by kind",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
             Box::new(live_agents.clone()),
             Box::new(registry_lists.clone()),
             Box::new(executions.clone()),
@@ -94,6 +107,7 @@ impl Metrics {
             Box::new(alerts_sent.clone()),
             Box::new(alerts_failed.clone()),
             Box::new(alerts_suppressed.clone()),
+            Box::new(reconcile_pass_seconds.clone()),
         ];
         for collector in collectors {
             registry.register(collector).expect("unique metric");
@@ -115,6 +129,7 @@ impl Metrics {
             alerts_sent,
             alerts_failed,
             alerts_suppressed,
+            reconcile_pass_seconds,
         }
     }
 

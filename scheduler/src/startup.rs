@@ -225,6 +225,7 @@ impl Scheduler {
                 default_strategy: config.default_strategy,
                 rebalance: config.rebalance,
                 events: alert_events.clone(),
+                metrics: metrics.clone(),
             },
             dialer: dialer.clone(),
             leading_term: leading_term.clone(),

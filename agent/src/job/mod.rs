@@ -6,7 +6,6 @@
 mod convert;
 #[cfg(test)]
 pub(crate) mod fixture;
-mod schedule;
 mod target;
 
 use std::borrow::Borrow;
@@ -20,7 +19,7 @@ use chrono_tz::Tz;
 use crate::retry::RetryPolicy;
 
 pub use convert::JobError;
-pub use schedule::JobSchedule;
+pub use crony_common::schedule::SharedSchedule as JobSchedule;
 pub use target::{GrpcTarget, HttpTarget, ShellTarget, Target};
 
 /// A job's id: never empty. Shared (`Arc<str>`), because the holdings, the clock's timer queue

@@ -8,6 +8,7 @@ mod cron;
 mod dst;
 #[cfg(test)]
 mod dst_tests;
+mod shared;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 pub use cron::CronSchedule;
+pub use shared::SharedSchedule;
 
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_INTERVAL: Duration = Duration::from_secs(366 * 24 * 3600);

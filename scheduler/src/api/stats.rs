@@ -16,12 +16,19 @@ use super::error::{ApiError, ErrorBody};
 use super::params::ValidQuery;
 use crate::auth::role::Viewer;
 use crate::domain::execution::Status;
+use crate::domain::schedule::SharedSchedule;
 use crate::store::executions::{ExecutionFilter, ExecutionSummary};
+use crate::store::upcoming::PublishedFire;
 
 /// How many recent failures and upcoming fires the summary lists.
 const LISTED: usize = 10;
 /// A published list older than this may miss fires (no leader is publishing).
 const STALE: Duration = Duration::seconds(10);
+/// Jobs changed this long before the list was published are merged in too: the leader's
+/// view may not have had them yet, and schedulers' clocks differ a little.
+const CLOCK_SLACK: Duration = Duration::seconds(2);
+/// Recently changed jobs merged at most (a burst of creates is still cheap to answer).
+const RECENT_LIMIT: u32 = 200;
 /// Statuses shown as failures (killed is an operator's decision, not a failure of the job).
 const FAILURES: [Status; 3] = [Status::Failed, Status::TimedOut, Status::Lost];
 
@@ -153,16 +160,35 @@ pub async fn summary(
 }
 
 /// The soonest fires as the leader last published them (`leader::upcoming`), without those
-/// already past; partial when the list is older than [`STALE`] (no leader publishing).
+/// already past, merged with the next fires of jobs changed since (so a job just created or
+/// edited shows at once); partial when the list is older than [`STALE`] (no leader
+/// publishing) or more jobs changed since than are merged.
 async fn upcoming(
     app: &AppState,
     now: DateTime<Utc>,
 ) -> Result<(Vec<UpcomingFire>, bool), ApiError> {
-    let (fires, published) = app.store.read_upcoming().await?;
-    let partial = published.is_none_or(|at| now - at > STALE);
+    let (published, at) = app.store.read_upcoming().await?;
+    let since = at.unwrap_or(now) - CLOCK_SLACK;
+    let recent = app.store.recently_changed(since, RECENT_LIMIT).await?;
+    let partial = at.is_none_or(|at| now - at > STALE) || recent.len() as u32 == RECENT_LIMIT;
+    let mut fires: Vec<PublishedFire> = published
+        .into_iter()
+        .filter(|f| f.at > now && !recent.iter().any(|r| r.id == f.job_id))
+        .collect();
+    fires.extend(recent.into_iter().filter_map(|job| {
+        let tz: Tz = job.timezone.parse().ok()?;
+        let schedule = SharedSchedule::parse(&job.schedule).ok()?;
+        Some(PublishedFire {
+            at: schedule.get().next_after(tz, now)?,
+            job_id: job.id,
+            job_name: job.name,
+            agent_id: job.agent_id,
+            timezone: job.timezone,
+        })
+    }));
+    fires.sort_by(|a, b| (a.at, &a.job_id).cmp(&(b.at, &b.job_id)));
     let fires = fires
         .into_iter()
-        .filter(|f| f.at > now)
         .take(LISTED)
         .map(|f| {
             let tz: Tz = f.timezone.parse().unwrap_or(Tz::UTC);

@@ -21,6 +21,7 @@ use super::{moves, pushes, rebalance};
 use crate::alert::events::{AlertEvents, Happening};
 use crate::domain::agent::AgentAdmin;
 use crate::domain::job::Job;
+use crate::metrics::Metrics;
 use crate::placement::{Placer, Strategy};
 use crate::registry::LiveAgents;
 use crate::store::{Store, StoreError};
@@ -41,6 +42,7 @@ pub struct ReconcileDeps {
     pub default_strategy: Strategy,
     pub rebalance: bool,
     pub events: AlertEvents,
+    pub metrics: Arc<Metrics>,
 }
 
 /// One leadership's reconcile state.
@@ -175,6 +177,7 @@ impl Reconciler {
         self.clients
             .retain(&live.iter().map(super::push::agent_url).collect());
         let full = self.full_due || self.last_full.elapsed() >= FULL_PASS;
+        let started = Instant::now();
         let plan = self.plan(&live, full);
         self.alert_unassigned(&plan, full);
         let rebalancing = plan.rebalanced > 0;
@@ -185,6 +188,11 @@ impl Reconciler {
             self.last_full = Instant::now();
         }
         pushes::push(self, full).await;
+        self.deps
+            .metrics
+            .reconcile_pass_seconds
+            .with_label_values(&[if full { "full" } else { "delta" }])
+            .observe(started.elapsed().as_secs_f64());
         Ok(())
     }
 

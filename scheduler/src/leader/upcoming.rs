@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::schedule::Schedule;
+use crate::domain::schedule::SharedSchedule;
 use crate::store::Store;
 use crate::store::upcoming::PublishedFire;
 
@@ -49,7 +49,8 @@ struct Entry {
     name: String,
     agent: Option<String>,
     tz: Tz,
-    schedule: Schedule,
+    /// Shared with every job of the same text: a parsed cron pattern is ~5.8 KB.
+    schedule: SharedSchedule,
     next: Option<DateTime<Utc>>,
 }
 
@@ -75,7 +76,7 @@ impl Upcoming {
                 let Ok(tz) = timezone.parse::<Tz>() else {
                     return;
                 };
-                let Ok(schedule) = Schedule::parse(&schedule, tz, now) else {
+                let Ok(schedule) = SharedSchedule::parse(&schedule) else {
                     return;
                 };
                 if enabled {
@@ -83,7 +84,7 @@ impl Upcoming {
                         name,
                         agent,
                         tz,
-                        next: schedule.next_after(tz, now),
+                        next: schedule.get().next_after(tz, now),
                         schedule,
                     };
                     self.insert(id, entry);
@@ -106,7 +107,7 @@ impl Upcoming {
             }
             self.order.pop_first();
             if let Some(entry) = self.jobs.get_mut(&id) {
-                entry.next = entry.schedule.next_after(entry.tz, now);
+                entry.next = entry.schedule.get().next_after(entry.tz, now);
                 if let Some(next) = entry.next {
                     self.order.insert((next, id));
                 }

@@ -18,6 +18,16 @@ pub struct PublishedFire {
     pub timezone: String,
 }
 
+/// An enabled job changed recently, as far as its next fire goes.
+#[derive(Debug, Clone)]
+pub struct RecentJob {
+    pub id: String,
+    pub name: String,
+    pub agent_id: Option<String>,
+    pub schedule: String,
+    pub timezone: String,
+}
+
 #[async_trait::async_trait]
 pub trait UpcomingStore: Send + Sync {
     /// Replaces the published list with `fires` (soonest first), published at `now`.
@@ -31,6 +41,12 @@ pub trait UpcomingStore: Send + Sync {
     async fn read_upcoming(
         &self,
     ) -> Result<(Vec<PublishedFire>, Option<DateTime<Utc>>), StoreError>;
+    /// Enabled jobs changed at or after `since`, newest first, at most `limit`.
+    async fn recently_changed(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecentJob>, StoreError>;
 }
 
 type Row = (String, String, Option<String>, DateTime<Utc>, String);
@@ -99,5 +115,41 @@ impl UpcomingStore for MySqlStore {
             })
             .collect();
         Ok((fires, published.map(|(at,)| at)))
+    }
+
+    async fn recently_changed(
+        &self,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<RecentJob>, StoreError> {
+        // Schedule and time zone are never secret: read from the stored JSON without
+        // decrypting anything.
+        let rows: Vec<(
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )> = sqlx::query_as(
+            "SELECT id, name, agent_id, JSON_VALUE(spec, '$.schedule'), \
+                 JSON_VALUE(spec, '$.timezone') FROM jobs \
+                 WHERE enabled AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?",
+        )
+        .bind(since)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, name, agent_id, schedule, timezone)| {
+                Some(RecentJob {
+                    id,
+                    name,
+                    agent_id,
+                    schedule: schedule?,
+                    timezone: timezone?,
+                })
+            })
+            .collect())
     }
 }

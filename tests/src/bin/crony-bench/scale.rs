@@ -50,6 +50,8 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
     })
     .await?;
     let acknowledged = created.elapsed();
+    let (full_passes, full_pass_ms) = pass_time(&base, "full").await?;
+    let (delta_passes, delta_pass_ms) = pass_time(&base, "delta").await?;
     let scheduler_rss = rss_mib(scheduler.pid());
     let agent_rss = fleet.iter().map(|a| rss_mib(a.pid())).fold(0.0, f64::max);
 
@@ -80,6 +82,11 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
         drained.as_secs_f64() * 1000.0
     );
     println!();
+    println!(
+        "Reconcile passes while creating: {full_passes} full ({full_pass_ms:.1} ms mean), \
+         {delta_passes} delta ({delta_pass_ms:.1} ms mean)."
+    );
+    println!();
     println!("{executions} executions bulk-loaded in {load_secs:.0} s.");
     println!();
     println!("| request | p50 (ms) | p99 (ms) |");
@@ -92,7 +99,8 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
         json!({"scale": {"jobs": jobs, "agents": agents, "create_per_s": total,
             "create_per_s_last_tenth": last_tenth, "ack_ms": acknowledged.as_millis() as u64,
             "scheduler_rss_mib": scheduler_rss, "agent_rss_mib": agent_rss,
-            "drain_ms": drained.as_millis() as u64, "executions": executions}})
+            "drain_ms": drained.as_millis() as u64, "executions": executions,
+            "full_pass_ms": full_pass_ms, "delta_pass_ms": delta_pass_ms}})
     );
     Ok(())
 }
@@ -237,6 +245,32 @@ async fn percentiles(base: &str, path: &str) -> anyhow::Result<(f64, f64)> {
     }
     ms.sort_by(f64::total_cmp);
     Ok((ms[ms.len() / 2], ms[ms.len() * 99 / 100]))
+}
+
+/// How many reconcile passes of `kind` the leader made and their mean time in milliseconds,
+/// from its `crony_reconcile_pass_seconds` histogram.
+async fn pass_time(base: &str, kind: &str) -> anyhow::Result<(u64, f64)> {
+    let text = crony_tests::api_client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let sample = |name: &str| {
+        let prefix = format!("crony_reconcile_pass_seconds_{name}{{kind=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (sum, count) = (sample("sum"), sample("count"));
+    Ok((
+        count as u64,
+        if count > 0.0 {
+            sum / count * 1000.0
+        } else {
+            0.0
+        },
+    ))
 }
 
 /// Resident memory of a process, from /proc.
