@@ -10,10 +10,12 @@ CREATE TABLE IF NOT EXISTS upcoming_fires (
     timezone VARCHAR(64)      NOT NULL
 ) ENGINE = InnoDB;
 
--- When the list above was last published (absent: never).
+-- When the list above was last published (absent: never), and the jobs each agent held then
+-- (a JSON object by agent id, paused jobs included).
 CREATE TABLE IF NOT EXISTS upcoming_published (
-    id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
-    at DATETIME(3)      NOT NULL
+    id             TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+    at             DATETIME(3)      NOT NULL,
+    jobs_per_agent MEDIUMTEXT       NOT NULL
 ) ENGINE = InnoDB;
 
 -- Jobs changed since the last publish are merged in by the API (read-your-writes).

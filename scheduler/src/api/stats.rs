@@ -18,7 +18,7 @@ use crate::auth::role::Viewer;
 use crate::domain::execution::Status;
 use crate::domain::schedule::SharedSchedule;
 use crate::store::executions::{ExecutionFilter, ExecutionSummary};
-use crate::store::upcoming::PublishedFire;
+use crate::store::upcoming::{Published, PublishedFire};
 
 /// How many recent failures and upcoming fires the summary lists.
 const LISTED: usize = 10;
@@ -81,7 +81,9 @@ pub struct Summary {
     /// True when `next_fires` may be incomplete: the leader publishes it about once a
     /// second, and it was last published over 10 s ago (or never: no leader yet).
     pub next_fires_partial: bool,
-    /// Jobs assigned to each agent (paused ones included), by agent id.
+    /// Jobs assigned to each agent (paused ones included), by agent id: as the leader
+    /// published it with the next fires (up to about a second old), counted from MySQL when
+    /// no leader publishes.
     pub jobs_per_agent: BTreeMap<String, u64>,
 }
 
@@ -144,8 +146,11 @@ pub async fn summary(
         })
         .collect();
 
-    let (next_fires, next_fires_partial) = upcoming(&app, now).await?;
-    let jobs_per_agent = app.store.jobs_per_agent().await?.into_iter().collect();
+    let (next_fires, next_fires_partial, published_counts) = upcoming(&app, now).await?;
+    let jobs_per_agent = match published_counts {
+        Some(counts) => counts,
+        None => app.store.jobs_per_agent().await?.into_iter().collect(),
+    };
     Ok(Json(Summary {
         agents: AgentCounts {
             online: live.len() as u64,
@@ -162,15 +167,21 @@ pub async fn summary(
 /// The soonest fires as the leader last published them (`leader::upcoming`), without those
 /// already past, merged with the next fires of jobs changed since (so a job just created or
 /// edited shows at once); partial when the list is older than [`STALE`] (no leader
-/// publishing) or more jobs changed since than are merged.
+/// publishing) or more jobs changed since than are merged. Also the jobs per agent the leader
+/// published with it (`None` when there is no fresh list: the caller counts them itself).
 async fn upcoming(
     app: &AppState,
     now: DateTime<Utc>,
-) -> Result<(Vec<UpcomingFire>, bool), ApiError> {
-    let (published, at) = app.store.read_upcoming().await?;
+) -> Result<(Vec<UpcomingFire>, bool, Option<BTreeMap<String, u64>>), ApiError> {
+    let Published {
+        fires: published,
+        jobs_per_agent,
+        at,
+    } = app.store.read_upcoming().await?;
     let since = at.unwrap_or(now) - CLOCK_SLACK;
     let recent = app.store.recently_changed(since, RECENT_LIMIT).await?;
-    let partial = at.is_none_or(|at| now - at > STALE) || recent.len() as u32 == RECENT_LIMIT;
+    let stale = at.is_none_or(|at| now - at > STALE);
+    let partial = stale || recent.len() as u32 == RECENT_LIMIT;
     let mut fires: Vec<PublishedFire> = published
         .into_iter()
         .filter(|f| f.at > now && !recent.iter().any(|r| r.id == f.job_id))
@@ -201,7 +212,7 @@ async fn upcoming(
             }
         })
         .collect();
-    Ok((fires, partial))
+    Ok((fires, partial, (!stale).then_some(jobs_per_agent)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

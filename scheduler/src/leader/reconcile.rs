@@ -80,7 +80,7 @@ pub async fn run(
         return Ok(());
     };
     for job in &jobs {
-        let _ = upcoming.send(definition(job));
+        let _ = upcoming.send(definition(job, job.agent_id.clone()));
     }
     let index = JobIndex::load(jobs);
     tracing::info!(term, jobs = index.len(), "job index loaded");
@@ -103,11 +103,11 @@ pub async fn run(
 }
 
 /// What the next-fires view needs of a job's definition.
-fn definition(job: &Job) -> UpcomingChange {
+fn definition(job: &Job, agent: Option<String>) -> UpcomingChange {
     UpcomingChange::Job {
         id: job.id.clone(),
         name: job.spec.name.clone(),
-        agent: job.agent_id.clone(),
+        agent,
         schedule: job.spec.schedule.clone(),
         timezone: job.spec.timezone.clone(),
         enabled: job.spec.enabled,
@@ -203,7 +203,9 @@ impl Reconciler {
             for job in &page.changed {
                 self.index.apply_change(job);
                 self.dirty.insert(job.id.clone());
-                let _ = self.upcoming.send(definition(job));
+                // The owner as the index has it: the leader's own writes are the truth.
+                let owner = self.index.get(&job.id).and_then(|j| j.agent.clone());
+                let _ = self.upcoming.send(definition(job, owner));
             }
             for id in page.deleted {
                 self.index.remove(&id);

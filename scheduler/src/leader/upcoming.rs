@@ -1,9 +1,10 @@
 //! The leader's view of the next fires across the cluster, for the overview's "next fires":
 //! each enabled job's next instant, kept in order and advanced only for jobs whose instant
 //! passed (so a second costs as many schedule evaluations as fires happened, not one per job),
-//! and the soonest few published to MySQL for every scheduler's API to read.
+//! and the soonest few published to MySQL for every scheduler's API to read — together with
+//! how many jobs each agent holds (a GROUP BY over 100,000 jobs per page view is not cheap).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +60,9 @@ struct Entry {
 pub struct Upcoming {
     jobs: HashMap<String, Entry>,
     order: BTreeSet<(DateTime<Utc>, String)>,
+    /// The owner of every owned job, paused ones included.
+    owners: HashMap<String, String>,
+    per_agent: BTreeMap<String, u64>,
 }
 
 impl Upcoming {
@@ -73,6 +77,7 @@ impl Upcoming {
                 enabled,
             } => {
                 self.remove(&id);
+                self.set_owner(&id, agent.clone());
                 let Ok(tz) = timezone.parse::<Tz>() else {
                     return;
                 };
@@ -91,11 +96,15 @@ impl Upcoming {
                 }
             }
             UpcomingChange::Owner { id, agent } => {
+                self.set_owner(&id, agent.clone());
                 if let Some(entry) = self.jobs.get_mut(&id) {
                     entry.agent = agent;
                 }
             }
-            UpcomingChange::Removed(id) => self.remove(&id),
+            UpcomingChange::Removed(id) => {
+                self.remove(&id);
+                self.set_owner(&id, None);
+            }
         }
     }
 
@@ -133,6 +142,26 @@ impl Upcoming {
             .collect()
     }
 
+    /// Jobs held by each agent (paused ones included), by agent id.
+    pub fn jobs_per_agent(&self) -> &BTreeMap<String, u64> {
+        &self.per_agent
+    }
+
+    fn set_owner(&mut self, id: &str, agent: Option<String>) {
+        if let Some(old) = self.owners.remove(id)
+            && let Some(n) = self.per_agent.get_mut(&old)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_agent.remove(&old);
+            }
+        }
+        if let Some(agent) = agent {
+            *self.per_agent.entry(agent.clone()).or_default() += 1;
+            self.owners.insert(id.to_owned(), agent);
+        }
+    }
+
     fn insert(&mut self, id: String, entry: Entry) {
         if let Some(next) = entry.next {
             self.order.insert((next, id.clone()));
@@ -157,7 +186,8 @@ pub async fn run(
     duties: CancellationToken,
 ) {
     let mut view = Upcoming::default();
-    let mut published: Option<(Vec<PublishedFire>, tokio::time::Instant)> = None;
+    type Sent = (Vec<PublishedFire>, BTreeMap<String, u64>);
+    let mut published: Option<(Sent, tokio::time::Instant)> = None;
     let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
@@ -169,15 +199,15 @@ pub async fn run(
             _ = tick.tick() => {
                 let now = Utc::now();
                 view.advance(now);
-                let soonest = view.soonest(PUBLISHED);
-                let fresh = published.as_ref().is_some_and(|(fires, at)| {
-                    *fires == soonest && at.elapsed() < REFRESH
+                let sent = (view.soonest(PUBLISHED), view.jobs_per_agent().clone());
+                let fresh = published.as_ref().is_some_and(|(last, at)| {
+                    *last == sent && at.elapsed() < REFRESH
                 });
                 if fresh {
                     continue;
                 }
-                match store.publish_upcoming(&soonest, now).await {
-                    Ok(()) => published = Some((soonest, tokio::time::Instant::now())),
+                match store.publish_upcoming(&sent.0, &sent.1, now).await {
+                    Ok(()) => published = Some((sent, tokio::time::Instant::now())),
                     Err(e) => tracing::debug!(error = %e, "cannot publish the next fires"),
                 }
             }
@@ -263,8 +293,20 @@ mod tests {
             now,
         );
         assert_eq!(view.soonest(1)[0].agent_id.as_deref(), Some("agent-1"));
-        view.apply(job("a", "0 * * * *", false), now);
+        let mut paused = job("a", "0 * * * *", false);
+        if let UpcomingChange::Job { agent, .. } = &mut paused {
+            *agent = Some("agent-1".into());
+        }
+        view.apply(paused, now);
         assert!(ids(&view).is_empty(), "paused");
+        let counts: Vec<_> = view.jobs_per_agent().iter().collect();
+        assert_eq!(
+            counts,
+            [(&"agent-1".to_owned(), &1)],
+            "a paused job still counts"
+        );
+        view.apply(UpcomingChange::Removed("a".into()), now);
+        assert!(view.jobs_per_agent().is_empty(), "deleted");
         view.apply(job("b", "0 * * * *", true), now);
         view.apply(UpcomingChange::Removed("b".into()), now);
         assert!(ids(&view).is_empty(), "deleted");

@@ -1,6 +1,8 @@
 //! The soonest fires the leader publishes (`leader::upcoming`) and every scheduler's overview
 //! reads (migration `upcoming_fires`).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
@@ -18,6 +20,17 @@ pub struct PublishedFire {
     pub timezone: String,
 }
 
+/// What the leader last published.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// Soonest first, without jobs paused or deleted since.
+    pub fires: Vec<PublishedFire>,
+    /// Jobs each agent held (paused ones included), by agent id.
+    pub jobs_per_agent: BTreeMap<String, u64>,
+    /// `None`: nothing was ever published.
+    pub at: Option<DateTime<Utc>>,
+}
+
 /// An enabled job changed recently, as far as its next fire goes.
 #[derive(Debug, Clone)]
 pub struct RecentJob {
@@ -30,17 +43,15 @@ pub struct RecentJob {
 
 #[async_trait::async_trait]
 pub trait UpcomingStore: Send + Sync {
-    /// Replaces the published list with `fires` (soonest first), published at `now`.
+    /// Replaces what is published with `fires` (soonest first) and `jobs_per_agent`, at `now`.
     async fn publish_upcoming(
         &self,
         fires: &[PublishedFire],
+        jobs_per_agent: &BTreeMap<String, u64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The published list, soonest first, without jobs paused or deleted since, and when it
-    /// was published (`None`: never).
-    async fn read_upcoming(
-        &self,
-    ) -> Result<(Vec<PublishedFire>, Option<DateTime<Utc>>), StoreError>;
+    /// What was last published.
+    async fn read_upcoming(&self) -> Result<Published, StoreError>;
     /// Enabled jobs changed at or after `since`, newest first, at most `limit`.
     async fn recently_changed(
         &self,
@@ -56,6 +67,7 @@ impl UpcomingStore for MySqlStore {
     async fn publish_upcoming(
         &self,
         fires: &[PublishedFire],
+        jobs_per_agent: &BTreeMap<String, u64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -77,19 +89,18 @@ impl UpcomingStore for MySqlStore {
             q.build().execute(&mut *tx).await?;
         }
         sqlx::query(
-            "INSERT INTO upcoming_published (id, at) VALUES (1, ?) \
-             ON DUPLICATE KEY UPDATE at = VALUES(at)",
+            "INSERT INTO upcoming_published (id, at, jobs_per_agent) VALUES (1, ?, ?) \
+             ON DUPLICATE KEY UPDATE at = VALUES(at), jobs_per_agent = VALUES(jobs_per_agent)",
         )
         .bind(now)
+        .bind(serde_json::to_string(jobs_per_agent).expect("counts serialise"))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn read_upcoming(
-        &self,
-    ) -> Result<(Vec<PublishedFire>, Option<DateTime<Utc>>), StoreError> {
+    async fn read_upcoming(&self) -> Result<Published, StoreError> {
         let mut tx = self.pool().begin().await?;
         let rows: Vec<Row> = sqlx::query_as(
             // Joined with the jobs so a job paused or deleted since the last publish is left out
@@ -99,8 +110,8 @@ impl UpcomingStore for MySqlStore {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let published: Option<(DateTime<Utc>,)> =
-            sqlx::query_as("SELECT at FROM upcoming_published WHERE id = 1")
+        let published: Option<(DateTime<Utc>, String)> =
+            sqlx::query_as("SELECT at, jobs_per_agent FROM upcoming_published WHERE id = 1")
                 .fetch_optional(&mut *tx)
                 .await?;
         tx.commit().await?;
@@ -114,7 +125,15 @@ impl UpcomingStore for MySqlStore {
                 timezone,
             })
             .collect();
-        Ok((fires, published.map(|(at,)| at)))
+        let (at, jobs_per_agent) = match published {
+            Some((at, counts)) => (Some(at), serde_json::from_str(&counts).unwrap_or_default()),
+            None => (None, BTreeMap::new()),
+        };
+        Ok(Published {
+            fires,
+            jobs_per_agent,
+            at,
+        })
     }
 
     async fn recently_changed(

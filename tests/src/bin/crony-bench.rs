@@ -201,24 +201,39 @@ async fn create_jobs(base: &str, jobs: usize, body: impl Fn(usize) -> Value) -> 
         let (client, base) = (client.clone(), base.to_owned());
         tasks.spawn(async move {
             for body in bodies {
-                let response = client
-                    .post(format!("{base}/api/v1/jobs"))
-                    .json(&body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status() == 201,
-                    "create failed: {}",
-                    response.status()
-                );
+                create_one(&client, &base, &body).await?;
             }
-            Ok(())
+            Ok::<_, anyhow::Error>(())
         });
     }
     while let Some(done) = tasks.join_next().await {
         done??;
     }
     Ok(())
+}
+
+/// Creates one job through the API.
+async fn create_one(client: &reqwest::Client, base: &str, body: &Value) -> anyhow::Result<()> {
+    let response = client
+        .post(format!("{base}/api/v1/jobs"))
+        .json(body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 201,
+        "create failed: {}",
+        response.status()
+    );
+    Ok(())
+}
+
+/// Jobs the agents at `addrs` acknowledge holding, together.
+async fn held_total(addrs: &[String]) -> Result<usize, String> {
+    let mut total = 0;
+    for addr in addrs {
+        total += held(addr).await?.len();
+    }
+    Ok(total)
 }
 
 async fn online(base: &str, n: usize) -> anyhow::Result<()> {

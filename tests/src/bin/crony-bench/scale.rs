@@ -40,13 +40,7 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
     let addrs = agent_addrs(&base).await?;
     wait_until("every job acknowledged", Duration::from_secs(600), || {
         let addrs = addrs.clone();
-        async move {
-            let mut held = 0;
-            for addr in &addrs {
-                held += super::held(addr).await?.len();
-            }
-            Ok((held == jobs).then_some(()))
-        }
+        async move { Ok((super::held_total(&addrs).await? == jobs).then_some(())) }
     })
     .await?;
     let acknowledged = created.elapsed();
@@ -131,16 +125,7 @@ async fn create(base: &str, jobs: usize) -> anyhow::Result<(f64, f64)> {
                 let body = json!({"name": format!("scale-{n}"), "schedule": "0 0 3 * * *",
                     "target": {"kind": "http", "url": "http://127.0.0.1:9/run",
                                "headers": {"x-team": "payments"}}});
-                let response = client
-                    .post(format!("{base}/api/v1/jobs"))
-                    .json(&body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status() == 201,
-                    "create failed: {}",
-                    response.status()
-                );
+                super::create_one(&client, &base, &body).await?;
             }
         });
     }
@@ -191,13 +176,7 @@ async fn drain_one(base: &str, addrs: &[String], jobs: usize) -> anyhow::Result<
         Duration::from_secs(600),
         || {
             let others = others.clone();
-            async move {
-                let mut held = 0;
-                for addr in &others {
-                    held += super::held(addr).await?.len();
-                }
-                Ok((held == jobs).then_some(()))
-            }
+            async move { Ok((super::held_total(&others).await? == jobs).then_some(())) }
         },
     )
     .await?;
