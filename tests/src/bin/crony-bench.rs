@@ -160,25 +160,73 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
     let killed = Instant::now();
     online(&scheduler.base_url, 3).await?;
     let expired = killed.elapsed();
+    // Retries of one execution (attempt > 1) are calls too: count jobs, not calls.
+    let fired_jobs = || {
+        let calls = sink.calls_to("/fire");
+        calls
+            .iter()
+            .map(|c| c.header("x-crony-job-id"))
+            .collect::<HashSet<String>>()
+            .len()
+    };
     wait_until(
         "every job fired at a new owner",
         Duration::from_secs(120),
-        || async { Ok((sink.calls_to("/fire").len() >= jobs).then_some(())) },
+        || async { Ok((fired_jobs() >= jobs).then_some(())) },
     )
     .await?;
     let fired = killed.elapsed();
     let calls = sink.calls_to("/fire");
-    let distinct: HashSet<String> = calls.iter().map(|c| c.header("x-crony-job-id")).collect();
+    let executions: HashSet<String> = calls
+        .iter()
+        .map(|c| c.header("x-crony-execution-id"))
+        .collect();
+    let retries = calls
+        .iter()
+        .filter(|c| c.header("x-crony-attempt") != "1")
+        .count();
+    let mut per_job: std::collections::HashMap<String, usize> = Default::default();
+    for c in &calls {
+        *per_job.entry(c.header("x-crony-job-id")).or_default() += 1;
+    }
+    let doubled: Vec<&String> = per_job
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(j, _)| j)
+        .collect();
+    for job in doubled.iter().take(3) {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let body: Value = crony_tests::api_client()
+            .get(format!(
+                "{}/api/v1/executions?job_id={job}",
+                scheduler.base_url
+            ))
+            .send()
+            .await?
+            .json()
+            .await?;
+        for e in body["executions"].as_array().into_iter().flatten() {
+            eprintln!(
+                "doubled {job}: {} agent {} trigger {} scheduled {} started {} status {}",
+                e["id"],
+                e["agent_id"],
+                e["trigger"],
+                e["scheduled_at"],
+                e["started_at"],
+                e["status"]
+            );
+        }
+    }
     println!(
-        "| jobs on the killed agent | lease TTL (s) | kill → expiry seen (ms) | kill → last first fire at a new owner (ms) | fires | distinct jobs |"
+        "| jobs on the killed agent | lease TTL (s) | kill → expiry seen (ms) | kill → last first fire at a new owner (ms) | calls | executions | retried attempts |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     println!(
-        "| {jobs} | {ttl} | {:.0} | {:.0} | {} | {} |",
+        "| {jobs} | {ttl} | {:.0} | {:.0} | {} | {} | {retries} |",
         expired.as_secs_f64() * 1000.0,
         fired.as_secs_f64() * 1000.0,
         calls.len(),
-        distinct.len()
+        executions.len(),
     );
     println!(
         "{}",
