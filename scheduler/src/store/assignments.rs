@@ -36,6 +36,25 @@ pub trait AssignmentStore: Send + Sync {
     async fn apply_assignments(&self, term: u64, changes: &[Assignment]) -> Result<(), StoreError>;
 }
 
+/// Fails with [`StoreError::Deposed`] unless `term` is the stored term, holding the term row's
+/// `lock` (`FOR UPDATE` or `LOCK IN SHARE MODE`) until `tx` ends: a successor's claim waits for
+/// the fenced write to commit.
+pub(crate) async fn fence(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    term: u64,
+    lock: &'static str,
+) -> Result<(), StoreError> {
+    let sql = format!("SELECT term FROM leader_term WHERE id = 1 {lock}");
+    let (current,): (u64,) = sqlx::query_as(&sql).fetch_one(&mut **tx).await?;
+    if current != term {
+        return Err(StoreError::Deposed {
+            mine: term,
+            current,
+        });
+    }
+    Ok(())
+}
+
 /// Rows per UPDATE: large enough for few round trips on failover, small enough for one packet.
 const BATCH: usize = 500;
 
@@ -85,16 +104,7 @@ impl AssignmentStore for MySqlStore {
         }
         let mut tx = self.pool().begin().await?;
         // The row lock serialises leaders: a successor's claim waits for us or we see its term.
-        let (stored,): (u64,) =
-            sqlx::query_as("SELECT term FROM leader_term WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        if stored != term {
-            return Err(StoreError::Deposed {
-                mine: term,
-                current: stored,
-            });
-        }
+        fence(&mut tx, term, "FOR UPDATE").await?;
         for batch in changes.chunks(BATCH) {
             let mut update = QueryBuilder::new("UPDATE jobs SET agent_id = CASE id");
             for change in batch {

@@ -116,16 +116,7 @@ impl JobFeedStore for MySqlStore {
         let mut tx = self.pool().begin().await?;
         // The shared lock makes a successor's claim (FOR UPDATE) wait until we commit: it
         // loads its index after every delete of ours, never between.
-        let (current,): (u64,) =
-            sqlx::query_as("SELECT term FROM leader_term WHERE id = 1 LOCK IN SHARE MODE")
-                .fetch_one(&mut *tx)
-                .await?;
-        if current != term {
-            return Err(StoreError::Deposed {
-                mine: term,
-                current,
-            });
-        }
+        super::assignments::fence(&mut tx, term, "LOCK IN SHARE MODE").await?;
         for batch in rows.chunks(BATCH) {
             let mut query = QueryBuilder::new("DELETE FROM job_changes WHERE id IN (");
             let mut ids = query.separated(", ");
