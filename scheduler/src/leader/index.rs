@@ -1,5 +1,5 @@
 //! The leader's in-memory job index: every job as placement and pushes need it, loaded once per
-//! leadership and kept current from the job change feed (`store::job_feed`). While it leads,
+//! leadership and kept current from the job change queue (`store::job_feed`). While it leads,
 //! the leader is the only writer of assignments, so the index's owner and epoch of a job it
 //! already knows are the truth; the feed only brings definitions (and new jobs).
 

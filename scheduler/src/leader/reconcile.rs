@@ -1,4 +1,4 @@
-//! The leader's reconcile duty: keep the in-memory job index current from the change feed,
+//! The leader's reconcile duty: keep the in-memory job index current from the job change queue,
 //! plan the assignment (`plan`, `rebalance`), carry out its decisions — moves between live
 //! agents two-phase (`moves`) — write them to MySQL fenced by the term, and push each agent
 //! the difference from what it acknowledged (`links`): a full, chunked sync only when an agent
@@ -26,7 +26,7 @@ use crate::placement::{Placer, Strategy};
 use crate::registry::LiveAgents;
 use crate::store::{Store, StoreError};
 
-/// How often the change feed is read when nothing wakes the loop: writes through other
+/// How often the job change queue is read when nothing wakes the loop: writes through other
 /// schedulers reach the leader within about this long.
 const FEED_POLL: Duration = Duration::from_millis(100);
 /// How often operator settings (drain, weight) are read again.
