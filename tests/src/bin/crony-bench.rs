@@ -195,6 +195,14 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
         .map(|(j, _)| j)
         .collect();
     for job in doubled.iter().take(3) {
+        for c in calls.iter().filter(|c| c.header("x-crony-job-id") == **job) {
+            eprintln!(
+                "doubled {job}: call for execution {} scheduled {} attempt {}",
+                c.header("x-crony-execution-id"),
+                c.header("x-crony-scheduled-at"),
+                c.header("x-crony-attempt")
+            );
+        }
         tokio::time::sleep(Duration::from_secs(2)).await;
         let body: Value = crony_tests::api_client()
             .get(format!(
