@@ -130,13 +130,15 @@ impl Clock {
         match command {
             Command::Load(jobs) => {
                 for job in jobs {
-                    self.upsert(job, 0);
+                    self.upsert(job, 0); // not armed: nothing is caught up
                 }
             }
             Command::Upsert(jobs) => {
+                let mut caught_up = CaughtUp::default();
                 for job in jobs {
-                    self.upsert(job, generation);
+                    caught_up.add(self.upsert(job, generation));
                 }
+                caught_up.log();
             }
             Command::Replace(jobs) => {
                 let keep: HashSet<&JobId> = jobs.iter().map(|j| &j.id).collect();
@@ -149,9 +151,11 @@ impl Clock {
                 for id in gone {
                     self.remove(id.as_str());
                 }
+                let mut caught_up = CaughtUp::default();
                 for job in jobs {
-                    self.upsert(job, generation);
+                    caught_up.add(self.upsert(job, generation));
                 }
+                caught_up.log();
             }
             Command::Remove(ids, reply) => {
                 // Read after the job is gone from the queue: this task is the only one that
@@ -186,7 +190,9 @@ impl Clock {
         true
     }
 
-    fn upsert(&mut self, job: Arc<Job>, armed: u64) {
+    /// Holds `job` (armed under `armed`, 0: not yet); returns how many of its instants were
+    /// due before it arrived (run or recorded per the misfire policy).
+    fn upsert(&mut self, job: Arc<Job>, armed: u64) -> usize {
         let now = Utc::now();
         let previous = self.entries.remove(&job.id);
         if let Some(next) = previous.as_ref().and_then(|p| p.next) {
@@ -205,32 +211,35 @@ impl Clock {
             next: None,
             armed,
         };
+        let mut caught_up = 0;
         if job.enabled {
             entry.next = kept_next.or_else(|| first_fire(&job, now));
             if entry.next.is_none() {
                 tracing::debug!(job = %job.id, schedule = %job.schedule.text(), "no fire left in the job's schedule");
             }
             if newly_armed {
-                self.catch_up(&mut entry, now);
+                caught_up = self.catch_up(&mut entry, now);
             }
         }
         if let Some(next) = entry.next {
             self.queue.insert((next, job.id.clone()));
         }
         self.entries.insert(job.id.clone(), entry);
+        caught_up
     }
 
     /// A job just became this agent's to fire: fires due since its misfire window opened
     /// (and not already run here, nor by the owner it moved from) follow the misfire policy.
-    fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) {
+    /// Returns how many were due.
+    fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) -> usize {
         let job = entry.job.clone();
         let schedule = job.schedule.get();
         if matches!(schedule, Schedule::Delay(_)) {
-            return; // counted from the end of the previous run, which another agent owned
+            return 0; // counted from the end of the previous run, which another agent owned
         }
         let local = self.fired_through.get(&job.id).copied();
         let Some(since) = catch_up::window_start(job.resume_after, job.misfire_since, local) else {
-            return;
+            return 0;
         };
         let window = due_after(schedule, job.tz, since, now);
         if window.capped {
@@ -247,9 +256,9 @@ impl Clock {
             chrono::Duration::MIN
         };
         let Some(last) = window.due.last().copied() else {
-            return;
+            return 0;
         };
-        tracing::info!(job = %job.id, due = window.due.len(), "fires were due before this agent took the job");
+        tracing::debug!(job = %job.id, due = window.due.len(), "fires were due before this agent took the job");
         let why = "no agent ran this fire when it was due";
         if self.fence.is_alive() {
             let decision = decide(&window.due, now, grace, job.misfire);
@@ -261,6 +270,7 @@ impl Clock {
             self.runner.record_missed(&job, &window.due, why);
         }
         self.mark_fired(&job.id, last);
+        window.due.len()
     }
 
     fn fire_due(&mut self, now: DateTime<Utc>) {
@@ -353,6 +363,33 @@ impl Clock {
             let next = at + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
             entry.next = Some(next);
             self.queue.insert((next, job_id.clone()));
+        }
+    }
+}
+
+/// Jobs of one push that had fires due before they arrived: logged once per push, not once
+/// per job (a failover hands thousands of jobs over at once).
+#[derive(Default)]
+struct CaughtUp {
+    jobs: usize,
+    fires: usize,
+}
+
+impl CaughtUp {
+    fn add(&mut self, due: usize) {
+        if due > 0 {
+            self.jobs += 1;
+            self.fires += due;
+        }
+    }
+
+    fn log(&self) {
+        if self.jobs > 0 {
+            tracing::info!(
+                jobs = self.jobs,
+                fires = self.fires,
+                "fires were due before this agent took these jobs; run or recorded missed per their misfire policy"
+            );
         }
     }
 }

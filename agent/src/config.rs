@@ -85,6 +85,11 @@ const SHUTDOWN_GRACE: Setting = s(
     "CRONY_SHUTDOWN_GRACE_SECS",
     "on SIGTERM, how long running executions may finish before they are killed, 0-3600 [default: 30]",
 );
+const HTTP_PER_HOST: Setting = s(
+    "agent_http_per_host",
+    "CRONY_AGENT_HTTP_PER_HOST",
+    "HTTP calls in flight to one host (scheme, host, port); more wait for a slot, 1-100000 [default: 64]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -111,6 +116,7 @@ static SETTINGS: &[Setting] = &[
     ALLOW_SHELL,
     METRICS_ADDR,
     SHUTDOWN_GRACE,
+    HTTP_PER_HOST,
     LOG_FORMAT,
     TLS_CERT,
     TLS_KEY,
@@ -139,6 +145,9 @@ pub struct AgentConfig {
     pub allow_shell: bool,
     pub metrics_addr: SocketAddr,
     pub shutdown_grace: Duration,
+    /// HTTP calls in flight to one host: a burst reuses pooled connections instead of opening
+    /// one per fire.
+    pub http_per_host: usize,
     pub log_format: LogFormat,
     /// `Some`: `AgentService` serves TLS with this certificate.
     pub tls: Option<ServerIdentity>,
@@ -171,6 +180,7 @@ impl AgentConfig {
             allow_shell: true,
             metrics_addr: SocketAddr::from(([0, 0, 0, 0], 9192)),
             shutdown_grace: Duration::from_secs(30),
+            http_per_host: crate::executor::host_limit::DEFAULT_PER_HOST,
             log_format: LogFormat::Plain,
             tls: None,
             tls_ca: None,
@@ -224,6 +234,9 @@ impl AgentConfig {
             metrics_addr: src.get_or(&METRICS_ADDR, d.metrics_addr, parse_socket_addr)?,
             shutdown_grace: src.get_or(&SHUTDOWN_GRACE, d.shutdown_grace, |r| {
                 parse_in_range(r, 0, 3600).map(Duration::from_secs)
+            })?,
+            http_per_host: src.get_or(&HTTP_PER_HOST, d.http_per_host, |r| {
+                parse_in_range(r, 1, 100_000).map(|n| n as usize)
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             metrics_token: src.get(&METRICS_TOKEN, MetricsToken::parse)?,

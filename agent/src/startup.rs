@@ -197,7 +197,8 @@ impl Agent {
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let runner = Arc::new(Runner::new(
             id.clone(),
-            Executors::with_callback_allow(config.allow_shell, config.callback_allow.clone()),
+            Executors::with_callback_allow(config.allow_shell, config.callback_allow.clone())
+                .with_http_per_host(config.http_per_host),
             spool.clone(),
             token.map(ReportKey::derive),
             directory.clone(),

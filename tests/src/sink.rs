@@ -94,6 +94,20 @@ impl HttpSink {
             .collect()
     }
 
+    /// How many distinct values of `header` the calls to `path` carried, counted in place:
+    /// cheap enough to poll while thousands of calls arrive (cloning them all would hold the
+    /// sink's lock long enough to delay the calls being measured).
+    pub fn distinct(&self, path: &str, header: &str) -> usize {
+        let inner = self.lock();
+        inner
+            .calls
+            .iter()
+            .filter(|c| c.path == path)
+            .filter_map(|c| c.headers.get(header).map(|v| v.as_bytes()))
+            .collect::<std::collections::HashSet<&[u8]>>()
+            .len()
+    }
+
     pub fn answer(&self, status: u16) {
         self.lock().default_status = status;
     }

@@ -8,6 +8,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::job::HttpTarget;
 
+use super::host_limit::HostLimits;
 use super::output::OutputCapture;
 use super::{AttemptContext, AttemptOutcome, AttemptStatus, Executor, OUTPUT_CAP, error_chain};
 
@@ -18,14 +19,16 @@ const PAYLOAD_HEADER_MAX: usize = 4 * 1024;
 pub struct HttpExecutor {
     client: reqwest::Client,
     target: HttpTarget,
+    hosts: HostLimits,
     allow: Option<Arc<CallbackAllow>>,
 }
 
 impl HttpExecutor {
-    pub fn new(client: reqwest::Client, target: HttpTarget) -> Self {
+    pub fn new(client: reqwest::Client, target: HttpTarget, hosts: HostLimits) -> Self {
         Self {
             client,
             target,
+            hosts,
             allow: None,
         }
     }
@@ -104,6 +107,7 @@ impl Executor for HttpExecutor {
             Ok(request) => request,
             Err(e) => return AttemptOutcome::with_status(AttemptStatus::Failed, e),
         };
+        let _slot = self.hosts.acquire(&self.target.url).await;
         let mut response = match request.send().await {
             Ok(response) => response,
             Err(e) => {

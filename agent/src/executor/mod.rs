@@ -3,6 +3,7 @@
 //! the kill switch around any of them, and the runner owns retries.
 
 pub mod grpc;
+pub mod host_limit;
 pub mod http;
 pub mod output;
 pub mod shell;
@@ -88,6 +89,7 @@ pub trait Executor: Send + Sync {
 pub struct Executors {
     allow_shell: bool,
     http: reqwest::Client,
+    hosts: host_limit::HostLimits,
     channels: grpc::ChannelCache,
     /// `CRONY_CALLBACK_ALLOW`; `None`: any host may be called.
     allow: Option<Arc<CallbackAllow>>,
@@ -97,6 +99,12 @@ impl Executors {
     /// `allow_shell` is the agent's setting: when false, shell jobs are refused.
     pub fn new(allow_shell: bool) -> Self {
         Self::with_callback_allow(allow_shell, None)
+    }
+
+    /// At most `per_host` HTTP calls in flight to one host (see [`host_limit`]).
+    pub fn with_http_per_host(mut self, per_host: usize) -> Self {
+        self.hosts = host_limit::HostLimits::new(per_host);
+        self
     }
 
     /// Like [`Executors::new`]; HTTP and gRPC jobs may only call hosts `allow` allows.
@@ -117,6 +125,7 @@ impl Executors {
         Self {
             allow_shell,
             http,
+            hosts: host_limit::HostLimits::default(),
             channels: grpc::ChannelCache::new(allow.clone()),
             allow,
         }
@@ -130,7 +139,7 @@ impl Executors {
     pub fn for_job(&self, job: &Job) -> Result<Box<dyn Executor>, String> {
         match &job.target {
             Target::Http(http) => Ok(Box::new(
-                http::HttpExecutor::new(self.http.clone(), http.clone())
+                http::HttpExecutor::new(self.http.clone(), http.clone(), self.hosts.clone())
                     .with_callback_allow(self.allow.clone()),
             )),
             Target::Grpc(grpc) => Ok(Box::new(grpc::GrpcExecutor::new(

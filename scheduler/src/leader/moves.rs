@@ -25,6 +25,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
     if decisions.is_empty() {
         return Ok(0);
     }
+    let started = Instant::now();
     let released = stop_at_old_owners(r, &decisions).await;
     let orphans: Vec<&str> = decisions
         .iter()
@@ -33,6 +34,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
         .map(Decision::job)
         .collect();
     let watermarks = r.deps.store.last_scheduled(&orphans).await?;
+    let read = started.elapsed();
     let mut changes = Vec::new();
     let mut windows = Vec::new();
     for decision in &decisions {
@@ -74,7 +76,9 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
         });
         windows.push(window);
     }
+    let writing = Instant::now();
     r.deps.store.apply_assignments(r.term, &changes).await?;
+    let written = writing.elapsed();
     for (change, window) in changes.iter().zip(windows) {
         let to = change.agent_id.as_deref();
         r.index.assign(&change.job_id, to, change.epoch, window);
@@ -90,6 +94,8 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
             term = r.term,
             changed = changes.len(),
             moved,
+            stop_and_read_ms = read.as_millis() as u64,
+            write_ms = written.as_millis() as u64,
             "assignments written"
         );
     }

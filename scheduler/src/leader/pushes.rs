@@ -93,6 +93,7 @@ pub async fn push(r: &mut Reconciler, full: bool) {
         } = delta;
         let assign =
             (!assign.is_empty()).then(|| r.clients.assign(&record, term, assign_gen, assign));
+        let pushing = Instant::now();
         pending.spawn(async move {
             let result = async {
                 if let Some(remove) = remove {
@@ -104,7 +105,11 @@ pub async fn push(r: &mut Reconciler, full: bool) {
                 Ok::<_, String>(())
             };
             let outcome = match result.await {
-                Ok(()) => Outcome::Pushed { assigned, removed },
+                Ok(()) => {
+                    tracing::debug!(agent = %agent, assigned = assigned.len(), removed = removed.len(),
+                        ms = pushing.elapsed().as_millis() as u64, "pushed");
+                    Outcome::Pushed { assigned, removed }
+                }
                 Err(error) => Outcome::Failed { ids, error },
             };
             (agent, outcome)
