@@ -90,7 +90,8 @@ mod tests {
             "https://127.0.0.1:8080/",
             "http://localhost:8080/",
         ] {
-            let slot = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&url(other)));
+            let other_url = url(other);
+            let slot = tokio::time::timeout(Duration::from_millis(50), limits.acquire(&other_url));
             assert!(slot.await.is_ok(), "{other} is not held up");
         }
         drop(first);
@@ -98,18 +99,13 @@ mod tests {
         assert!(freed.is_ok(), "a finished call frees its slot");
     }
 
-    #[test]
-    fn the_default_port_is_the_same_host_as_the_explicit_one() {
+    #[tokio::test]
+    async fn the_default_port_is_the_same_host_as_the_explicit_one() {
         let limits = HostLimits::new(1);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let _held = limits.acquire(&url("http://example.test/")).await;
-            let explicit = limits.acquire(&url("http://example.test:80/"));
-            let waited = tokio::time::timeout(Duration::from_millis(50), explicit).await;
-            assert!(waited.is_err());
-        });
+        let _held = limits.acquire(&url("http://example.test/")).await;
+        let explicit = url("http://example.test:80/");
+        let waited =
+            tokio::time::timeout(Duration::from_millis(50), limits.acquire(&explicit)).await;
+        assert!(waited.is_err());
     }
 }
