@@ -109,14 +109,20 @@ impl StatsStore for MySqlStore {
         }
         // One small subquery per job: each walks the (job_id, scheduled_at) index backwards and
         // stops at the first settled row, so a job with millions of executions costs the same
-        // as one with ten. A GROUP BY over the page would read every row of every job.
+        // as one with ten. A GROUP BY over the page would read every row of every job. The
+        // index is forced: left to choose, MySQL also weighs the status indexes for the `IN`
+        // list, probing each of them once per status and job — more than half the cost of a
+        // first page of jobs with 10M executions stored (6 ms of 10; forced: 2.5).
         let mut query = QueryBuilder::new("");
         for (i, id) in job_ids.iter().enumerate() {
             if i > 0 {
                 query.push(" UNION ALL ");
             }
             query
-                .push("(SELECT job_id, id, status, scheduled_at FROM executions WHERE job_id = ")
+                .push(
+                    "(SELECT job_id, id, status, scheduled_at FROM executions \
+                     FORCE INDEX (executions_job) WHERE job_id = ",
+                )
                 .push_bind(id)
                 .push(" AND status IN (");
             let mut statuses = query.separated(", ");
