@@ -276,3 +276,42 @@ async fn kill_token_stops_a_call() {
         .unwrap();
     assert_eq!(out.status, AttemptStatus::Killed);
 }
+
+/// A burst to one host runs at most `CRONY_AGENT_HTTP_PER_HOST` calls at a time, and every
+/// call still gets through.
+#[tokio::test]
+async fn a_burst_to_one_host_keeps_to_the_per_host_bound() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let gauge = (now.clone(), most.clone());
+    let app = Router::new().route(
+        "/busy",
+        get(move || {
+            let (now, most) = gauge.clone();
+            async move {
+                let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                "done"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/busy", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let executors = Executors::new(false).with_http_per_host(3);
+    let job = support::job("burst", target::Kind::Http(get_target(url)));
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let executor = executors.for_job(&job).unwrap();
+        calls.spawn(async move { executor.execute(&support::ctx()).await });
+    }
+    while let Some(out) = calls.join_next().await {
+        let out = out.unwrap();
+        assert_eq!(out.status, AttemptStatus::Succeeded, "{out:?}");
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 3, "calls in flight at once");
+}

@@ -97,7 +97,10 @@ pub async fn run(jobs: usize, agents: usize, executions: u64) -> anyhow::Result<
             "full_pass_ms": full_pass_ms, "delta_pass_ms": delta_pass_ms}})
     );
     // To look into the loaded cluster by hand (EXPLAIN a query, time a request).
-    if let Some(secs) = std::env::var("CRONY_BENCH_HOLD_SECS").ok().and_then(|s| s.parse().ok()) {
+    if let Some(secs) = std::env::var("CRONY_BENCH_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         eprintln!("holding for {secs} s: API {base}, MySQL {db_url}");
         tokio::time::sleep(Duration::from_secs(secs)).await;
     }
