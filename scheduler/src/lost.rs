@@ -48,8 +48,11 @@ impl Sweeper {
                             .executions
                             .with_label_values(&[execution.job_id.as_str(), Status::Lost.as_str()])
                             .inc();
-                        self.alerts
-                            .settled(&execution.id, &execution.job_id, Status::Lost);
+                        self.alerts.settled(
+                            execution.id.as_str(),
+                            execution.job_id.as_str(),
+                            Status::Lost,
+                        );
                         pending.push((execution, Instant::now()));
                     }
                 }
@@ -91,15 +94,16 @@ impl Sweeper {
         }
         let agent = self
             .live
-            .get(&agent_id)
+            .get(agent_id.as_str())
             .ok_or("the job's new agent is not online")?;
         let mut client = agent_client(&agent, &self.agent_dialer)?;
         let answer = client
             .trigger(TriggerRequest {
-                job_id: job.id.clone(),
+                // The proto edge: plain strings.
+                job_id: job.id.to_string(),
                 assignment_epoch: job.assignment_epoch,
                 kind: TriggerKind::Retry as i32,
-                retry_of: lost.id.clone(),
+                retry_of: lost.id.to_string(),
                 scheduled_at_ms: lost.scheduled_at.timestamp_millis(),
                 attempts_used: used,
             })

@@ -19,6 +19,7 @@ use super::settings::AlertSettings;
 use super::store::NewAlert;
 use super::{Alert, AlertItem, EventKind};
 use crate::domain::execution::Status;
+use crate::domain::ids::JobId;
 use crate::domain::job::Job;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -43,7 +44,7 @@ pub struct Recorder {
     pub metrics: Arc<Metrics>,
     /// Woken after rows are written, so a worker in this process delivers at once.
     pub wake: Arc<Notify>,
-    jobs: HashMap<String, (Option<Job>, Instant)>,
+    jobs: HashMap<JobId, (Option<Job>, Instant)>,
 }
 
 impl Recorder {
@@ -273,9 +274,10 @@ impl Recorder {
     fn job_item(&self, event: EventKind, job: &Job, at: DateTime<Utc>) -> AlertItem {
         AlertItem {
             event,
-            job_id: Some(job.id.clone()),
+            // Alerts keep plain string ids (their rows and renderers): typed ids end here.
+            job_id: Some(job.id.to_string()),
             job_name: Some(job.spec.name.clone()),
-            agent_id: job.agent_id.clone(),
+            agent_id: job.agent_id.as_ref().map(ToString::to_string),
             execution_id: None,
             at,
             timezone: job.spec.timezone.clone(),
@@ -310,12 +312,12 @@ impl Recorder {
         {
             return Ok(job.clone());
         }
-        let job = self.store.get_job(id).await?;
+        let id = JobId::from(id);
+        let job = self.store.get_job(&id).await?;
         if self.jobs.len() > MAX_CACHED {
             self.jobs.clear();
         }
-        self.jobs
-            .insert(id.to_owned(), (job.clone(), Instant::now()));
+        self.jobs.insert(id, (job.clone(), Instant::now()));
         Ok(job)
     }
 }

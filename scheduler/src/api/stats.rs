@@ -104,7 +104,7 @@ pub async fn summary(
     let known = app.store.list_agents().await?;
     let offline = known
         .iter()
-        .filter(|a| !live.iter().any(|l| l.id == a.id))
+        .filter(|a| !live.iter().any(|l| a.id == l.id.as_str()))
         .count();
 
     let counts = app.store.count_by_status(since.date_naive()).await?;
@@ -203,16 +203,23 @@ async fn upcoming(
         .take(LISTED)
         .map(|f| {
             let tz: Tz = f.timezone.parse().unwrap_or(Tz::UTC);
+            // The summary's figures keep plain string ids (as `StatsStore` does).
             UpcomingFire {
-                job_id: f.job_id,
+                job_id: f.job_id.into(),
                 job_name: f.job_name,
-                agent_id: f.agent_id,
+                agent_id: f.agent_id.map(String::from),
                 utc: f.at.to_rfc3339(),
                 local: f.at.with_timezone(&tz).to_rfc3339(),
             }
         })
         .collect();
-    Ok((fires, partial, (!stale).then_some(jobs_per_agent)))
+    let jobs_per_agent = (!stale).then(|| {
+        jobs_per_agent
+            .into_iter()
+            .map(|(agent, n)| (agent.into(), n))
+            .collect()
+    });
+    Ok((fires, partial, jobs_per_agent))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

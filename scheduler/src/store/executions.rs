@@ -10,6 +10,7 @@ use super::counts::{self, CountDeltas};
 use super::ingest::{IngestOutcome, write_batch};
 use super::mysql::MySqlStore;
 use crate::domain::execution::{ExecutionRecord, Status, Trigger};
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
 /// Filters of `GET /api/v1/executions`; newest first by (scheduled_at, id).
 #[derive(Debug, Clone, Default)]
@@ -131,9 +132,9 @@ pub trait ExecutionStore: Send + Sync {
 /// An execution whose agent died during the run.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LostExecution {
-    pub id: String,
-    pub job_id: String,
-    pub agent_id: String,
+    pub id: ExecutionId,
+    pub job_id: JobId,
+    pub agent_id: AgentId,
     pub scheduled_at: DateTime<Utc>,
     /// Attempts finished before the agent died (the interrupted one is not among them).
     pub attempt_count: u32,

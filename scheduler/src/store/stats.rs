@@ -9,6 +9,7 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::mysql::MySqlStore;
+use crate::domain::ids::{ExecutionId, JobId};
 
 /// Statuses that end an execution: what "last outcome" means (skipped and missed fires did
 /// not run, so they say nothing about whether the job works).
@@ -17,7 +18,8 @@ pub const OUTCOMES: [&str; 5] = ["succeeded", "failed", "timed_out", "killed", "
 /// The newest settled execution of a job.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LastOutcome {
-    pub execution_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
     pub status: String,
     pub scheduled_at: DateTime<Utc>,
 }
@@ -38,8 +40,8 @@ pub trait StatsStore: Send + Sync {
     /// The last outcome of each of `job_ids` that has one.
     async fn last_outcomes(
         &self,
-        job_ids: &[String],
-    ) -> Result<HashMap<String, LastOutcome>, StoreError>;
+        job_ids: &[JobId],
+    ) -> Result<HashMap<JobId, LastOutcome>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -102,8 +104,8 @@ impl StatsStore for MySqlStore {
 
     async fn last_outcomes(
         &self,
-        job_ids: &[String],
-    ) -> Result<HashMap<String, LastOutcome>, StoreError> {
+        job_ids: &[JobId],
+    ) -> Result<HashMap<JobId, LastOutcome>, StoreError> {
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -125,7 +127,7 @@ impl StatsStore for MySqlStore {
             }
             query.push(") ORDER BY scheduled_at DESC LIMIT 1)");
         }
-        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+        let rows: Vec<(JobId, ExecutionId, String, DateTime<Utc>)> =
             query.build_query_as().fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()
