@@ -48,11 +48,8 @@ impl Sweeper {
                             .executions
                             .with_label_values(&[execution.job_id.as_str(), Status::Lost.as_str()])
                             .inc();
-                        self.alerts.settled(
-                            execution.id.as_str(),
-                            execution.job_id.as_str(),
-                            Status::Lost,
-                        );
+                        self.alerts
+                            .settled(&execution.id, &execution.job_id, Status::Lost);
                         pending.push((execution, Instant::now()));
                     }
                 }

@@ -19,7 +19,7 @@ use super::settings::AlertSettings;
 use super::store::NewAlert;
 use super::{Alert, AlertItem, EventKind};
 use crate::domain::execution::Status;
-use crate::domain::ids::JobId;
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 use crate::domain::job::Job;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -109,7 +109,7 @@ impl Recorder {
         }
     }
 
-    fn is_cached(&self, id: &str) -> bool {
+    fn is_cached(&self, id: &JobId) -> bool {
         self.jobs
             .get(id)
             .is_some_and(|(_, at)| at.elapsed() < JOB_CACHE)
@@ -162,10 +162,11 @@ impl Recorder {
         }
     }
 
+    /// The execution and alert stores still take plain string ids: converted at their calls.
     async fn settled(
         &mut self,
-        execution_id: &str,
-        job_id: &str,
+        execution_id: &ExecutionId,
+        job_id: &JobId,
         status: Status,
     ) -> Result<(), StoreError> {
         let Some(job) = self.job(job_id).await? else {
@@ -181,7 +182,7 @@ impl Recorder {
         if events.is_empty() && !recovery && !rate {
             return Ok(());
         }
-        let Some(execution) = self.store.get_execution(execution_id).await? else {
+        let Some(execution) = self.store.get_execution(execution_id.as_str()).await? else {
             return Ok(()); // purged since
         };
         let summary = &execution.summary;
@@ -190,7 +191,12 @@ impl Recorder {
         if recovery || rate {
             let previous = self
                 .store
-                .outcomes_before(job_id, summary.scheduled_at, execution_id, window)
+                .outcomes_before(
+                    job_id.as_str(),
+                    summary.scheduled_at,
+                    execution_id.as_str(),
+                    window,
+                )
                 .await?;
             if recovery && is_recovery(status, previous.first().copied()) {
                 events.push(EventKind::Recovered);
@@ -213,7 +219,7 @@ impl Recorder {
         let targets = rules::job_targets(spec, &self.settings);
         for event in events {
             let mut item = self.job_item(event, &job, at);
-            item.execution_id = Some(execution_id.to_owned());
+            item.execution_id = Some(execution_id.to_string());
             item.agent_id = Some(summary.agent_id.clone());
             item.link = Some(format!("{}/executions/{execution_id}", self.dashboard));
             item.error = match event {
@@ -287,12 +293,12 @@ impl Recorder {
         }
     }
 
-    fn agent_item(&self, event: EventKind, agent: &str, at: DateTime<Utc>) -> AlertItem {
+    fn agent_item(&self, event: EventKind, agent: &AgentId, at: DateTime<Utc>) -> AlertItem {
         AlertItem {
             event,
             job_id: None,
             job_name: None,
-            agent_id: Some(agent.to_owned()),
+            agent_id: Some(agent.to_string()),
             execution_id: None,
             at,
             timezone: "UTC".into(),
@@ -306,18 +312,17 @@ impl Recorder {
         }
     }
 
-    async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
+    async fn job(&mut self, id: &JobId) -> Result<Option<Job>, StoreError> {
         if let Some((job, at)) = self.jobs.get(id)
             && at.elapsed() < JOB_CACHE
         {
             return Ok(job.clone());
         }
-        let id = JobId::from(id);
-        let job = self.store.get_job(&id).await?;
+        let job = self.store.get_job(id).await?;
         if self.jobs.len() > MAX_CACHED {
             self.jobs.clear();
         }
-        self.jobs.insert(id, (job.clone(), Instant::now()));
+        self.jobs.insert(id.clone(), (job.clone(), Instant::now()));
         Ok(job)
     }
 }

@@ -21,6 +21,7 @@ use crate::auth::role::Viewer;
 use crate::domain::execution::{
     MAX_AGENT_ID, MAX_ERROR, MAX_ID, MAX_OUTPUT, Status, Trigger, cap_output, cut, valid_id,
 };
+use crate::domain::ids::{ExecutionId, JobId};
 use crate::error::ErrorCode;
 use crate::store::executions::{
     ExecutionDetail, ExecutionFilter, ExecutionSummary, PostedResult, ResultOutcome,
@@ -315,8 +316,12 @@ pub async fn post_result(
                     .executions
                     .with_label_values(&[row.summary.job_id.as_str(), result.status.as_str()])
                     .inc();
-                app.alert_events
-                    .settled(&id, &row.summary.job_id, result.status);
+                // Execution rows keep plain string ids (this API's edge); alerts take typed ones.
+                let (id, job) = (
+                    ExecutionId::from(id.as_str()),
+                    JobId::from(row.summary.job_id.as_str()),
+                );
+                app.alert_events.settled(&id, &job, result.status);
             }
             Ok(Json(render_detail(row)).into_response())
         }

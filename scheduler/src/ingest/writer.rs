@@ -185,8 +185,7 @@ async fn write_records(
     match result {
         Ok(outcome) => {
             for (id, job, status) in outcome.settled {
-                // Alerts still take plain string ids: this is their edge.
-                alerts.settled(id.as_str(), job.as_str(), status);
+                alerts.settled(&id, &job, status);
                 metrics
                     .executions
                     .with_label_values(&[job.as_str(), status.as_str()])

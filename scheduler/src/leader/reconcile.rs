@@ -262,9 +262,8 @@ impl Reconciler {
     fn alert_unassigned(&mut self, plan: &Plan, full: bool) {
         for id in &plan.unplaceable {
             if self.unassigned.insert(id.clone()) {
-                // Alerts keep plain string ids: this is their edge.
                 self.deps.events.emit(Happening::Unassigned {
-                    job_id: id.to_string(),
+                    job_id: id.clone(),
                     at: chrono::Utc::now(),
                 });
             }

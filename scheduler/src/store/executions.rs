@@ -116,7 +116,7 @@ pub trait ExecutionStore: Send + Sync {
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<(String, String)>, StoreError>;
+    ) -> Result<Vec<(ExecutionId, JobId)>, StoreError>;
     /// Deletes up to `limit` executions scheduled before `before`; how many.
     async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// Marks `lost` up to `limit` executions that an agent not in `live` was running itself
@@ -243,9 +243,9 @@ impl ExecutionStore for MySqlStore {
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(ExecutionId, JobId)>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let due: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        let due: Vec<(ExecutionId, JobId, DateTime<Utc>)> = sqlx::query_as(
             "SELECT id, job_id, scheduled_at FROM executions \
              WHERE status = 'running' AND async_deadline < ? LIMIT ? FOR UPDATE",
         )
