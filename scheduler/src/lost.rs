@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::execution::Status;
+use crate::domain::ids::AgentId;
 use crate::leader::push::agent_client;
 use crate::store::executions::LostExecution;
 use crate::sweep::Sweeper;
@@ -34,7 +35,12 @@ impl Sweeper {
             if !self.live.is_synced() {
                 continue;
             }
-            let live: Vec<String> = self.live.snapshot().into_iter().map(|a| a.id).collect();
+            let live: Vec<AgentId> = self
+                .live
+                .snapshot()
+                .into_iter()
+                .map(|a| AgentId::from(a.id))
+                .collect();
             match self.store.mark_lost(&live, Utc::now(), BATCH).await {
                 Ok(lost) => {
                     for execution in lost {

@@ -162,7 +162,7 @@ impl Recorder {
         }
     }
 
-    /// The execution and alert stores still take plain string ids: converted at their calls.
+    /// The alert store still takes plain string ids: converted at its call.
     async fn settled(
         &mut self,
         execution_id: &ExecutionId,
@@ -182,7 +182,7 @@ impl Recorder {
         if events.is_empty() && !recovery && !rate {
             return Ok(());
         }
-        let Some(execution) = self.store.get_execution(execution_id.as_str()).await? else {
+        let Some(execution) = self.store.get_execution(execution_id).await? else {
             return Ok(()); // purged since
         };
         let summary = &execution.summary;
@@ -220,7 +220,7 @@ impl Recorder {
         for event in events {
             let mut item = self.job_item(event, &job, at);
             item.execution_id = Some(execution_id.to_string());
-            item.agent_id = Some(summary.agent_id.clone());
+            item.agent_id = Some(summary.agent_id.to_string());
             item.link = Some(format!("{}/executions/{execution_id}", self.dashboard));
             item.error = match event {
                 EventKind::FailureRate => rate_note.clone(),

@@ -31,8 +31,10 @@ pub struct Triggered {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Killing {
-    pub execution_id: String,
-    pub agent_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
+    #[schema(value_type = String)]
+    pub agent_id: AgentId,
     /// Always true: the agent is stopping it and will report it `killed`.
     pub killing: bool,
 }
@@ -120,7 +122,7 @@ pub async fn trigger(
 pub async fn kill(
     who: Caller<Operator>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<ExecutionId>,
 ) -> Result<(StatusCode, Json<Killing>), ApiError> {
     let Some(execution) = app.store.get_execution(&id).await? else {
         return Err(ApiError::new(
@@ -144,7 +146,7 @@ pub async fn kill(
         ));
     }
     let agent_id = execution.agent_id;
-    let Some(agent) = app.live.get(&agent_id) else {
+    let Some(agent) = app.live.get(agent_id.as_str()) else {
         return Err(ApiError::new(
             ErrorCode::Unavailable,
             format!("agent {agent_id} running execution {id} is not online"),
@@ -152,14 +154,14 @@ pub async fn kill(
     };
     let audit = who
         .audit("execution", "kill")
-        .target(&id)
+        .target(id.as_str())
         .after(serde_json::json!({"job_id": execution.job_id, "agent_id": agent_id}));
     app.store.record_audit(audit).await?;
     let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let killed = client
         .kill(KillRequest {
-            execution_id: id.clone(),
+            execution_id: id.to_string(),
         })
         .await
         .map_err(|s| {

@@ -16,6 +16,7 @@ use super::error::{ApiError, ErrorBody};
 use super::params::ValidQuery;
 use crate::auth::role::Viewer;
 use crate::domain::execution::Status;
+use crate::domain::ids::JobId;
 use crate::domain::schedule::SharedSchedule;
 use crate::store::executions::{ExecutionFilter, ExecutionSummary};
 use crate::store::upcoming::{Published, PublishedFire};
@@ -134,7 +135,7 @@ pub async fn summary(
             ..ExecutionFilter::default()
         })
         .await?;
-    let mut ids: Vec<String> = failures.iter().map(|e| e.job_id.clone()).collect();
+    let mut ids: Vec<JobId> = failures.iter().map(|e| e.job_id.clone()).collect();
     ids.sort();
     ids.dedup();
     let names = app.store.job_names(&ids).await?;
@@ -149,7 +150,13 @@ pub async fn summary(
     let (next_fires, next_fires_partial, published_counts) = upcoming(&app, now).await?;
     let jobs_per_agent = match published_counts {
         Some(counts) => counts,
-        None => app.store.jobs_per_agent().await?.into_iter().collect(),
+        None => app
+            .store
+            .jobs_per_agent()
+            .await?
+            .into_iter()
+            .map(|(agent, n)| (agent.into(), n))
+            .collect(),
     };
     Ok(Json(Summary {
         agents: AgentCounts {
@@ -203,7 +210,7 @@ async fn upcoming(
         .take(LISTED)
         .map(|f| {
             let tz: Tz = f.timezone.parse().unwrap_or(Tz::UTC);
-            // The summary's figures keep plain string ids (as `StatsStore` does).
+            // The summary keeps plain string ids (its schema names them so): typed ids end here.
             UpcomingFire {
                 job_id: f.job_id.into(),
                 job_name: f.job_name,

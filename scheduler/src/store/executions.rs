@@ -15,8 +15,8 @@ use crate::domain::ids::{AgentId, ExecutionId, JobId};
 /// Filters of `GET /api/v1/executions`; newest first by (scheduled_at, id).
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
-    pub job_id: Option<String>,
-    pub agent_id: Option<String>,
+    pub job_id: Option<JobId>,
+    pub agent_id: Option<AgentId>,
     pub statuses: Vec<Status>,
     pub trigger: Option<Trigger>,
     /// scheduled_at >= from.
@@ -24,16 +24,19 @@ pub struct ExecutionFilter {
     /// scheduled_at < to.
     pub to: Option<DateTime<Utc>>,
     /// Strictly older than this (scheduled_at, id): the last row of the previous page.
-    pub before: Option<(DateTime<Utc>, String)>,
+    pub before: Option<(DateTime<Utc>, ExecutionId)>,
     pub limit: u32,
 }
 
 /// One row as history lists it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ExecutionSummary {
-    pub id: String,
-    pub job_id: String,
-    pub agent_id: String,
+    #[schema(value_type = String)]
+    pub id: ExecutionId,
+    #[schema(value_type = String)]
+    pub job_id: JobId,
+    #[schema(value_type = String)]
+    pub agent_id: AgentId,
     pub epoch: u64,
     pub scheduled_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -47,7 +50,8 @@ pub struct ExecutionSummary {
     pub output_truncated: bool,
     pub error: String,
     pub async_deadline: Option<DateTime<Utc>>,
-    pub retry_of: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub retry_of: Option<ExecutionId>,
     pub revision: u32,
     pub settled_by: Option<String>,
     pub recorded_at: DateTime<Utc>,
@@ -105,10 +109,10 @@ pub trait ExecutionStore: Send + Sync {
         &self,
         filter: &ExecutionFilter,
     ) -> Result<Vec<ExecutionSummary>, StoreError>;
-    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionDetail>, StoreError>;
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<ExecutionDetail>, StoreError>;
     async fn post_result(
         &self,
-        id: &str,
+        id: &ExecutionId,
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError>;
     /// Times out up to `limit` async executions whose deadline passed; their (id, job id).
@@ -123,7 +127,7 @@ pub trait ExecutionStore: Send + Sync {
     /// (not waiting for an async result); returns them.
     async fn mark_lost(
         &self,
-        live: &[String],
+        live: &[AgentId],
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<LostExecution>, StoreError>;
@@ -176,7 +180,7 @@ impl ExecutionStore for MySqlStore {
         Ok(q.build_query_as().fetch_all(self.pool()).await?)
     }
 
-    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionDetail>, StoreError> {
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<ExecutionDetail>, StoreError> {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, attempts, output, late_result FROM executions WHERE id = ?"
         );
@@ -188,7 +192,7 @@ impl ExecutionStore for MySqlStore {
 
     async fn post_result(
         &self,
-        id: &str,
+        id: &ExecutionId,
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -284,7 +288,7 @@ impl ExecutionStore for MySqlStore {
 
     async fn mark_lost(
         &self,
-        live: &[String],
+        live: &[AgentId],
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<LostExecution>, StoreError> {

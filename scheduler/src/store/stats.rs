@@ -9,7 +9,7 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::mysql::MySqlStore;
-use crate::domain::ids::{ExecutionId, JobId};
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
 /// Statuses that end an execution: what "last outcome" means (skipped and missed fires did
 /// not run, so they say nothing about whether the job works).
@@ -34,9 +34,9 @@ pub trait StatsStore: Send + Sync {
         from: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError>;
     /// The names of those of `job_ids` that exist, in one read.
-    async fn job_names(&self, job_ids: &[String]) -> Result<HashMap<String, String>, StoreError>;
+    async fn job_names(&self, job_ids: &[JobId]) -> Result<HashMap<JobId, String>, StoreError>;
     /// Jobs assigned to each agent (paused ones included), by agent id.
-    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError>;
+    async fn jobs_per_agent(&self) -> Result<HashMap<AgentId, u64>, StoreError>;
     /// The last outcome of each of `job_ids` that has one.
     async fn last_outcomes(
         &self,
@@ -76,7 +76,7 @@ impl StatsStore for MySqlStore {
             .collect())
     }
 
-    async fn job_names(&self, job_ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    async fn job_names(&self, job_ids: &[JobId]) -> Result<HashMap<JobId, String>, StoreError> {
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -86,12 +86,12 @@ impl StatsStore for MySqlStore {
             ids.push_bind(id);
         }
         query.push(")");
-        let rows: Vec<(String, String)> = query.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<(JobId, String)> = query.build_query_as().fetch_all(self.pool()).await?;
         Ok(rows.into_iter().collect())
     }
 
-    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+    async fn jobs_per_agent(&self) -> Result<HashMap<AgentId, u64>, StoreError> {
+        let rows: Vec<(AgentId, i64)> = sqlx::query_as(
             "SELECT agent_id, COUNT(*) FROM jobs WHERE agent_id IS NOT NULL GROUP BY agent_id",
         )
         .fetch_all(self.pool())
