@@ -162,7 +162,6 @@ impl Recorder {
         }
     }
 
-    /// The alert store still takes plain string ids: converted at its call.
     async fn settled(
         &mut self,
         execution_id: &ExecutionId,
@@ -191,12 +190,7 @@ impl Recorder {
         if recovery || rate {
             let previous = self
                 .store
-                .outcomes_before(
-                    job_id.as_str(),
-                    summary.scheduled_at,
-                    execution_id.as_str(),
-                    window,
-                )
+                .outcomes_before(job_id, summary.scheduled_at, execution_id, window)
                 .await?;
             if recovery && is_recovery(status, previous.first().copied()) {
                 events.push(EventKind::Recovered);

@@ -12,6 +12,7 @@ use super::recording::record_in;
 use super::rules::{SecretRef, Target};
 use super::{Alert, ChannelKind, EventKind};
 use crate::domain::execution::Status;
+use crate::domain::ids::{ExecutionId, JobId};
 use crate::store::StoreError;
 use crate::store::ingest::is_lock_conflict;
 use crate::store::mysql::MySqlStore;
@@ -166,9 +167,9 @@ pub trait AlertStore: Send + Sync {
     /// (scheduled_at, id), newest first.
     async fn outcomes_before(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         scheduled_at: DateTime<Utc>,
-        id: &str,
+        id: &ExecutionId,
         limit: u32,
     ) -> Result<Vec<Status>, StoreError>;
 }
@@ -364,9 +365,9 @@ impl AlertStore for MySqlStore {
 
     async fn outcomes_before(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         scheduled_at: DateTime<Utc>,
-        id: &str,
+        id: &ExecutionId,
         limit: u32,
     ) -> Result<Vec<Status>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
