@@ -122,8 +122,8 @@ impl Channels {
 
     /// The secret of the job's Feishu webhook with this URL, as the job says now.
     async fn job_secret(&self, store: &dyn Store, row: &AlertRow) -> Result<String, SendError> {
-        // Alert rows keep plain string ids; typed at the store call.
-        let job_id = JobId::from(row.job_id.as_deref().unwrap_or_default());
+        // A row without a job looks up the empty id, as ever: no job, so no secret.
+        let job_id = row.job_id.clone().unwrap_or_else(|| JobId::from(""));
         let job = store.get_job(&job_id).await.map_err(|e| SendError {
             message: format!("cannot read the job's Feishu secret: {e}"),
             retryable: true,

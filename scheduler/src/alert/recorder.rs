@@ -213,8 +213,8 @@ impl Recorder {
         let targets = rules::job_targets(spec, &self.settings);
         for event in events {
             let mut item = self.job_item(event, &job, at);
-            item.execution_id = Some(execution_id.to_string());
-            item.agent_id = Some(summary.agent_id.to_string());
+            item.execution_id = Some(execution_id.clone());
+            item.agent_id = Some(summary.agent_id.clone());
             item.link = Some(format!("{}/executions/{execution_id}", self.dashboard));
             item.error = match event {
                 EventKind::FailureRate => rate_note.clone(),
@@ -274,10 +274,9 @@ impl Recorder {
     fn job_item(&self, event: EventKind, job: &Job, at: DateTime<Utc>) -> AlertItem {
         AlertItem {
             event,
-            // Alerts keep plain string ids (their rows and renderers): typed ids end here.
-            job_id: Some(job.id.to_string()),
+            job_id: Some(job.id.clone()),
             job_name: Some(job.spec.name.clone()),
-            agent_id: job.agent_id.as_ref().map(ToString::to_string),
+            agent_id: job.agent_id.clone(),
             execution_id: None,
             at,
             timezone: job.spec.timezone.clone(),
@@ -292,7 +291,7 @@ impl Recorder {
             event,
             job_id: None,
             job_name: None,
-            agent_id: Some(agent.to_string()),
+            agent_id: Some(agent.clone()),
             execution_id: None,
             at,
             timezone: "UTC".into(),
