@@ -210,7 +210,7 @@ async fn upcoming(
         .take(LISTED)
         .map(|f| {
             let tz: Tz = f.timezone.parse().unwrap_or(Tz::UTC);
-            // The summary keeps plain string ids (its schema names them so): typed ids end here.
+            // The summary's fires and counts keep plain string ids: typed ids end here.
             UpcomingFire {
                 job_id: f.job_id.into(),
                 job_name: f.job_name,
