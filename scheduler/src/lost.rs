@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::execution::Status;
+use crate::domain::ids::AgentId;
 use crate::leader::push::agent_client;
 use crate::store::executions::LostExecution;
 use crate::sweep::Sweeper;
@@ -34,7 +35,12 @@ impl Sweeper {
             if !self.live.is_synced() {
                 continue;
             }
-            let live: Vec<String> = self.live.snapshot().into_iter().map(|a| a.id).collect();
+            let live: Vec<AgentId> = self
+                .live
+                .snapshot()
+                .into_iter()
+                .map(|a| AgentId::from(a.id))
+                .collect();
             match self.store.mark_lost(&live, Utc::now(), BATCH).await {
                 Ok(lost) => {
                     for execution in lost {
@@ -91,15 +97,16 @@ impl Sweeper {
         }
         let agent = self
             .live
-            .get(&agent_id)
+            .get(agent_id.as_str())
             .ok_or("the job's new agent is not online")?;
         let mut client = agent_client(&agent, &self.agent_dialer)?;
         let answer = client
             .trigger(TriggerRequest {
-                job_id: job.id.clone(),
+                // The proto edge: plain strings.
+                job_id: job.id.to_string(),
                 assignment_epoch: job.assignment_epoch,
                 kind: TriggerKind::Retry as i32,
-                retry_of: lost.id.clone(),
+                retry_of: lost.id.to_string(),
                 scheduled_at_ms: lost.scheduled_at.timestamp_millis(),
                 attempts_used: used,
             })

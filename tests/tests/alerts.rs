@@ -205,7 +205,7 @@ async fn a_failure_alerts_each_recipient_once_recorded_before_delivery_then_reco
     assert_eq!(to.address, "a@example.com");
     assert_eq!(alert.title, "Job nightly \"report\" 报表 failed");
     let item = &alert.items[0];
-    assert_eq!(item.execution_id.as_deref(), Some("f1"));
+    assert_eq!(item.execution_id, Some("f1".into()));
     assert_eq!(item.error, "exit code 3: \"quoted\" \\ 中文");
     assert_eq!(item.output_excerpt, "output of f1");
     assert!(item.link.as_deref().unwrap().ends_with("/executions/f1"));

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use crate::domain::execution::Status;
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
 /// Events queued before the sources stop waiting for the recorder: enough for a burst of a
 /// few thousand settlements; beyond that the recorder is hopelessly behind anyway.
@@ -15,23 +16,20 @@ const QUEUE: usize = 16_384;
 pub enum Happening {
     /// An execution's stored status changed to a final one (ingest, async result, sweeper).
     Settled {
-        execution_id: String,
-        job_id: String,
+        execution_id: ExecutionId,
+        job_id: JobId,
         status: Status,
     },
     AgentOffline {
-        agent_id: String,
+        agent_id: AgentId,
         at: DateTime<Utc>,
     },
     AgentOnline {
-        agent_id: String,
+        agent_id: AgentId,
         at: DateTime<Utc>,
     },
     /// An enabled job has no eligible agent (found by the leader's reconcile).
-    Unassigned {
-        job_id: String,
-        at: DateTime<Utc>,
-    },
+    Unassigned { job_id: JobId, at: DateTime<Utc> },
 }
 
 /// Where happenings are sent. Cheap to clone; sending never blocks the caller (the ingest
@@ -63,11 +61,11 @@ impl AlertEvents {
     }
 
     /// An execution settled; only final statuses are passed on.
-    pub fn settled(&self, execution_id: &str, job_id: &str, status: Status) {
+    pub fn settled(&self, execution_id: &ExecutionId, job_id: &JobId, status: Status) {
         if status.is_final() {
             self.emit(Happening::Settled {
-                execution_id: execution_id.to_owned(),
-                job_id: job_id.to_owned(),
+                execution_id: execution_id.clone(),
+                job_id: job_id.clone(),
                 status,
             });
         }

@@ -31,6 +31,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
+
 /// What happened. Job events can be chosen per job (`alerts.on`); agent and system events go
 /// to the cluster-wide recipients from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -82,10 +84,13 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertItem {
     pub event: EventKind,
-    pub job_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub job_id: Option<JobId>,
     pub job_name: Option<String>,
-    pub agent_id: Option<String>,
-    pub execution_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<AgentId>,
+    #[schema(value_type = Option<String>)]
+    pub execution_id: Option<ExecutionId>,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// The job's time zone (times are shown in it, and in UTC); UTC for agent events.

@@ -19,6 +19,7 @@ use super::settings::AlertSettings;
 use super::store::NewAlert;
 use super::{Alert, AlertItem, EventKind};
 use crate::domain::execution::Status;
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 use crate::domain::job::Job;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -43,7 +44,7 @@ pub struct Recorder {
     pub metrics: Arc<Metrics>,
     /// Woken after rows are written, so a worker in this process delivers at once.
     pub wake: Arc<Notify>,
-    jobs: HashMap<String, (Option<Job>, Instant)>,
+    jobs: HashMap<JobId, (Option<Job>, Instant)>,
 }
 
 impl Recorder {
@@ -108,7 +109,7 @@ impl Recorder {
         }
     }
 
-    fn is_cached(&self, id: &str) -> bool {
+    fn is_cached(&self, id: &JobId) -> bool {
         self.jobs
             .get(id)
             .is_some_and(|(_, at)| at.elapsed() < JOB_CACHE)
@@ -163,8 +164,8 @@ impl Recorder {
 
     async fn settled(
         &mut self,
-        execution_id: &str,
-        job_id: &str,
+        execution_id: &ExecutionId,
+        job_id: &JobId,
         status: Status,
     ) -> Result<(), StoreError> {
         let Some(job) = self.job(job_id).await? else {
@@ -212,7 +213,7 @@ impl Recorder {
         let targets = rules::job_targets(spec, &self.settings);
         for event in events {
             let mut item = self.job_item(event, &job, at);
-            item.execution_id = Some(execution_id.to_owned());
+            item.execution_id = Some(execution_id.clone());
             item.agent_id = Some(summary.agent_id.clone());
             item.link = Some(format!("{}/executions/{execution_id}", self.dashboard));
             item.error = match event {
@@ -285,12 +286,12 @@ impl Recorder {
         }
     }
 
-    fn agent_item(&self, event: EventKind, agent: &str, at: DateTime<Utc>) -> AlertItem {
+    fn agent_item(&self, event: EventKind, agent: &AgentId, at: DateTime<Utc>) -> AlertItem {
         AlertItem {
             event,
             job_id: None,
             job_name: None,
-            agent_id: Some(agent.to_owned()),
+            agent_id: Some(agent.clone()),
             execution_id: None,
             at,
             timezone: "UTC".into(),
@@ -304,7 +305,7 @@ impl Recorder {
         }
     }
 
-    async fn job(&mut self, id: &str) -> Result<Option<Job>, StoreError> {
+    async fn job(&mut self, id: &JobId) -> Result<Option<Job>, StoreError> {
         if let Some((job, at)) = self.jobs.get(id)
             && at.elapsed() < JOB_CACHE
         {
@@ -314,8 +315,7 @@ impl Recorder {
         if self.jobs.len() > MAX_CACHED {
             self.jobs.clear();
         }
-        self.jobs
-            .insert(id.to_owned(), (job.clone(), Instant::now()));
+        self.jobs.insert(id.clone(), (job.clone(), Instant::now()));
         Ok(job)
     }
 }

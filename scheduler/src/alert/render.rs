@@ -158,13 +158,13 @@ pub fn facts(item: &AlertItem) -> Vec<(&'static str, String)> {
         facts.push(("Job", job.clone()));
     }
     if let Some(id) = &item.job_id {
-        facts.push(("Job id", id.clone()));
+        facts.push(("Job id", id.to_string()));
     }
     if let Some(agent) = &item.agent_id {
-        facts.push(("Agent", agent.clone()));
+        facts.push(("Agent", agent.to_string()));
     }
     if let Some(exec) = &item.execution_id {
-        facts.push(("Execution", exec.clone()));
+        facts.push(("Execution", exec.to_string()));
     }
     facts.push(("Time", both_times(item)));
     facts

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::settings::AlertSettings;
 use super::{AlertItem, ChannelKind, EventKind};
 use crate::domain::execution::Status;
+use crate::domain::ids::{AgentId, JobId};
 use crate::domain::job::{AlertEvent, AlertSpec};
 
 /// Characters of output an alert quotes (the end of it: where errors usually are).
@@ -201,9 +202,9 @@ pub fn title(item: &AlertItem) -> String {
     let job = item
         .job_name
         .as_deref()
-        .or(item.job_id.as_deref())
+        .or(item.job_id.as_ref().map(JobId::as_str))
         .unwrap_or("?");
-    let agent = item.agent_id.as_deref().unwrap_or("?");
+    let agent = item.agent_id.as_ref().map_or("?", AgentId::as_str);
     match item.event {
         EventKind::Failed => format!("Job {job} failed"),
         EventKind::TimedOut => format!("Job {job} timed out"),

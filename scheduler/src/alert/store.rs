@@ -12,6 +12,7 @@ use super::recording::record_in;
 use super::rules::{SecretRef, Target};
 use super::{Alert, ChannelKind, EventKind};
 use crate::domain::execution::Status;
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 use crate::store::StoreError;
 use crate::store::ingest::is_lock_conflict;
 use crate::store::mysql::MySqlStore;
@@ -20,9 +21,9 @@ use crate::store::mysql::MySqlStore;
 #[derive(Debug, Clone)]
 pub struct NewAlert {
     pub event: EventKind,
-    pub job_id: Option<String>,
-    pub execution_id: Option<String>,
-    pub agent_id: Option<String>,
+    pub job_id: Option<JobId>,
+    pub execution_id: Option<ExecutionId>,
+    pub agent_id: Option<AgentId>,
     pub group_key: String,
     pub alert: Alert,
     pub targets: Vec<Target>,
@@ -49,9 +50,12 @@ pub struct Recorded {
 pub struct AlertRow {
     pub id: u64,
     pub event: String,
-    pub job_id: Option<String>,
-    pub execution_id: Option<String>,
-    pub agent_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub job_id: Option<JobId>,
+    #[schema(value_type = Option<String>)]
+    pub execution_id: Option<ExecutionId>,
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<AgentId>,
     pub channel: String,
     pub recipient: String,
     #[serde(skip)]
@@ -107,7 +111,7 @@ pub enum Delivery {
 /// Filters of `GET /api/v1/alerts`; newest first by (created_at, id).
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     pub event: Option<EventKind>,
     pub channel: Option<ChannelKind>,
     pub statuses: Vec<String>,
@@ -166,9 +170,9 @@ pub trait AlertStore: Send + Sync {
     /// (scheduled_at, id), newest first.
     async fn outcomes_before(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         scheduled_at: DateTime<Utc>,
-        id: &str,
+        id: &ExecutionId,
         limit: u32,
     ) -> Result<Vec<Status>, StoreError>;
 }
@@ -364,9 +368,9 @@ impl AlertStore for MySqlStore {
 
     async fn outcomes_before(
         &self,
-        job_id: &str,
+        job_id: &JobId,
         scheduled_at: DateTime<Utc>,
-        id: &str,
+        id: &ExecutionId,
         limit: u32,
     ) -> Result<Vec<Status>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Alert, AlertItem};
+use crate::domain::ids::JobId;
 
 /// A recipient that got more than this many alerts within [`BURST_WINDOW`] gets the rest of
 /// the burst as one message.
@@ -37,7 +38,10 @@ pub fn group(alerts: &[Alert]) -> Alert {
     let total = items.len();
     let jobs: std::collections::BTreeSet<&str> = items
         .iter()
-        .filter_map(|i| i.job_name.as_deref().or(i.job_id.as_deref()))
+        .filter_map(|i| {
+            let id = i.job_id.as_ref().map(JobId::as_str);
+            i.job_name.as_deref().or(id)
+        })
         .collect();
     let mut title = format!("{total} alerts");
     if !jobs.is_empty() {

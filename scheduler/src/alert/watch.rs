@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{AlertEvents, Happening};
 use super::worker::Worker;
+use crate::domain::ids::AgentId;
 use crate::registry::LiveAgents;
 
 /// The leader's alerting: started with each leadership, stopped with it.
@@ -44,7 +45,8 @@ impl LeaderAlerting {
                         (now.difference(before), true),
                     ] {
                         for agent in changes {
-                            let (agent_id, at) = (agent.clone(), Utc::now());
+                            // The registry's records are `crony-common` types: plain strings.
+                            let (agent_id, at) = (AgentId::from(agent.as_str()), Utc::now());
                             tracing::info!(agent = %agent_id, online, "agent alert");
                             self.events.emit(if online {
                                 Happening::AgentOnline { agent_id, at }

@@ -13,6 +13,7 @@ use super::json::ValidJson;
 use super::params::{ValidPath, ValidQuery};
 use crate::auth::role::{Admin, Viewer};
 use crate::domain::agent::{AgentPatch, AgentState, AgentView};
+use crate::domain::ids::AgentId;
 use crate::error::ErrorCode;
 use crate::store::StoreError;
 
@@ -61,7 +62,7 @@ pub async fn list(
         overlay_live(&app, agent);
     }
     for record in app.live.snapshot() {
-        if !agents.iter().any(|a| a.id == record.id) {
+        if !agents.iter().any(|a| a.id.as_str() == record.id) {
             agents.push(AgentView::from_live(&record));
         }
     }
@@ -82,15 +83,15 @@ pub async fn list(
 pub async fn get(
     _who: Caller<Viewer>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<AgentId>,
 ) -> Result<Json<AgentView>, ApiError> {
     view(&app, &id).await.map(Json)
 }
 
 /// One agent: stored history overlaid with its live record.
-async fn view(app: &AppState, id: &str) -> Result<AgentView, ApiError> {
+async fn view(app: &AppState, id: &AgentId) -> Result<AgentView, ApiError> {
     let stored = app.store.get_agent(id).await;
-    let mut agent = match (stored, app.live.get(id)) {
+    let mut agent = match (stored, app.live.get(id.as_str())) {
         (Ok(Some(agent)), _) => agent,
         (_, Some(record)) => AgentView::from_live(&record),
         (Ok(None), None) => {
@@ -119,7 +120,7 @@ async fn view(app: &AppState, id: &str) -> Result<AgentView, ApiError> {
 pub async fn patch(
     who: Caller<Admin>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<AgentId>,
     ValidJson(patch): ValidJson<AgentPatch>,
 ) -> Result<Json<AgentView>, ApiError> {
     patch
@@ -142,7 +143,7 @@ pub async fn patch(
 
 /// Live fields come from etcd; history and operator settings from MySQL.
 fn overlay_live(app: &AppState, agent: &mut AgentView) {
-    match app.live.get(&agent.id) {
+    match app.live.get(agent.id.as_str()) {
         Some(record) => {
             let kept = agent.clone();
             *agent = AgentView {

@@ -24,6 +24,7 @@ use crate::alert::store::{AlertFilter, AlertRow, Delivery, NewAlert};
 use crate::alert::{Alert, AlertItem, ChannelKind, EventKind};
 use crate::auth::role::{Operator, Viewer};
 use crate::domain::execution::{MAX_ID, valid_id};
+use crate::domain::ids::JobId;
 use crate::error::ErrorCode;
 
 const EVENTS: [EventKind; 10] = [
@@ -136,7 +137,7 @@ pub async fn list(
         Some(id) if !valid_id(&id, MAX_ID) => {
             return Err(ApiError::invalid("job_id", "must be a job id"));
         }
-        id => id,
+        id => id.map(JobId::from),
     };
     let event = given(query.event)
         .map(|raw| {

@@ -14,21 +14,27 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::params::ValidPath;
 use crate::auth::role::Operator;
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 use crate::error::ErrorCode;
 use crate::leader::push::agent_client;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Triggered {
     /// Look it up under `/executions/{id}` once the agent reports it.
-    pub execution_id: String,
-    pub job_id: String,
-    pub agent_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
+    #[schema(value_type = String)]
+    pub job_id: JobId,
+    #[schema(value_type = String)]
+    pub agent_id: AgentId,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Killing {
-    pub execution_id: String,
-    pub agent_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
+    #[schema(value_type = String)]
+    pub agent_id: AgentId,
     /// Always true: the agent is stopping it and will report it `killed`.
     pub killing: bool,
 }
@@ -46,7 +52,7 @@ pub struct Killing {
 pub async fn trigger(
     who: Caller<Operator>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<JobId>,
 ) -> Result<(StatusCode, Json<Triggered>), ApiError> {
     let job = super::jobs::load(&app, &id).await?;
     if !job.spec.enabled {
@@ -61,7 +67,7 @@ pub async fn trigger(
             format!("job {id} has no agent yet (no eligible agent is online)"),
         ));
     };
-    let Some(agent) = app.live.get(&agent_id) else {
+    let Some(agent) = app.live.get(agent_id.as_str()) else {
         return Err(ApiError::new(
             ErrorCode::Unavailable,
             format!("agent {agent_id} of job {id} is not online; the job is being moved"),
@@ -71,14 +77,14 @@ pub async fn trigger(
     // never left without one.
     let audit = who
         .audit("job", "trigger")
-        .target(&id)
+        .target(id.as_str())
         .after(serde_json::json!({"agent_id": agent_id}));
     app.store.record_audit(audit).await?;
     let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let answer = client
         .trigger(TriggerRequest {
-            job_id: id.clone(),
+            job_id: id.to_string(),
             assignment_epoch: job.assignment_epoch,
             kind: TriggerKind::Manual as i32,
             ..TriggerRequest::default()
@@ -91,7 +97,7 @@ pub async fn trigger(
                 format!("agent {agent_id} did not run job {id}: {}", s.message()),
             )
         })?;
-    let execution_id = answer.into_inner().execution_id;
+    let execution_id = ExecutionId::from(answer.into_inner().execution_id);
     Ok((
         StatusCode::ACCEPTED,
         Json(Triggered {
@@ -116,7 +122,7 @@ pub async fn trigger(
 pub async fn kill(
     who: Caller<Operator>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<ExecutionId>,
 ) -> Result<(StatusCode, Json<Killing>), ApiError> {
     let Some(execution) = app.store.get_execution(&id).await? else {
         return Err(ApiError::new(
@@ -140,7 +146,7 @@ pub async fn kill(
         ));
     }
     let agent_id = execution.agent_id;
-    let Some(agent) = app.live.get(&agent_id) else {
+    let Some(agent) = app.live.get(agent_id.as_str()) else {
         return Err(ApiError::new(
             ErrorCode::Unavailable,
             format!("agent {agent_id} running execution {id} is not online"),
@@ -148,14 +154,14 @@ pub async fn kill(
     };
     let audit = who
         .audit("execution", "kill")
-        .target(&id)
+        .target(id.as_str())
         .after(serde_json::json!({"job_id": execution.job_id, "agent_id": agent_id}));
     app.store.record_audit(audit).await?;
     let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
     let killed = client
         .kill(KillRequest {
-            execution_id: id.clone(),
+            execution_id: id.to_string(),
         })
         .await
         .map_err(|s| {

@@ -21,6 +21,7 @@ use crate::auth::role::Viewer;
 use crate::domain::execution::{
     MAX_AGENT_ID, MAX_ERROR, MAX_ID, MAX_OUTPUT, Status, Trigger, cap_output, cut, valid_id,
 };
+use crate::domain::ids::ExecutionId;
 use crate::error::ErrorCode;
 use crate::store::executions::{
     ExecutionDetail, ExecutionFilter, ExecutionSummary, PostedResult, ResultOutcome,
@@ -86,13 +87,18 @@ pub struct ExecutionList {
     pub next_cursor: Option<String>,
 }
 
-fn id_filter(field: &str, raw: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+/// A query parameter that must be an id, typed once it is checked.
+fn id_filter<Id: From<String>>(
+    field: &str,
+    raw: Option<String>,
+    max: usize,
+) -> Result<Option<Id>, ApiError> {
     match given(raw) {
         Some(id) if !valid_id(&id, max) => Err(ApiError::invalid(
             field,
             format!("must be an id (at most {max} letters, digits, . _ : -)"),
         )),
-        id => Ok(id),
+        id => Ok(id.map(Id::from)),
     }
 }
 
@@ -133,7 +139,7 @@ pub async fn list(
     let (from, to) = time_range(query.from, query.to)?;
     let limit = page_limit(query.limit)?;
     let before = cursor(query.cursor, |id| {
-        valid_id(id, MAX_ID).then(|| id.to_owned())
+        valid_id(id, MAX_ID).then(|| ExecutionId::from(id))
     })?;
     let filter = ExecutionFilter {
         job_id: id_filter("job_id", query.job_id, MAX_ID)?,
@@ -147,7 +153,10 @@ pub async fn list(
     };
     let rows = app.store.list_executions(&filter).await?;
     let next_cursor = (rows.len() as u32 == limit)
-        .then(|| rows.last().map(|r| encode_cursor(r.scheduled_at, &r.id)))
+        .then(|| {
+            rows.last()
+                .map(|r| encode_cursor(r.scheduled_at, r.id.as_str()))
+        })
         .flatten();
     Ok(Json(ExecutionList {
         executions: rows.into_iter().map(render_summary).collect(),
@@ -208,11 +217,12 @@ pub async fn get(
     if !valid_id(&id, MAX_ID) {
         return Err(not_found(&id));
     }
+    let id = ExecutionId::from(id);
     let row = app
         .store
         .get_execution(&id)
         .await?
-        .ok_or_else(|| not_found(&id))?;
+        .ok_or_else(|| not_found(id.as_str()))?;
     Ok(Json(render_detail(row)))
 }
 
@@ -277,6 +287,7 @@ pub async fn post_result(
     super::json::require_json(&headers)?;
     let body = body.map_err(super::json::body_error)?;
     let body: ResultBody = super::json::parse(&body)?;
+    let id = ExecutionId::from(id);
     let (output, output_truncated) = cap_output(body.output.as_deref().unwrap_or(""), MAX_OUTPUT);
     let result = PostedResult {
         status: match body.status {
@@ -309,7 +320,7 @@ pub async fn post_result(
                 .store
                 .get_execution(&id)
                 .await?
-                .ok_or_else(|| not_found(&id))?;
+                .ok_or_else(|| not_found(id.as_str()))?;
             if outcome == ResultOutcome::Settled {
                 app.metrics
                     .executions

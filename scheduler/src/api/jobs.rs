@@ -18,6 +18,7 @@ use super::paging::{given, page_limit};
 use super::params::{ValidPath, ValidQuery};
 use crate::auth::Role;
 use crate::auth::role::{Operator, Viewer};
+use crate::domain::ids::{AgentId, JobId};
 use crate::domain::job::{Job, JobSpec};
 use crate::domain::schedule::Schedule;
 use crate::error::ErrorCode;
@@ -59,7 +60,7 @@ fn fires_of(spec: &JobSpec, after: DateTime<Utc>, count: usize) -> Vec<Fire> {
 }
 
 /// A stored job, or the API's 404.
-pub(crate) async fn load(app: &AppState, id: &str) -> Result<Job, ApiError> {
+pub(crate) async fn load(app: &AppState, id: &JobId) -> Result<Job, ApiError> {
     app.store.get_job(id).await?.ok_or_else(|| not_found(id))
 }
 
@@ -133,7 +134,7 @@ fn may_touch<R>(who: &Caller<R>, spec: &JobSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn not_found(id: &str) -> ApiError {
+fn not_found(id: &JobId) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no job with id {id:?}"))
 }
 
@@ -157,7 +158,7 @@ pub async fn create(
         spec.check_callback_allow(allow)?;
     }
     let job = Job {
-        id: uuid::Uuid::now_v7().simple().to_string(),
+        id: uuid::Uuid::now_v7().simple().to_string().into(),
         spec,
         agent_id: None,
         assignment_epoch: 0,
@@ -212,15 +213,15 @@ pub async fn list(
     let filter = JobFilter {
         q: given(query.q),
         enabled,
-        agent_id: given(query.agent_id),
-        after: given(query.cursor),
+        agent_id: given(query.agent_id).map(AgentId::from),
+        after: given(query.cursor).map(JobId::from),
         limit,
     };
     let jobs = app.store.list_jobs(&filter).await?;
     let next_cursor = (jobs.len() as u32 == limit)
-        .then(|| jobs.last().map(|j| j.id.clone()))
+        .then(|| jobs.last().map(|j| j.id.to_string()))
         .flatten();
-    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id.clone()).collect();
     let mut last = app.store.last_outcomes(&ids).await?;
     Ok(Json(JobList {
         jobs: jobs
@@ -246,7 +247,7 @@ pub async fn list(
 pub async fn get(
     who: Caller<Viewer>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<JobId>,
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;
     Ok(Json(view(&app, job, who.role()).await))
@@ -267,7 +268,7 @@ pub async fn get(
 pub async fn replace(
     who: Caller<Operator>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<JobId>,
     ValidJson(mut spec): ValidJson<JobSpec>,
 ) -> Result<Json<JobView>, ApiError> {
     let now = Utc::now();
@@ -304,7 +305,7 @@ pub async fn replace(
 pub async fn delete(
     who: Caller<Operator>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<JobId>,
 ) -> Result<StatusCode, ApiError> {
     let current = load(&app, &id).await?;
     may_touch(&who, &current.spec)?;
@@ -331,7 +332,7 @@ pub async fn delete(
 pub async fn pause(
     who: Caller<Operator>,
     state: State<AppState>,
-    id: ValidPath<String>,
+    id: ValidPath<JobId>,
 ) -> Result<Json<JobView>, ApiError> {
     set_enabled(who, state, id, false).await
 }
@@ -348,7 +349,7 @@ pub async fn pause(
 pub async fn resume(
     who: Caller<Operator>,
     state: State<AppState>,
-    id: ValidPath<String>,
+    id: ValidPath<JobId>,
 ) -> Result<Json<JobView>, ApiError> {
     set_enabled(who, state, id, true).await
 }
@@ -357,7 +358,7 @@ pub async fn resume(
 async fn set_enabled(
     who: Caller<Operator>,
     State(app): State<AppState>,
-    ValidPath(id): ValidPath<String>,
+    ValidPath(id): ValidPath<JobId>,
     enabled: bool,
 ) -> Result<Json<JobView>, ApiError> {
     let job = load(&app, &id).await?;

@@ -16,6 +16,7 @@ use super::error::{ApiError, ErrorBody};
 use super::params::ValidQuery;
 use crate::auth::role::Viewer;
 use crate::domain::execution::Status;
+use crate::domain::ids::JobId;
 use crate::domain::schedule::SharedSchedule;
 use crate::store::executions::{ExecutionFilter, ExecutionSummary};
 use crate::store::upcoming::{Published, PublishedFire};
@@ -104,7 +105,7 @@ pub async fn summary(
     let known = app.store.list_agents().await?;
     let offline = known
         .iter()
-        .filter(|a| !live.iter().any(|l| l.id == a.id))
+        .filter(|a| !live.iter().any(|l| a.id == l.id.as_str()))
         .count();
 
     let counts = app.store.count_by_status(since.date_naive()).await?;
@@ -134,7 +135,7 @@ pub async fn summary(
             ..ExecutionFilter::default()
         })
         .await?;
-    let mut ids: Vec<String> = failures.iter().map(|e| e.job_id.clone()).collect();
+    let mut ids: Vec<JobId> = failures.iter().map(|e| e.job_id.clone()).collect();
     ids.sort();
     ids.dedup();
     let names = app.store.job_names(&ids).await?;
@@ -149,7 +150,13 @@ pub async fn summary(
     let (next_fires, next_fires_partial, published_counts) = upcoming(&app, now).await?;
     let jobs_per_agent = match published_counts {
         Some(counts) => counts,
-        None => app.store.jobs_per_agent().await?.into_iter().collect(),
+        None => app
+            .store
+            .jobs_per_agent()
+            .await?
+            .into_iter()
+            .map(|(agent, n)| (agent.into(), n))
+            .collect(),
     };
     Ok(Json(Summary {
         agents: AgentCounts {
@@ -203,16 +210,23 @@ async fn upcoming(
         .take(LISTED)
         .map(|f| {
             let tz: Tz = f.timezone.parse().unwrap_or(Tz::UTC);
+            // The summary's fires and counts keep plain string ids: typed ids end here.
             UpcomingFire {
-                job_id: f.job_id,
+                job_id: f.job_id.into(),
                 job_name: f.job_name,
-                agent_id: f.agent_id,
+                agent_id: f.agent_id.map(String::from),
                 utc: f.at.to_rfc3339(),
                 local: f.at.with_timezone(&tz).to_rfc3339(),
             }
         })
         .collect();
-    Ok((fires, partial, (!stale).then_some(jobs_per_agent)))
+    let jobs_per_agent = (!stale).then(|| {
+        jobs_per_agent
+            .into_iter()
+            .map(|(agent, n)| (agent.into(), n))
+            .collect()
+    });
+    Ok((fires, partial, jobs_per_agent))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

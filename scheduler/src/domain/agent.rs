@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use crony_common::registry::AgentRecord;
 use serde::Serialize;
 
+use super::ids::AgentId;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentState {
@@ -33,7 +35,8 @@ impl AgentState {
 /// One agent as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentView {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: AgentId,
     pub grpc_addr: String,
     pub hostname: String,
     pub weight: u32,
@@ -88,7 +91,7 @@ impl AgentView {
     /// A live agent not (yet) recorded in MySQL.
     pub fn from_live(record: &AgentRecord) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.clone().into(),
             grpc_addr: record.grpc_addr.clone(),
             hostname: record.hostname.clone(),
             weight: record.weight,

@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ids::{AgentId, ExecutionId, JobId};
+
 /// Output kept per execution; longer output keeps its head and tail (design §4).
 pub const MAX_OUTPUT: usize = 64 * 1024;
 /// Error text kept per execution (the column is TEXT: 64 KiB of bytes).
@@ -126,9 +128,9 @@ pub struct Attempt {
 /// One agent report, checked and capped: ready to be written as a row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {
-    pub id: String,
-    pub job_id: String,
-    pub agent_id: String,
+    pub id: ExecutionId,
+    pub job_id: JobId,
+    pub agent_id: AgentId,
     pub epoch: u64,
     pub scheduled_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -144,7 +146,7 @@ pub struct ExecutionRecord {
     pub output_truncated: bool,
     pub error: String,
     pub async_deadline: Option<DateTime<Utc>>,
-    pub retry_of: Option<String>,
+    pub retry_of: Option<ExecutionId>,
     pub revision: u32,
 }
 

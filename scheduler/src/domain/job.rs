@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::ids::{AgentId, JobId};
 use super::schedule::Schedule;
 use crate::placement::Strategy;
 
@@ -155,7 +156,8 @@ pub struct PlacementSpec {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
-    pub agent_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<AgentId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -275,9 +277,10 @@ impl JobSpec {
             }
         }
         if let Some(id) = &self.placement.agent_id
-            && (id.is_empty()
-                || id.len() > 64
+            && (id.as_str().is_empty()
+                || id.as_str().len() > 64
                 || !id
+                    .as_str()
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
         {
@@ -490,10 +493,12 @@ fn three_hundred() -> u32 {
 /// A stored job: the spec plus what the scheduler owns.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Job {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: JobId,
     #[serde(flatten)]
     pub spec: JobSpec,
-    pub agent_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub agent_id: Option<AgentId>,
     pub assignment_epoch: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

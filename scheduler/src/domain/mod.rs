@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod execution;
+pub mod ids;
 pub mod job;
 mod job_allow;
 mod job_secrets;

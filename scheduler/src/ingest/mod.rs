@@ -11,6 +11,7 @@ use crate::domain::execution::{
     Attempt, ExecutionRecord, MAX_AGENT_ID, MAX_ATTEMPT_ERROR, MAX_ATTEMPTS, MAX_ERROR, MAX_ID,
     MAX_OUTPUT, Status, Trigger, cap_output, cut, instant_ms, valid_id,
 };
+use crate::domain::ids::ExecutionId;
 
 /// Largest `ReportBatch` accepted: a thousand reports with outputs at the cap fit.
 pub const MAX_MESSAGE: usize = 128 * 1024 * 1024;
@@ -31,7 +32,7 @@ pub fn record_from_proto(r: pb::ExecutionReport) -> Result<ExecutionRecord, Stri
     }
     let retry_of = match r.retry_of.as_str() {
         "" => None,
-        id if valid_id(id, MAX_ID) => Some(id.to_owned()),
+        id if valid_id(id, MAX_ID) => Some(ExecutionId::from(id)),
         id => return Err(format!("retry_of {id:?} is not a valid id")),
     };
     let status =
@@ -68,9 +69,10 @@ pub fn record_from_proto(r: pb::ExecutionReport) -> Result<ExecutionRecord, Stri
         started_at: optional("started_at_ms", r.started_at_ms)?,
         finished_at: optional("finished_at_ms", r.finished_at_ms)?,
         async_deadline: optional("async_deadline_ms", r.async_deadline_ms)?,
-        id: r.execution_id,
-        job_id: r.job_id,
-        agent_id: r.agent_id,
+        // Checked above: from here on the ids are typed.
+        id: r.execution_id.into(),
+        job_id: r.job_id.into(),
+        agent_id: r.agent_id.into(),
         epoch: r.epoch,
         scheduled_at,
         status,

@@ -43,10 +43,11 @@ impl ReportService for ReportServiceImpl {
             return Ok(Response::new(ReportAck::default()));
         }
         let mut seen = HashSet::new();
+        // The ack is proto: plain strings again.
         let ids: Vec<String> = records
             .iter()
             .filter(|r| seen.insert(r.id.clone()))
-            .map(|r| r.id.clone())
+            .map(|r| r.id.to_string())
             .collect();
         match self.writer.write(records).await {
             Ok(()) => Ok(Response::new(ReportAck {

@@ -49,7 +49,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
             .last_scheduled_at
             .unwrap_or(job.updated_at)
             .timestamp_millis(),
-        id: job.id.clone(),
+        id: job.id.to_string(),
         name: spec.name.clone(),
         schedule: spec.schedule.clone(),
         timezone: spec.timezone.clone(),

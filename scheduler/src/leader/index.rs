@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use crony_proto::v1 as pb;
 
 use super::convert;
+use crate::domain::ids::{AgentId, JobId};
 use crate::domain::job::Job;
 use crate::placement::{Requirements, Strategy};
 
@@ -19,7 +20,7 @@ pub struct IndexedJob {
     pub needs: Requirements,
     /// `None`: the cluster default.
     pub strategy: Option<Strategy>,
-    pub agent: Option<String>,
+    pub agent: Option<AgentId>,
 }
 
 impl IndexedJob {
@@ -62,9 +63,9 @@ pub struct Version {
 
 #[derive(Debug, Default)]
 pub struct JobIndex {
-    jobs: HashMap<String, IndexedJob>,
+    jobs: HashMap<JobId, IndexedJob>,
     /// Enabled jobs per owner, kept with every change (placement's load figures).
-    counts: HashMap<String, u64>,
+    counts: HashMap<AgentId, u64>,
 }
 
 impl JobIndex {
@@ -84,16 +85,16 @@ impl JobIndex {
         self.jobs.is_empty()
     }
 
-    pub fn get(&self, id: &str) -> Option<&IndexedJob> {
+    pub fn get(&self, id: &JobId) -> Option<&IndexedJob> {
         self.jobs.get(id)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &IndexedJob)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&JobId, &IndexedJob)> {
         self.jobs.iter()
     }
 
     /// Enabled jobs the index has on `agent`.
-    pub fn count(&self, agent: &str) -> u64 {
+    pub fn count(&self, agent: &AgentId) -> u64 {
         self.counts.get(agent).copied().unwrap_or(0)
     }
 
@@ -112,7 +113,7 @@ impl JobIndex {
         self.insert(job.id.clone(), fresh);
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<IndexedJob> {
+    pub fn remove(&mut self, id: &JobId) -> Option<IndexedJob> {
         let gone = self.jobs.remove(id)?;
         self.uncount(&gone);
         Some(gone)
@@ -120,18 +121,18 @@ impl JobIndex {
 
     /// Records a new owner (or none) and epoch written to MySQL; `resume_after_ms` and
     /// `misfire_since_ms` are where the new owner's fires start.
-    pub fn assign(&mut self, id: &str, to: Option<&str>, epoch: u64, window: Window) {
+    pub fn assign(&mut self, id: &JobId, to: Option<AgentId>, epoch: u64, window: Window) {
         let Some(mut job) = self.remove(id) else {
             return;
         };
-        job.agent = to.map(str::to_owned);
+        job.agent = to;
         job.spec.assignment_epoch = epoch;
         job.spec.resume_after_ms = window.resume_after_ms;
         job.spec.misfire_since_ms = job.spec.misfire_since_ms.max(window.misfire_since_ms);
-        self.insert(id.to_owned(), job);
+        self.insert(id.clone(), job);
     }
 
-    fn insert(&mut self, id: String, job: IndexedJob) {
+    fn insert(&mut self, id: JobId, job: IndexedJob) {
         if let Some(old) = self.jobs.remove(&id) {
             self.uncount(&old);
         }
@@ -185,27 +186,30 @@ pub(crate) mod tests {
     #[test]
     fn counts_follow_owners_and_enabled() {
         let mut index = JobIndex::load(vec![job("a"), job("b")]);
-        index.assign("a", Some("x"), 1, Window::default());
-        index.assign("b", Some("x"), 1, Window::default());
-        assert_eq!(index.count("x"), 2);
+        index.assign(&"a".into(), Some("x".into()), 1, Window::default());
+        index.assign(&"b".into(), Some("x".into()), 1, Window::default());
+        assert_eq!(index.count(&"x".into()), 2);
         let mut paused = job("b");
         paused.spec.enabled = false;
         index.apply_change(&paused);
-        assert_eq!(index.count("x"), 1, "a paused job is no load");
-        index.assign("a", Some("y"), 2, Window::default());
-        assert_eq!((index.count("x"), index.count("y")), (0, 1));
-        index.remove("a");
-        assert_eq!(index.count("y"), 0);
+        assert_eq!(index.count(&"x".into()), 1, "a paused job is no load");
+        index.assign(&"a".into(), Some("y".into()), 2, Window::default());
+        assert_eq!((index.count(&"x".into()), index.count(&"y".into())), (0, 1));
+        index.remove(&"a".into());
+        assert_eq!(index.count(&"y".into()), 0);
     }
 
     #[test]
     fn a_feed_change_keeps_the_leaders_owner_and_epoch() {
         let mut index = JobIndex::load(vec![job("a")]);
-        index.assign("a", Some("x"), 5, Window::default());
+        index.assign(&"a".into(), Some("x".into()), 5, Window::default());
         let mut stale = job("a"); // read from MySQL before the assignment was written
         stale.spec.description = "changed".into();
         index.apply_change(&stale);
-        let a = index.get("a").unwrap();
-        assert_eq!((a.agent.as_deref(), a.epoch()), (Some("x"), 5));
+        let a = index.get(&"a".into()).unwrap();
+        assert_eq!(
+            (a.agent.as_ref().map(AgentId::as_str), a.epoch()),
+            (Some("x"), 5)
+        );
     }
 }

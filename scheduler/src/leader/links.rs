@@ -10,24 +10,28 @@ use crony_proto::v1::JobSpec;
 use tokio::time::Instant;
 
 use super::index::{JobIndex, Version};
+use crate::domain::ids::{AgentId, JobId};
 
 /// One live agent as the leader pushes to it.
 #[derive(Debug)]
 pub struct Link {
+    /// `record.id`, typed once when the agent appears.
+    pub id: AgentId,
     pub record: AgentRecord,
     /// The lease the agent was fully synced under; `None`: it needs a full sync.
     pub synced: Option<i64>,
     /// What the agent acknowledged holding.
-    pub acked: HashMap<String, Version>,
+    pub acked: HashMap<JobId, Version>,
     /// After a failed push, nothing more is sent before this.
     pub retry_at: Option<Instant>,
     /// Jobs this agent has not been brought up to date for (a push failed or was deferred).
-    pub pending: HashSet<String>,
+    pub pending: HashSet<JobId>,
 }
 
 impl Link {
     fn new(record: AgentRecord) -> Self {
         Self {
+            id: record.id.clone().into(),
             record,
             synced: None,
             acked: HashMap::new(),
@@ -49,7 +53,7 @@ impl Link {
 #[derive(Debug, Default, PartialEq)]
 pub struct Delta {
     pub assign: Vec<JobSpec>,
-    pub remove: Vec<String>,
+    pub remove: Vec<JobId>,
 }
 
 impl Delta {
@@ -60,7 +64,7 @@ impl Delta {
 
 #[derive(Debug, Default)]
 pub struct Links {
-    pub by_agent: HashMap<String, Link>,
+    pub by_agent: HashMap<AgentId, Link>,
 }
 
 impl Links {
@@ -73,15 +77,15 @@ impl Links {
         self.by_agent.retain(|id, _| ids.contains(id.as_str()));
         let mut changed = before != self.by_agent.len();
         for record in live {
-            match self.by_agent.get_mut(&record.id) {
+            match self.by_agent.get_mut(record.id.as_str()) {
                 Some(link) if link.record == *record => {}
                 Some(link) => {
                     *link = Link::new(record.clone());
                     changed = true;
                 }
                 None => {
-                    self.by_agent
-                        .insert(record.id.clone(), Link::new(record.clone()));
+                    let link = Link::new(record.clone());
+                    self.by_agent.insert(link.id.clone(), link);
                     changed = true;
                 }
             }
@@ -91,26 +95,22 @@ impl Links {
 }
 
 /// Every job `agent` should hold.
-pub fn full_set(index: &JobIndex, agent: &str) -> Vec<JobSpec> {
+pub fn full_set(index: &JobIndex, agent: &AgentId) -> Vec<JobSpec> {
     index
         .iter()
-        .filter(|(_, j)| j.enabled() && j.agent.as_deref() == Some(agent))
+        .filter(|(_, j)| j.enabled() && j.agent.as_ref() == Some(agent))
         .map(|(_, j)| j.spec.clone())
         .collect()
 }
 
 /// The pushes that bring `link` to the index for the jobs in `ids`.
-pub fn delta<'a>(
-    link: &Link,
-    index: &JobIndex,
-    ids: impl IntoIterator<Item = &'a String>,
-) -> Delta {
-    let agent = link.record.id.as_str();
+pub fn delta<'a>(link: &Link, index: &JobIndex, ids: impl IntoIterator<Item = &'a JobId>) -> Delta {
+    let agent = Some(&link.id);
     let mut delta = Delta::default();
     for id in ids {
         let desired = index
             .get(id)
-            .filter(|j| j.enabled() && j.agent.as_deref() == Some(agent));
+            .filter(|j| j.enabled() && j.agent.as_ref() == agent);
         match (desired, link.acked.get(id)) {
             (Some(job), Some(held)) if job.version() == *held => {}
             (Some(job), _) => delta.assign.push(job.spec.clone()),
@@ -124,12 +124,12 @@ pub fn delta<'a>(
 /// The pushes that bring `link` to the index for every job (a periodic check that nothing
 /// drifted).
 pub fn full_delta(link: &Link, index: &JobIndex) -> Delta {
-    let agent = link.record.id.as_str();
-    let mut ids: HashSet<&String> = link.acked.keys().collect();
+    let agent = Some(&link.id);
+    let mut ids: HashSet<&JobId> = link.acked.keys().collect();
     ids.extend(
         index
             .iter()
-            .filter(|(_, j)| j.agent.as_deref() == Some(agent))
+            .filter(|(_, j)| j.agent.as_ref() == agent)
             .map(|(id, _)| id),
     );
     delta(link, index, ids)
@@ -162,7 +162,7 @@ mod tests {
             .collect();
         let mut index = JobIndex::load(jobs);
         for id in ["a", "b", "c"] {
-            index.assign(id, Some("x"), 1, Window::default());
+            index.assign(&id.into(), Some("x".into()), 1, Window::default());
         }
         index
     }
@@ -192,8 +192,9 @@ mod tests {
         links.refresh(&[record("x", 1)]);
         let link = links.by_agent.get_mut("x").unwrap();
         for id in ["a", "b", "c"] {
-            link.acked
-                .insert(id.into(), index.get(id).unwrap().version());
+            let id = JobId::from(id);
+            let version = index.get(&id).unwrap().version();
+            link.acked.insert(id, version);
         }
         link.acked.insert(
             "gone".into(),
@@ -202,8 +203,8 @@ mod tests {
                 updated_at_ms: 0,
             },
         );
-        index.assign("b", Some("y"), 2, Window::default()); // moved away
-        index.assign("c", Some("x"), 3, Window::default()); // new epoch
+        index.assign(&"b".into(), Some("y".into()), 2, Window::default()); // moved away
+        index.assign(&"c".into(), Some("x".into()), 3, Window::default()); // new epoch
         let all = full_delta(link, &index);
         let mut removed = all.remove.clone();
         removed.sort();
@@ -212,8 +213,8 @@ mod tests {
             all.assign.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
             ["c"]
         );
-        let only_a = delta(link, &index, [&"a".to_owned()]);
+        let only_a = delta(link, &index, [&JobId::from("a")]);
         assert!(only_a.is_empty());
-        assert_eq!(full_set(&index, "x").len(), 2);
+        assert_eq!(full_set(&index, &"x".into()).len(), 2);
     }
 }

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use super::index::Window;
 use super::plan::Decision;
 use super::reconcile::Reconciler;
+use crate::domain::ids::{AgentId, JobId};
 use crate::store::StoreError;
 use crate::store::assignments::Assignment;
 
@@ -27,7 +28,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
     }
     let started = Instant::now();
     let released = stop_at_old_owners(r, &decisions).await;
-    let orphans: Vec<&str> = decisions
+    let orphans: Vec<&JobId> = decisions
         .iter()
         .filter(|d| matches!(d, Decision::Place { .. }))
         .filter(|d| r.index.get(d.job()).is_some_and(|j| j.agent.is_some()))
@@ -41,7 +42,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
         let Some(job) = r.index.get(decision.job()) else {
             continue;
         };
-        let id = decision.job().to_owned();
+        let id = decision.job().clone();
         let (agent_id, epoch, window, fired_through) = match decision {
             Decision::Place { to, .. } => {
                 let since = watermarks.get(&id).map(DateTime::timestamp_millis);
@@ -80,7 +81,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
     r.deps.store.apply_assignments(r.term, &changes).await?;
     let written = writing.elapsed();
     for (change, window) in changes.iter().zip(windows) {
-        let to = change.agent_id.as_deref();
+        let to = change.agent_id.clone();
         r.index.assign(&change.job_id, to, change.epoch, window);
         r.dirty.insert(change.job_id.clone());
         let _ = r.upcoming.send(super::upcoming::UpcomingChange::Owner {
@@ -104,8 +105,8 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
 
 /// Phase one of every move: each old owner stops its moving jobs. Returns, per job it
 /// confirmed, the newest instant it fired (0: none).
-async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashMap<String, i64> {
-    let mut by_owner: HashMap<&str, Vec<String>> = HashMap::new();
+async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashMap<JobId, i64> {
+    let mut by_owner: HashMap<&AgentId, Vec<JobId>> = HashMap::new();
     for decision in decisions {
         if let Decision::Move { job, from, .. } = decision {
             by_owner.entry(from).or_default().push(job.clone());
@@ -120,7 +121,8 @@ async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashM
         let record = link.record.clone();
         let generation = r.next_generation();
         let stop = r.clients.remove(&record, r.term, generation, jobs.clone());
-        pending.spawn(async move { (record.id, jobs, stop.await) });
+        let owner = owner.clone();
+        pending.spawn(async move { (owner, jobs, stop.await) });
     }
     let mut released = HashMap::new();
     while let Some(done) = pending.join_next().await {
@@ -132,9 +134,10 @@ async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashM
         };
         match result {
             Ok(answer) => {
-                let fired: HashMap<String, i64> = answer
+                // The proto edge: released job ids arrive as plain strings.
+                let fired: HashMap<JobId, i64> = answer
                     .into_iter()
-                    .map(|r| (r.job_id, r.fired_through_ms))
+                    .map(|r| (JobId::from(r.job_id), r.fired_through_ms))
                     .collect();
                 for job in jobs {
                     link.acked.remove(&job);

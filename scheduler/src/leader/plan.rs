@@ -12,26 +12,27 @@ use crony_common::registry::AgentRecord;
 
 use super::index::IndexedJob;
 use crate::domain::agent::AgentAdmin;
+use crate::domain::ids::{AgentId, JobId};
 use crate::placement::{Candidate, Placer, Strategy, is_eligible};
 
 /// One step toward the desired assignment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// No live owner (new job, or its agent left): `to` takes it, starting at its misfire window.
-    Place { job: String, to: String },
+    Place { job: JobId, to: AgentId },
     /// A live owner that may no longer hold it, or rebalancing: `from` stops it and says the
     /// newest instant it fired before `to` is armed (docs/placement.md).
     Move {
-        job: String,
-        from: String,
-        to: String,
+        job: JobId,
+        from: AgentId,
+        to: AgentId,
     },
     /// Nobody should hold it (paused, or no agent may): `from` stops it, if it is live.
-    Release { job: String, from: String },
+    Release { job: JobId, from: AgentId },
 }
 
 impl Decision {
-    pub fn job(&self) -> &str {
+    pub fn job(&self) -> &JobId {
         match self {
             Decision::Place { job, .. }
             | Decision::Move { job, .. }
@@ -45,7 +46,7 @@ impl Decision {
 pub struct Plan {
     pub decisions: Vec<Decision>,
     /// Enabled jobs no live agent may hold.
-    pub unplaceable: Vec<String>,
+    pub unplaceable: Vec<JobId>,
     /// How many of the decisions are rebalancing moves.
     pub rebalanced: usize,
 }
@@ -53,19 +54,20 @@ pub struct Plan {
 /// The live agents as placement candidates: operator settings applied, load from `count`.
 pub fn candidates(
     live: &[AgentRecord],
-    admin: &HashMap<String, AgentAdmin>,
-    count: impl Fn(&str) -> u64,
+    admin: &HashMap<AgentId, AgentAdmin>,
+    count: impl Fn(&AgentId) -> u64,
 ) -> Vec<Candidate> {
     live.iter()
         .map(|a| {
-            let settings = admin.get(&a.id).copied().unwrap_or_default();
+            let settings = admin.get(a.id.as_str()).copied().unwrap_or_default();
+            let id = AgentId::from(a.id.clone());
             Candidate {
-                id: a.id.clone(),
+                assigned: count(&id),
+                id,
                 weight: settings.weight_override.unwrap_or(a.weight).max(1),
                 labels: a.labels.clone(),
                 allow_shell: a.allow_shell,
                 drained: settings.drained,
-                assigned: count(&a.id),
             }
         })
         .collect()
@@ -73,25 +75,25 @@ pub fn candidates(
 
 /// Decides for each of `jobs` (all of them, or only those that changed).
 pub fn plan<'a>(
-    jobs: impl IntoIterator<Item = (&'a String, &'a IndexedJob)>,
+    jobs: impl IntoIterator<Item = (&'a JobId, &'a IndexedJob)>,
     candidates: &mut [Candidate],
     placer: &mut Placer,
     default: Strategy,
 ) -> Plan {
-    let at: BTreeMap<String, usize> = candidates
+    let at: BTreeMap<AgentId, usize> = candidates
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id.clone(), i))
         .collect();
     let mut plan = Plan::default();
     for (id, job) in jobs {
-        let owner = job.agent.as_deref();
+        let owner = job.agent.as_ref();
         let live_owner = owner.and_then(|o| at.get(o).copied());
         if !job.enabled() {
             if let Some(from) = owner {
                 plan.decisions.push(Decision::Release {
                     job: id.clone(),
-                    from: from.to_owned(),
+                    from: from.clone(),
                 });
             }
             continue;
@@ -106,7 +108,7 @@ pub fn plan<'a>(
         match (chosen, live_owner.and(owner)) {
             (Some(to), Some(from)) => plan.decisions.push(Decision::Move {
                 job: id.clone(),
-                from: from.to_owned(),
+                from: from.clone(),
                 to,
             }),
             (Some(to), None) => plan.decisions.push(Decision::Place {
@@ -117,7 +119,7 @@ pub fn plan<'a>(
                 if let Some(from) = owner {
                     plan.decisions.push(Decision::Release {
                         job: id.clone(),
-                        from: from.to_owned(),
+                        from: from.clone(),
                     });
                 }
                 plan.unplaceable.push(id.clone());
@@ -140,7 +142,12 @@ mod tests {
                 .collect(),
         );
         for (id, owner) in jobs {
-            index.assign(id, *owner, 1, Window::default());
+            index.assign(
+                &(*id).into(),
+                owner.map(AgentId::from),
+                1,
+                Window::default(),
+            );
         }
         index
     }
@@ -157,11 +164,12 @@ mod tests {
     }
 
     fn edit(index: &mut JobIndex, id: &str, change: impl FnOnce(&mut crate::domain::job::Job)) {
-        let owner = index.get(id).unwrap().agent.clone();
-        let mut job = crate::leader::index::tests::job(id);
+        let id = JobId::from(id);
+        let owner = index.get(&id).unwrap().agent.clone();
+        let mut job = crate::leader::index::tests::job(id.as_str());
         change(&mut job);
         index.apply_change(&job);
-        assert_eq!(index.get(id).unwrap().agent, owner);
+        assert_eq!(index.get(&id).unwrap().agent, owner);
     }
 
     #[test]
@@ -245,7 +253,7 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(plan.unplaceable, ["sh"]);
+        assert_eq!(plan.unplaceable, [JobId::from("sh")]);
     }
 
     #[test]

@@ -16,6 +16,8 @@ use prost::Message;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::domain::ids::JobId;
+
 pub type Client = AgentServiceClient<InterceptedService<Channel, AttachClusterToken>>;
 
 /// What it takes to call any agent: the cluster token, the CA that verifies agents serving
@@ -169,9 +171,11 @@ impl AgentClients {
         agent: &AgentRecord,
         term: u64,
         generation: u64,
-        job_ids: Vec<String>,
+        job_ids: Vec<JobId>,
     ) -> impl std::future::Future<Output = Result<Vec<Released>, String>> + Send + 'static {
         let client = self.client(agent);
+        // The proto edge: the request carries plain strings.
+        let job_ids: Vec<String> = job_ids.into_iter().map(String::from).collect();
         async move {
             let mut client = client?;
             let mut released = Vec::new();

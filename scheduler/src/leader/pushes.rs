@@ -12,18 +12,19 @@ use super::index::Version;
 use super::links::{self, Delta};
 use super::moves::RETRY_AFTER;
 use super::reconcile::Reconciler;
+use crate::domain::ids::{AgentId, JobId};
 
 enum Outcome {
     Synced {
         lease: i64,
-        held: Vec<(String, Version)>,
+        held: Vec<(JobId, Version)>,
     },
     Pushed {
-        assigned: Vec<(String, Version)>,
-        removed: Vec<String>,
+        assigned: Vec<(JobId, Version)>,
+        removed: Vec<JobId>,
     },
     Failed {
-        ids: HashSet<String>,
+        ids: HashSet<JobId>,
         error: String,
     },
 }
@@ -33,7 +34,7 @@ pub async fn push(r: &mut Reconciler, full: bool) {
     let now = Instant::now();
     let dirty = std::mem::take(&mut r.dirty);
     let mut pending = tokio::task::JoinSet::new();
-    let agents: Vec<String> = r.links.by_agent.keys().cloned().collect();
+    let agents: Vec<AgentId> = r.links.by_agent.keys().cloned().collect();
     for agent in agents {
         let link = &r.links.by_agent[&agent];
         if link.needs_sync() {
@@ -146,23 +147,24 @@ pub async fn push(r: &mut Reconciler, full: bool) {
     }
 }
 
-fn versions(jobs: &[JobSpec]) -> Vec<(String, Version)> {
+/// The versions of pushed specs, their ids typed again (a `JobSpec` is proto: a plain string).
+fn versions(jobs: &[JobSpec]) -> Vec<(JobId, Version)> {
     jobs.iter()
         .map(|j| {
             let version = Version {
                 epoch: j.assignment_epoch,
                 updated_at_ms: j.updated_at_ms,
             };
-            (j.id.clone(), version)
+            (JobId::from(j.id.clone()), version)
         })
         .collect()
 }
 
-fn touched(delta: &Delta) -> HashSet<String> {
+fn touched(delta: &Delta) -> HashSet<JobId> {
     delta
         .assign
         .iter()
-        .map(|j| j.id.clone())
+        .map(|j| JobId::from(j.id.clone()))
         .chain(delta.remove.iter().cloned())
         .collect()
 }

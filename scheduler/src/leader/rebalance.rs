@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use super::index::IndexedJob;
 use super::plan::Decision;
+use crate::domain::ids::JobId;
 use crate::placement::{Candidate, is_eligible};
 
 /// Moves per pass by default: enough that 10,000 jobs even out in well under a minute, few
@@ -16,10 +17,10 @@ pub const DEFAULT_BUDGET: usize = 500;
 /// Up to `budget` moves toward the weighted shares; `busy` jobs (already moving) stay put.
 /// `candidates` carry the current load and are updated with the moves.
 pub fn rebalance<'a>(
-    jobs: impl IntoIterator<Item = (&'a String, &'a IndexedJob)>,
+    jobs: impl IntoIterator<Item = (&'a JobId, &'a IndexedJob)>,
     candidates: &mut [Candidate],
     budget: usize,
-    busy: &HashSet<String>,
+    busy: &HashSet<JobId>,
 ) -> Vec<Decision> {
     let active: Vec<usize> = (0..candidates.len())
         .filter(|&i| !candidates[i].drained)
@@ -45,13 +46,13 @@ pub fn rebalance<'a>(
         if moves.len() == budget {
             break;
         }
-        let Some(from) = job.agent.as_deref() else {
+        let Some(from) = job.agent.as_ref() else {
             continue;
         };
         if !job.enabled() || busy.contains(id) {
             continue;
         }
-        let Some(&f) = active.iter().find(|&&i| candidates[i].id == from) else {
+        let Some(&f) = active.iter().find(|&&i| candidates[i].id == *from) else {
             continue;
         };
         if !over(&candidates[f]) {
@@ -74,7 +75,7 @@ pub fn rebalance<'a>(
         candidates[t].assigned += 1;
         moves.push(Decision::Move {
             job: id.clone(),
-            from: from.to_owned(),
+            from: from.clone(),
             to: candidates[t].id.clone(),
         });
     }
@@ -95,7 +96,12 @@ mod tests {
                 .collect(),
         );
         for id in &ids {
-            index.assign(id, Some(agent), 1, Window::default());
+            index.assign(
+                &id.as_str().into(),
+                Some(agent.into()),
+                1,
+                Window::default(),
+            );
         }
         index
     }
@@ -135,12 +141,16 @@ mod tests {
         let mut pinned = crate::leader::index::tests::job("j000");
         pinned.spec.placement.agent_id = Some("a".into());
         index.apply_change(&pinned);
-        let busy: HashSet<String> = ["j001".to_owned()].into();
+        let busy: HashSet<JobId> = ["j001".into()].into();
         let mut agents = [cand("a", 1), cand("b", 1)];
         agents[0].assigned = 10;
         let moves = rebalance(index.iter(), &mut agents, 500, &busy);
         assert_eq!(moves.len(), 5);
-        assert!(moves.iter().all(|m| !["j000", "j001"].contains(&m.job())));
+        assert!(
+            moves
+                .iter()
+                .all(|m| !["j000", "j001"].contains(&m.job().as_str()))
+        );
     }
 
     #[test]

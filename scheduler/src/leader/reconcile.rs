@@ -20,6 +20,7 @@ use super::upcoming::{UpcomingChange, UpcomingTx};
 use super::{moves, pushes, rebalance};
 use crate::alert::events::{AlertEvents, Happening};
 use crate::domain::agent::AgentAdmin;
+use crate::domain::ids::{AgentId, JobId};
 use crate::domain::job::Job;
 use crate::metrics::Metrics;
 use crate::placement::{Placer, Strategy};
@@ -55,16 +56,16 @@ pub struct Reconciler {
     /// The next-fires view (`upcoming`): told every definition and owner change.
     pub(super) upcoming: UpcomingTx,
     placer: Placer,
-    admin: HashMap<String, AgentAdmin>,
+    admin: HashMap<AgentId, AgentAdmin>,
     admin_read: Option<Instant>,
     /// Jobs whose agents may differ from the index (changed, decided, or a push failed).
-    pub(super) dirty: HashSet<String>,
+    pub(super) dirty: HashSet<JobId>,
     /// Moves whose old owner did not confirm it stopped: planned again next pass.
-    pub(super) deferred: HashSet<String>,
+    pub(super) deferred: HashSet<JobId>,
     full_due: bool,
     last_full: Instant,
     /// Enabled jobs no agent may hold: alerted once when they become so.
-    unassigned: HashSet<String>,
+    unassigned: HashSet<JobId>,
     generation: u64,
 }
 
@@ -103,7 +104,7 @@ pub async fn run(
 }
 
 /// What the next-fires view needs of a job's definition.
-fn definition(job: &Job, agent: Option<String>) -> UpcomingChange {
+fn definition(job: &Job, agent: Option<AgentId>) -> UpcomingChange {
     UpcomingChange::Job {
         id: job.id.clone(),
         name: job.spec.name.clone(),
@@ -247,14 +248,14 @@ impl Reconciler {
             plan::plan(dirty, &mut candidates, &mut self.placer, default)
         };
         if full && self.deps.rebalance {
-            let busy: HashSet<String> = plan.decisions.iter().map(|d| d.job().to_owned()).collect();
+            let busy: HashSet<JobId> = plan.decisions.iter().map(|d| d.job().clone()).collect();
             let budget = rebalance::DEFAULT_BUDGET;
             let moves = rebalance::rebalance(index.iter(), &mut candidates, budget, &busy);
             plan.rebalanced = moves.len();
             plan.decisions.extend(moves);
         }
         self.placer
-            .forget_except(&live.iter().map(|a| a.id.clone()).collect());
+            .forget_except(&live.iter().map(|a| AgentId::from(a.id.clone())).collect());
         plan
     }
 
@@ -268,7 +269,7 @@ impl Reconciler {
             }
         }
         // A job leaves the set once a plan that looked at it found it a place.
-        let still: HashSet<&String> = plan.unplaceable.iter().collect();
+        let still: HashSet<&JobId> = plan.unplaceable.iter().collect();
         let dirty = &self.dirty;
         self.unassigned
             .retain(|id| still.contains(id) || !(full || dirty.contains(id)));

@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::ids::{AgentId, JobId};
 use crate::domain::schedule::SharedSchedule;
 use crate::store::Store;
 use crate::store::upcoming::PublishedFire;
@@ -29,26 +30,26 @@ const REFRESH: Duration = Duration::from_secs(5);
 pub enum UpcomingChange {
     /// A job's definition (new or changed).
     Job {
-        id: String,
+        id: JobId,
         name: String,
-        agent: Option<String>,
+        agent: Option<AgentId>,
         schedule: String,
         timezone: String,
         enabled: bool,
     },
     /// A job's new owner.
     Owner {
-        id: String,
-        agent: Option<String>,
+        id: JobId,
+        agent: Option<AgentId>,
     },
-    Removed(String),
+    Removed(JobId),
 }
 
 pub type UpcomingTx = mpsc::UnboundedSender<UpcomingChange>;
 
 struct Entry {
     name: String,
-    agent: Option<String>,
+    agent: Option<AgentId>,
     tz: Tz,
     /// Shared with every job of the same text: a parsed cron pattern is ~5.8 KB.
     schedule: SharedSchedule,
@@ -58,11 +59,11 @@ struct Entry {
 /// Each enabled job's next fire, in order.
 #[derive(Default)]
 pub struct Upcoming {
-    jobs: HashMap<String, Entry>,
-    order: BTreeSet<(DateTime<Utc>, String)>,
+    jobs: HashMap<JobId, Entry>,
+    order: BTreeSet<(DateTime<Utc>, JobId)>,
     /// The owner of every owned job, paused ones included.
-    owners: HashMap<String, String>,
-    per_agent: BTreeMap<String, u64>,
+    owners: HashMap<JobId, AgentId>,
+    per_agent: BTreeMap<AgentId, u64>,
 }
 
 impl Upcoming {
@@ -143,11 +144,11 @@ impl Upcoming {
     }
 
     /// Jobs held by each agent (paused ones included), by agent id.
-    pub fn jobs_per_agent(&self) -> &BTreeMap<String, u64> {
+    pub fn jobs_per_agent(&self) -> &BTreeMap<AgentId, u64> {
         &self.per_agent
     }
 
-    fn set_owner(&mut self, id: &str, agent: Option<String>) {
+    fn set_owner(&mut self, id: &JobId, agent: Option<AgentId>) {
         if let Some(old) = self.owners.remove(id)
             && let Some(n) = self.per_agent.get_mut(&old)
         {
@@ -158,22 +159,22 @@ impl Upcoming {
         }
         if let Some(agent) = agent {
             *self.per_agent.entry(agent.clone()).or_default() += 1;
-            self.owners.insert(id.to_owned(), agent);
+            self.owners.insert(id.clone(), agent);
         }
     }
 
-    fn insert(&mut self, id: String, entry: Entry) {
+    fn insert(&mut self, id: JobId, entry: Entry) {
         if let Some(next) = entry.next {
             self.order.insert((next, id.clone()));
         }
         self.jobs.insert(id, entry);
     }
 
-    fn remove(&mut self, id: &str) {
+    fn remove(&mut self, id: &JobId) {
         if let Some(old) = self.jobs.remove(id)
             && let Some(next) = old.next
         {
-            self.order.remove(&(next, id.to_owned()));
+            self.order.remove(&(next, id.clone()));
         }
     }
 }
@@ -186,7 +187,7 @@ pub async fn run(
     duties: CancellationToken,
 ) {
     let mut view = Upcoming::default();
-    type Sent = (Vec<PublishedFire>, BTreeMap<String, u64>);
+    type Sent = (Vec<PublishedFire>, BTreeMap<AgentId, u64>);
     let mut published: Option<(Sent, tokio::time::Instant)> = None;
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -237,7 +238,7 @@ mod tests {
     fn ids(view: &Upcoming) -> Vec<(String, String)> {
         view.soonest(PUBLISHED)
             .into_iter()
-            .map(|f| (f.job_id, f.at.to_rfc3339()))
+            .map(|f| (f.job_id.into(), f.at.to_rfc3339()))
             .collect()
     }
 
@@ -292,7 +293,7 @@ mod tests {
             },
             now,
         );
-        assert_eq!(view.soonest(1)[0].agent_id.as_deref(), Some("agent-1"));
+        assert_eq!(view.soonest(1)[0].agent_id, Some("agent-1".into()));
         let mut paused = job("a", "0 * * * *", false);
         if let UpcomingChange::Job { agent, .. } = &mut paused {
             *agent = Some("agent-1".into());
@@ -302,7 +303,7 @@ mod tests {
         let counts: Vec<_> = view.jobs_per_agent().iter().collect();
         assert_eq!(
             counts,
-            [(&"agent-1".to_owned(), &1)],
+            [(&AgentId::from("agent-1"), &1)],
             "a paused job still counts"
         );
         view.apply(UpcomingChange::Removed("a".into()), now);

@@ -6,13 +6,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::domain::ids::AgentId;
+
 pub mod fewest;
 pub mod wrr;
 
 /// One agent as placement sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    pub id: String,
+    pub id: AgentId,
     /// Relative capacity, `>= 1`; a 0 is treated as 1 so a misconfigured agent still gets a share
     /// instead of breaking the arithmetic of either strategy.
     pub weight: u32,
@@ -49,7 +51,7 @@ pub struct Requirements {
     /// Every pair must be present on the agent.
     pub labels: BTreeMap<String, String>,
     /// Only this agent id.
-    pub pinned: Option<String>,
+    pub pinned: Option<AgentId>,
     /// Shell jobs only go to agents with `allow_shell`.
     pub needs_shell: bool,
 }
@@ -58,7 +60,7 @@ pub struct Requirements {
 pub fn is_eligible(c: &Candidate, r: &Requirements) -> bool {
     !c.drained
         && (!r.needs_shell || c.allow_shell)
-        && r.pinned.as_deref().is_none_or(|id| id == c.id)
+        && r.pinned.as_ref().is_none_or(|id| *id == c.id)
         && r.labels
             .iter()
             .all(|(k, v)| c.labels.get(k).is_some_and(|have| have == v))
@@ -97,7 +99,7 @@ impl Placer {
 
     /// Drops the WRR state of agents no longer present, so a departed agent's leftover credit
     /// neither leaks memory nor skews its share if the same id comes back later.
-    pub fn forget_except(&mut self, live_ids: &HashSet<String>) {
+    pub fn forget_except(&mut self, live_ids: &HashSet<AgentId>) {
         self.wrr.retain(|id| live_ids.contains(id));
     }
 }
@@ -108,7 +110,7 @@ pub(crate) mod test_support {
 
     pub fn cand(id: &str, weight: u32) -> Candidate {
         Candidate {
-            id: id.to_owned(),
+            id: id.into(),
             weight,
             labels: Default::default(),
             allow_shell: true,
@@ -144,7 +146,7 @@ mod tests {
     }
 
     fn req_pinned(id: &str) -> Requirements {
-        let pinned = Some(id.to_owned());
+        let pinned = Some(id.into());
         Requirements {
             pinned,
             ..Default::default()
@@ -242,7 +244,7 @@ mod tests {
             placer.place(Strategy::WeightedRoundRobin, &mut cands, &any);
         }
         assert_eq!(placer.wrr.len(), 2);
-        placer.forget_except(&HashSet::from(["a".to_owned()]));
+        placer.forget_except(&HashSet::from(["a".into()]));
         assert_eq!(placer.wrr.len(), 1);
     }
 
@@ -282,7 +284,7 @@ mod tests {
         proptest::collection::vec(spec, 0..=8).prop_map(|specs| {
             let built = specs.into_iter().enumerate().map(|(i, spec)| {
                 let (weight, labels, allow_shell, drained, assigned) = spec;
-                let id = format!("agent-{i}");
+                let id = format!("agent-{i}").into();
                 Candidate {
                     id,
                     weight,
@@ -300,7 +302,7 @@ mod tests {
         // Pins agent-0..agent-9, so some pins name an agent that is not in the snapshot.
         let pinned = proptest::option::weighted(0.3, 0usize..10);
         (arb_labels(), pinned, any::<bool>()).prop_map(|(labels, pinned, needs_shell)| {
-            let pinned = pinned.map(|i| format!("agent-{i}"));
+            let pinned = pinned.map(|i| format!("agent-{i}").into());
             Requirements {
                 labels,
                 pinned,

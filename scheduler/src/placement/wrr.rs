@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 
 use super::{Candidate, Requirements, is_eligible};
+use crate::domain::ids::AgentId;
 
 /// Current weights (credit) per agent id, kept across picks.
 #[derive(Debug, Default)]
 pub struct SmoothWrr {
-    current: HashMap<String, i64>,
+    current: HashMap<AgentId, i64>,
 }
 
 impl SmoothWrr {
@@ -58,7 +59,7 @@ impl SmoothWrr {
     }
 
     /// Keeps only the agents for which `keep(id)` is true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&AgentId) -> bool) {
         self.current.retain(|id, _| keep(id));
     }
 

@@ -9,12 +9,13 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::mysql::MySqlStore;
+use crate::domain::ids::{AgentId, JobId};
 
 /// One job's new owner (or none) and epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
-    pub job_id: String,
-    pub agent_id: Option<String>,
+    pub job_id: JobId,
+    pub agent_id: Option<AgentId>,
     pub epoch: u64,
     /// The newest instant the previous owner said it fired (a two-phase move): raises the
     /// job's `last_scheduled_at`, so any later owner's misfire window starts after it even if
@@ -30,8 +31,8 @@ pub trait AssignmentStore: Send + Sync {
     /// misfire window of a job taken over from a lost agent starts.
     async fn last_scheduled(
         &self,
-        job_ids: &[&str],
-    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError>;
+        job_ids: &[&JobId],
+    ) -> Result<HashMap<JobId, DateTime<Utc>>, StoreError>;
     /// Writes assignments if `term` is still the stored term ([`StoreError::Deposed`] if not).
     async fn apply_assignments(&self, term: u64, changes: &[Assignment]) -> Result<(), StoreError>;
 }
@@ -79,8 +80,8 @@ impl AssignmentStore for MySqlStore {
 
     async fn last_scheduled(
         &self,
-        job_ids: &[&str],
-    ) -> Result<HashMap<String, DateTime<Utc>>, StoreError> {
+        job_ids: &[&JobId],
+    ) -> Result<HashMap<JobId, DateTime<Utc>>, StoreError> {
         let mut found = HashMap::new();
         for batch in job_ids.chunks(BATCH) {
             let mut query = QueryBuilder::new(
@@ -91,7 +92,7 @@ impl AssignmentStore for MySqlStore {
                 ids.push_bind(*id);
             }
             query.push(")");
-            let rows: Vec<(String, DateTime<Utc>)> =
+            let rows: Vec<(JobId, DateTime<Utc>)> =
                 query.build_query_as().fetch_all(self.pool()).await?;
             found.extend(rows);
         }

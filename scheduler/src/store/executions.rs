@@ -10,12 +10,13 @@ use super::counts::{self, CountDeltas};
 use super::ingest::{IngestOutcome, write_batch};
 use super::mysql::MySqlStore;
 use crate::domain::execution::{ExecutionRecord, Status, Trigger};
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
 /// Filters of `GET /api/v1/executions`; newest first by (scheduled_at, id).
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
-    pub job_id: Option<String>,
-    pub agent_id: Option<String>,
+    pub job_id: Option<JobId>,
+    pub agent_id: Option<AgentId>,
     pub statuses: Vec<Status>,
     pub trigger: Option<Trigger>,
     /// scheduled_at >= from.
@@ -23,16 +24,19 @@ pub struct ExecutionFilter {
     /// scheduled_at < to.
     pub to: Option<DateTime<Utc>>,
     /// Strictly older than this (scheduled_at, id): the last row of the previous page.
-    pub before: Option<(DateTime<Utc>, String)>,
+    pub before: Option<(DateTime<Utc>, ExecutionId)>,
     pub limit: u32,
 }
 
 /// One row as history lists it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ExecutionSummary {
-    pub id: String,
-    pub job_id: String,
-    pub agent_id: String,
+    #[schema(value_type = String)]
+    pub id: ExecutionId,
+    #[schema(value_type = String)]
+    pub job_id: JobId,
+    #[schema(value_type = String)]
+    pub agent_id: AgentId,
     pub epoch: u64,
     pub scheduled_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -46,7 +50,8 @@ pub struct ExecutionSummary {
     pub output_truncated: bool,
     pub error: String,
     pub async_deadline: Option<DateTime<Utc>>,
-    pub retry_of: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub retry_of: Option<ExecutionId>,
     pub revision: u32,
     pub settled_by: Option<String>,
     pub recorded_at: DateTime<Utc>,
@@ -104,10 +109,10 @@ pub trait ExecutionStore: Send + Sync {
         &self,
         filter: &ExecutionFilter,
     ) -> Result<Vec<ExecutionSummary>, StoreError>;
-    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionDetail>, StoreError>;
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<ExecutionDetail>, StoreError>;
     async fn post_result(
         &self,
-        id: &str,
+        id: &ExecutionId,
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError>;
     /// Times out up to `limit` async executions whose deadline passed; their (id, job id).
@@ -115,14 +120,14 @@ pub trait ExecutionStore: Send + Sync {
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<(String, String)>, StoreError>;
+    ) -> Result<Vec<(ExecutionId, JobId)>, StoreError>;
     /// Deletes up to `limit` executions scheduled before `before`; how many.
     async fn purge_executions(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
     /// Marks `lost` up to `limit` executions that an agent not in `live` was running itself
     /// (not waiting for an async result); returns them.
     async fn mark_lost(
         &self,
-        live: &[String],
+        live: &[AgentId],
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<LostExecution>, StoreError>;
@@ -131,9 +136,9 @@ pub trait ExecutionStore: Send + Sync {
 /// An execution whose agent died during the run.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LostExecution {
-    pub id: String,
-    pub job_id: String,
-    pub agent_id: String,
+    pub id: ExecutionId,
+    pub job_id: JobId,
+    pub agent_id: AgentId,
     pub scheduled_at: DateTime<Utc>,
     /// Attempts finished before the agent died (the interrupted one is not among them).
     pub attempt_count: u32,
@@ -175,7 +180,7 @@ impl ExecutionStore for MySqlStore {
         Ok(q.build_query_as().fetch_all(self.pool()).await?)
     }
 
-    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionDetail>, StoreError> {
+    async fn get_execution(&self, id: &ExecutionId) -> Result<Option<ExecutionDetail>, StoreError> {
         let sql = format!(
             "SELECT {SUMMARY_COLUMNS}, attempts, output, late_result FROM executions WHERE id = ?"
         );
@@ -187,7 +192,7 @@ impl ExecutionStore for MySqlStore {
 
     async fn post_result(
         &self,
-        id: &str,
+        id: &ExecutionId,
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -242,9 +247,9 @@ impl ExecutionStore for MySqlStore {
         &self,
         now: DateTime<Utc>,
         limit: u32,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<(ExecutionId, JobId)>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let due: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        let due: Vec<(ExecutionId, JobId, DateTime<Utc>)> = sqlx::query_as(
             "SELECT id, job_id, scheduled_at FROM executions \
              WHERE status = 'running' AND async_deadline < ? LIMIT ? FOR UPDATE",
         )
@@ -283,7 +288,7 @@ impl ExecutionStore for MySqlStore {
 
     async fn mark_lost(
         &self,
-        live: &[String],
+        live: &[AgentId],
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<LostExecution>, StoreError> {

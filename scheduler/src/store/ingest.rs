@@ -10,13 +10,14 @@ use sqlx::{MySql, QueryBuilder, Transaction};
 use super::StoreError;
 use super::counts::{self, CountDeltas};
 use crate::domain::execution::{ExecutionRecord, Status};
+use crate::domain::ids::{ExecutionId, JobId};
 
 /// What a committed batch changed, for metrics.
 #[derive(Debug, Default)]
 pub struct IngestOutcome {
     /// (execution id, job id, status) of every row whose status became a (different) final
     /// one: for metrics and alerts.
-    pub settled: Vec<(String, String, Status)>,
+    pub settled: Vec<(ExecutionId, JobId, Status)>,
 }
 
 /// Bytes per INSERT statement: well under MariaDB's default 16 MiB `max_allowed_packet`.
@@ -84,10 +85,10 @@ pub async fn write_batch(
 
 /// A batch may carry several snapshots of one execution; only the newest can matter.
 fn newest_per_id(records: &[ExecutionRecord]) -> Vec<&ExecutionRecord> {
-    let mut newest: HashMap<&str, &ExecutionRecord> = HashMap::new();
+    let mut newest: HashMap<&ExecutionId, &ExecutionRecord> = HashMap::new();
     for record in records {
         let keep = newest
-            .get(record.id.as_str())
+            .get(&record.id)
             .is_none_or(|seen| record.revision >= seen.revision);
         if keep {
             newest.insert(&record.id, record);
@@ -107,10 +108,10 @@ pub(crate) fn is_lock_conflict(e: &sqlx::Error) -> bool {
         .is_some_and(|e| matches!(e.number(), 1213 | 1205))
 }
 
-type Key = (String, i64);
+type Key = (JobId, i64);
 
-fn key(job_id: &str, at: DateTime<Utc>) -> Key {
-    (job_id.to_owned(), at.timestamp_millis())
+fn key(job_id: &JobId, at: DateTime<Utc>) -> Key {
+    (job_id.clone(), at.timestamp_millis())
 }
 
 async fn write_in(
@@ -118,7 +119,7 @@ async fn write_in(
     records: &[&ExecutionRecord],
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome, sqlx::Error> {
-    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<&ExecutionId> = records.iter().map(|r| &r.id).collect();
     let before = statuses(tx, &ids, true).await?;
     let (records, doomed) = resolve_missed(tx, records).await?;
     for chunk in by_size(&records) {
@@ -140,7 +141,7 @@ async fn write_in(
 /// What a stored execution row says, as far as ingest needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stored {
-    job_id: String,
+    job_id: JobId,
     status: Status,
     scheduled_at: DateTime<Utc>,
 }
@@ -148,9 +149,9 @@ struct Stored {
 /// The count changes from the rows as they were to the rows as they are: `doomed` are the
 /// missed rows deleted for a real run (some may also be among the batch's own ids).
 fn deltas(
-    before: &HashMap<String, Stored>,
-    after: &HashMap<String, Stored>,
-    doomed: &[(String, DateTime<Utc>)],
+    before: &HashMap<ExecutionId, Stored>,
+    after: &HashMap<ExecutionId, Stored>,
+    doomed: &[(ExecutionId, DateTime<Utc>)],
 ) -> CountDeltas {
     let mut deltas = CountDeltas::default();
     let seen = |row: &Stored| (row.scheduled_at, row.status);
@@ -174,9 +175,9 @@ fn deltas(
 /// and the sweeper wait for this batch instead of racing it.
 async fn statuses(
     tx: &mut Transaction<'_, MySql>,
-    ids: &[&str],
+    ids: &[&ExecutionId],
     lock: bool,
-) -> Result<HashMap<String, Stored>, sqlx::Error> {
+) -> Result<HashMap<ExecutionId, Stored>, sqlx::Error> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(LIST_CHUNK) {
         let mut q = QueryBuilder::new(
@@ -190,7 +191,7 @@ async fn statuses(
         if lock {
             q.push(" FOR UPDATE");
         }
-        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+        let rows: Vec<(ExecutionId, JobId, String, DateTime<Utc>)> =
             q.build_query_as().fetch_all(&mut **tx).await?;
         for (id, job_id, status, scheduled_at) in rows {
             if let Some(status) = Status::parse(&status) {
@@ -216,7 +217,7 @@ async fn statuses(
 async fn resolve_missed<'r>(
     tx: &mut Transaction<'_, MySql>,
     records: &[&'r ExecutionRecord],
-) -> Result<(Vec<&'r ExecutionRecord>, Vec<(String, DateTime<Utc>)>), sqlx::Error> {
+) -> Result<(Vec<&'r ExecutionRecord>, Vec<(ExecutionId, DateTime<Utc>)>), sqlx::Error> {
     let keys: HashSet<Key> = records
         .iter()
         .filter(|r| r.is_real_scheduled_run() || r.status == Status::Missed)
@@ -230,7 +231,7 @@ async fn resolve_missed<'r>(
         .filter(|r| r.is_real_scheduled_run())
         .map(|r| key(&r.job_id, r.scheduled_at))
         .collect();
-    let mut stored_missed: Vec<(String, Key)> = Vec::new();
+    let mut stored_missed: Vec<(ExecutionId, Key)> = Vec::new();
     let keys: Vec<Key> = keys.into_iter().collect();
     for chunk in keys.chunks(LIST_CHUNK) {
         let mut q = QueryBuilder::new(
@@ -247,7 +248,7 @@ async fn resolve_missed<'r>(
             q.push(")");
         }
         q.push(" FOR UPDATE");
-        let rows: Vec<(String, String, DateTime<Utc>, String, String)> =
+        let rows: Vec<(ExecutionId, JobId, DateTime<Utc>, String, String)> =
             q.build_query_as().fetch_all(&mut **tx).await?;
         for (id, job, at, status, trigger) in rows {
             let k = key(&job, at);
@@ -263,7 +264,7 @@ async fn resolve_missed<'r>(
         .copied()
         .filter(|r| r.status != Status::Missed || !real.contains(&key(&r.job_id, r.scheduled_at)))
         .collect();
-    let doomed: Vec<(String, DateTime<Utc>)> = stored_missed
+    let doomed: Vec<(ExecutionId, DateTime<Utc>)> = stored_missed
         .into_iter()
         .filter(|(_, k)| real.contains(k))
         .map(|(id, (_, ms))| (id, DateTime::from_timestamp_millis(ms).unwrap_or_default()))
@@ -272,7 +273,7 @@ async fn resolve_missed<'r>(
         let mut q = QueryBuilder::new("DELETE FROM executions WHERE status = 'missed' AND id IN (");
         let mut list = q.separated(", ");
         for (id, _) in chunk {
-            list.push_bind(id.as_str());
+            list.push_bind(id);
         }
         q.push(")");
         q.build().execute(&mut **tx).await?;
@@ -350,7 +351,7 @@ async fn raise_watermarks(
     tx: &mut Transaction<'_, MySql>,
     records: &[&ExecutionRecord],
 ) -> Result<(), sqlx::Error> {
-    let mut newest: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    let mut newest: HashMap<&JobId, DateTime<Utc>> = HashMap::new();
     for r in records
         .iter()
         .filter(|r| r.trigger == crate::domain::execution::Trigger::Schedule)
@@ -358,7 +359,7 @@ async fn raise_watermarks(
         let at = newest.entry(&r.job_id).or_insert(r.scheduled_at);
         *at = (*at).max(r.scheduled_at);
     }
-    let mut newest: Vec<(&str, DateTime<Utc>)> = newest.into_iter().collect();
+    let mut newest: Vec<(&JobId, DateTime<Utc>)> = newest.into_iter().collect();
     newest.sort();
     for chunk in newest.chunks(LIST_CHUNK) {
         let mut q = QueryBuilder::new("UPDATE jobs j JOIN (");

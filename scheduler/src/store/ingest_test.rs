@@ -17,12 +17,12 @@ fn deltas_of(
 ) -> CountDeltas {
     let map = |rows: &[(&str, Stored)]| {
         rows.iter()
-            .map(|(id, r)| ((*id).to_owned(), r.clone()))
+            .map(|(id, r)| (ExecutionId::from(*id), r.clone()))
             .collect::<HashMap<_, _>>()
     };
-    let doomed: Vec<(String, DateTime<Utc>)> = doomed
+    let doomed: Vec<(ExecutionId, DateTime<Utc>)> = doomed
         .iter()
-        .map(|(id, at)| ((*id).to_owned(), at.parse().expect("an instant")))
+        .map(|(id, at)| (ExecutionId::from(*id), at.parse().expect("an instant")))
         .collect();
     deltas(&map(before), &map(after), &doomed)
 }

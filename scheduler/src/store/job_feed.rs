@@ -10,6 +10,7 @@ use sqlx::{MySql, QueryBuilder, Transaction};
 use super::StoreError;
 use super::jobs::JobRow;
 use super::mysql::MySqlStore;
+use crate::domain::ids::JobId;
 use crate::domain::job::Job;
 
 /// Queue rows read at most per page: a page of changes is applied and deleted before the next.
@@ -23,7 +24,7 @@ pub struct FeedPage {
     /// Jobs created or changed, with their stored state.
     pub changed: Vec<Job>,
     /// Ids of jobs named by the queue that no longer exist.
-    pub deleted: Vec<String>,
+    pub deleted: Vec<JobId>,
     /// The queue rows read, to delete once applied ([`JobFeedStore::consume`]).
     pub rows: Vec<u64>,
     /// True when rows past this page are waiting.
@@ -45,7 +46,7 @@ pub trait JobFeedStore: Send + Sync {
 /// Queues a change of job `id` inside `tx`.
 pub(crate) async fn mark_changed(
     tx: &mut Transaction<'_, MySql>,
-    id: &str,
+    id: &JobId,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO job_changes (job_id) VALUES (?)")
         .bind(id)
@@ -69,7 +70,7 @@ impl JobFeedStore for MySqlStore {
     async fn read_changes(&self) -> Result<FeedPage, StoreError> {
         let mut tx = self.pool().begin().await?;
         // The snapshot starts with the first read: queue rows and job rows agree.
-        let queued: Vec<(u64, String)> =
+        let queued: Vec<(u64, JobId)> =
             sqlx::query_as("SELECT id, job_id FROM job_changes ORDER BY id LIMIT ?")
                 .bind(PAGE)
                 .fetch_all(&mut *tx)
@@ -78,7 +79,7 @@ impl JobFeedStore for MySqlStore {
             tx.commit().await?;
             return Ok(FeedPage::default());
         }
-        let named: BTreeSet<&str> = queued.iter().map(|(_, id)| id.as_str()).collect();
+        let named: BTreeSet<&JobId> = queued.iter().map(|(_, id)| id).collect();
         let mut found = Vec::new();
         for batch in named.iter().copied().collect::<Vec<_>>().chunks(BATCH) {
             let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM jobs WHERE id IN ("));
@@ -95,11 +96,11 @@ impl JobFeedStore for MySqlStore {
             .into_iter()
             .map(|r| r.into_job(self.secrets()))
             .collect::<Result<_, _>>()?;
-        let present: BTreeSet<&str> = changed.iter().map(|j| j.id.as_str()).collect();
+        let present: BTreeSet<&JobId> = changed.iter().map(|j| &j.id).collect();
         let deleted = named
             .iter()
             .filter(|id| !present.contains(*id))
-            .map(|id| (*id).to_owned())
+            .map(|id| (*id).clone())
             .collect();
         Ok(FeedPage {
             more: queued.len() as u32 == PAGE,

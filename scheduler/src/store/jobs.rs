@@ -10,6 +10,7 @@ use super::job_feed::mark_changed;
 use super::mysql::MySqlStore;
 use crate::audit::AuditRecord;
 use crate::auth::secrets::SecretBox;
+use crate::domain::ids::{AgentId, JobId};
 use crate::domain::job::{Job, JobSpec};
 
 /// Filters of `GET /api/v1/jobs`.
@@ -18,9 +19,9 @@ pub struct JobFilter {
     /// Substring of the name.
     pub q: Option<String>,
     pub enabled: Option<bool>,
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     /// Jobs with an id greater than this (ids are UUIDv7: creation order).
-    pub after: Option<String>,
+    pub after: Option<JobId>,
     pub limit: u32,
 }
 
@@ -28,25 +29,25 @@ pub struct JobFilter {
 pub trait JobStore: Send + Sync {
     /// Writes the job and `audit` (its after-state filled in here, secrets redacted).
     async fn create_job(&self, job: &Job, audit: AuditRecord) -> Result<(), StoreError>;
-    async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError>;
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
     /// Replaces the spec; `None` when no such job.
     async fn replace_job(
         &self,
-        id: &str,
+        id: &JobId,
         spec: &JobSpec,
         now: DateTime<Utc>,
         audit: AuditRecord,
     ) -> Result<Option<Job>, StoreError>;
     /// `false` when no such job.
-    async fn delete_job(&self, id: &str, audit: AuditRecord) -> Result<bool, StoreError>;
+    async fn delete_job(&self, id: &JobId, audit: AuditRecord) -> Result<bool, StoreError>;
 }
 
 #[derive(sqlx::FromRow)]
 pub(super) struct JobRow {
-    id: String,
+    id: JobId,
     spec: String,
-    agent_id: Option<String>,
+    agent_id: Option<AgentId>,
     assignment_epoch: u64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -102,7 +103,7 @@ impl MySqlStore {
     async fn locked(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
-        id: &str,
+        id: &JobId,
     ) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? FOR UPDATE");
         let row: Option<JobRow> = sqlx::query_as(&sql)
@@ -133,14 +134,14 @@ impl JobStore for MySqlStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| name_conflict(e, &job.spec.name))?;
-        let audit = audit.target(&job.id).after(job.spec.redacted());
+        let audit = audit.target(job.id.as_str()).after(job.spec.redacted());
         write_audit(&mut tx, &audit).await?;
         mark_changed(&mut tx, &job.id).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn get_job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(id)
@@ -178,7 +179,7 @@ impl JobStore for MySqlStore {
 
     async fn replace_job(
         &self,
-        id: &str,
+        id: &JobId,
         spec: &JobSpec,
         now: DateTime<Utc>,
         audit: AuditRecord,
@@ -203,7 +204,7 @@ impl JobStore for MySqlStore {
             return Ok(None);
         }
         let audit = audit
-            .target(id)
+            .target(id.as_str())
             .before(before.spec.redacted())
             .after(spec.redacted());
         write_audit(&mut tx, &audit).await?;
@@ -213,7 +214,7 @@ impl JobStore for MySqlStore {
         Ok(after)
     }
 
-    async fn delete_job(&self, id: &str, audit: AuditRecord) -> Result<bool, StoreError> {
+    async fn delete_job(&self, id: &JobId, audit: AuditRecord) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         let Some(before) = self.locked(&mut tx, id).await? else {
             return Ok(false);
@@ -225,7 +226,11 @@ impl JobStore for MySqlStore {
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
-        write_audit(&mut tx, &audit.target(id).before(before.spec.redacted())).await?;
+        write_audit(
+            &mut tx,
+            &audit.target(id.as_str()).before(before.spec.redacted()),
+        )
+        .await?;
         mark_changed(&mut tx, id).await?;
         tx.commit().await?;
         Ok(true)

@@ -19,6 +19,7 @@ use crony_common::registry::AgentRecord;
 use std::collections::HashMap;
 
 use crate::domain::agent::{AgentAdmin, AgentPatch, AgentView};
+use crate::domain::ids::AgentId;
 use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -95,18 +96,18 @@ pub trait Store:
     /// Every agent ever seen, by id.
     async fn list_agents(&self) -> Result<Vec<AgentView>, StoreError>;
 
-    async fn get_agent(&self, id: &str) -> Result<Option<AgentView>, StoreError>;
+    async fn get_agent(&self, id: &AgentId) -> Result<Option<AgentView>, StoreError>;
 
     /// Applies operator settings; false when the agent was never seen.
     async fn patch_agent(
         &self,
-        id: &str,
+        id: &AgentId,
         patch: &AgentPatch,
         audit: crate::audit::AuditRecord,
     ) -> Result<bool, StoreError>;
 
     /// Operator settings of the agents that have any.
-    async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError>;
+    async fn agent_admin(&self) -> Result<HashMap<AgentId, AgentAdmin>, StoreError>;
 
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -11,6 +11,7 @@ use super::{Store, StoreError};
 use std::collections::HashMap;
 
 use crate::domain::agent::{AgentAdmin, AgentPatch, AgentState, AgentView};
+use crate::domain::ids::AgentId;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -80,7 +81,7 @@ impl MySqlStore {
 
 #[derive(sqlx::FromRow)]
 struct AgentRow {
-    id: String,
+    id: AgentId,
     grpc_addr: String,
     hostname: String,
     weight: u32,
@@ -180,7 +181,7 @@ impl Store for MySqlStore {
         Ok(rows.into_iter().map(AgentView::from).collect())
     }
 
-    async fn get_agent(&self, id: &str) -> Result<Option<AgentView>, StoreError> {
+    async fn get_agent(&self, id: &AgentId) -> Result<Option<AgentView>, StoreError> {
         let sql = format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?");
         let row: Option<AgentRow> = sqlx::query_as(&sql)
             .bind(id)
@@ -191,7 +192,7 @@ impl Store for MySqlStore {
 
     async fn patch_agent(
         &self,
-        id: &str,
+        id: &AgentId,
         patch: &AgentPatch,
         audit: crate::audit::AuditRecord,
     ) -> Result<bool, StoreError> {
@@ -215,7 +216,7 @@ impl Store for MySqlStore {
         update.build().execute(&mut *tx).await?;
         let state = |weight: Option<u32>, drained: bool| serde_json::json!({"weight_override": weight, "drained": drained});
         let audit = audit
-            .target(id)
+            .target(id.as_str())
             .before(state(weight_before, drained_before))
             .after(state(
                 patch.weight.unwrap_or(weight_before),
@@ -226,8 +227,8 @@ impl Store for MySqlStore {
         Ok(true)
     }
 
-    async fn agent_admin(&self) -> Result<HashMap<String, AgentAdmin>, StoreError> {
-        let rows: Vec<(String, Option<u32>, bool)> = sqlx::query_as(
+    async fn agent_admin(&self) -> Result<HashMap<AgentId, AgentAdmin>, StoreError> {
+        let rows: Vec<(AgentId, Option<u32>, bool)> = sqlx::query_as(
             "SELECT id, weight_override, drained FROM agents WHERE weight_override IS NOT NULL OR drained",
         )
         .fetch_all(&self.pool)

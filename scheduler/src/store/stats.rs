@@ -9,6 +9,7 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::mysql::MySqlStore;
+use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
 /// Statuses that end an execution: what "last outcome" means (skipped and missed fires did
 /// not run, so they say nothing about whether the job works).
@@ -17,7 +18,8 @@ pub const OUTCOMES: [&str; 5] = ["succeeded", "failed", "timed_out", "killed", "
 /// The newest settled execution of a job.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct LastOutcome {
-    pub execution_id: String,
+    #[schema(value_type = String)]
+    pub execution_id: ExecutionId,
     pub status: String,
     pub scheduled_at: DateTime<Utc>,
 }
@@ -32,14 +34,14 @@ pub trait StatsStore: Send + Sync {
         from: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, u64)>, StoreError>;
     /// The names of those of `job_ids` that exist, in one read.
-    async fn job_names(&self, job_ids: &[String]) -> Result<HashMap<String, String>, StoreError>;
+    async fn job_names(&self, job_ids: &[JobId]) -> Result<HashMap<JobId, String>, StoreError>;
     /// Jobs assigned to each agent (paused ones included), by agent id.
-    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError>;
+    async fn jobs_per_agent(&self) -> Result<HashMap<AgentId, u64>, StoreError>;
     /// The last outcome of each of `job_ids` that has one.
     async fn last_outcomes(
         &self,
-        job_ids: &[String],
-    ) -> Result<HashMap<String, LastOutcome>, StoreError>;
+        job_ids: &[JobId],
+    ) -> Result<HashMap<JobId, LastOutcome>, StoreError>;
 }
 
 #[async_trait::async_trait]
@@ -74,7 +76,7 @@ impl StatsStore for MySqlStore {
             .collect())
     }
 
-    async fn job_names(&self, job_ids: &[String]) -> Result<HashMap<String, String>, StoreError> {
+    async fn job_names(&self, job_ids: &[JobId]) -> Result<HashMap<JobId, String>, StoreError> {
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -84,12 +86,12 @@ impl StatsStore for MySqlStore {
             ids.push_bind(id);
         }
         query.push(")");
-        let rows: Vec<(String, String)> = query.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<(JobId, String)> = query.build_query_as().fetch_all(self.pool()).await?;
         Ok(rows.into_iter().collect())
     }
 
-    async fn jobs_per_agent(&self) -> Result<HashMap<String, u64>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+    async fn jobs_per_agent(&self) -> Result<HashMap<AgentId, u64>, StoreError> {
+        let rows: Vec<(AgentId, i64)> = sqlx::query_as(
             "SELECT agent_id, COUNT(*) FROM jobs WHERE agent_id IS NOT NULL GROUP BY agent_id",
         )
         .fetch_all(self.pool())
@@ -102,8 +104,8 @@ impl StatsStore for MySqlStore {
 
     async fn last_outcomes(
         &self,
-        job_ids: &[String],
-    ) -> Result<HashMap<String, LastOutcome>, StoreError> {
+        job_ids: &[JobId],
+    ) -> Result<HashMap<JobId, LastOutcome>, StoreError> {
         if job_ids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -131,7 +133,7 @@ impl StatsStore for MySqlStore {
             }
             query.push(") ORDER BY scheduled_at DESC LIMIT 1)");
         }
-        let rows: Vec<(String, String, String, DateTime<Utc>)> =
+        let rows: Vec<(JobId, ExecutionId, String, DateTime<Utc>)> =
             query.build_query_as().fetch_all(self.pool()).await?;
         Ok(rows
             .into_iter()

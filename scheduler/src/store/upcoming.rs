@@ -8,13 +8,14 @@ use sqlx::QueryBuilder;
 
 use super::StoreError;
 use super::mysql::MySqlStore;
+use crate::domain::ids::{AgentId, JobId};
 
 /// One published fire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedFire {
-    pub job_id: String,
+    pub job_id: JobId,
     pub job_name: String,
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     pub at: DateTime<Utc>,
     /// IANA name of the job's time zone.
     pub timezone: String,
@@ -26,7 +27,7 @@ pub struct Published {
     /// Soonest first, without jobs paused or deleted since.
     pub fires: Vec<PublishedFire>,
     /// Jobs each agent held (paused ones included), by agent id.
-    pub jobs_per_agent: BTreeMap<String, u64>,
+    pub jobs_per_agent: BTreeMap<AgentId, u64>,
     /// `None`: nothing was ever published.
     pub at: Option<DateTime<Utc>>,
 }
@@ -34,9 +35,9 @@ pub struct Published {
 /// An enabled job changed recently, as far as its next fire goes.
 #[derive(Debug, Clone)]
 pub struct RecentJob {
-    pub id: String,
+    pub id: JobId,
     pub name: String,
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     pub schedule: String,
     pub timezone: String,
 }
@@ -47,7 +48,7 @@ pub trait UpcomingStore: Send + Sync {
     async fn publish_upcoming(
         &self,
         fires: &[PublishedFire],
-        jobs_per_agent: &BTreeMap<String, u64>,
+        jobs_per_agent: &BTreeMap<AgentId, u64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// What was last published.
@@ -60,14 +61,14 @@ pub trait UpcomingStore: Send + Sync {
     ) -> Result<Vec<RecentJob>, StoreError>;
 }
 
-type Row = (String, String, Option<String>, DateTime<Utc>, String);
+type Row = (JobId, String, Option<AgentId>, DateTime<Utc>, String);
 
 #[async_trait::async_trait]
 impl UpcomingStore for MySqlStore {
     async fn publish_upcoming(
         &self,
         fires: &[PublishedFire],
-        jobs_per_agent: &BTreeMap<String, u64>,
+        jobs_per_agent: &BTreeMap<AgentId, u64>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
@@ -144,9 +145,9 @@ impl UpcomingStore for MySqlStore {
         // Schedule and time zone are never secret: read from the stored JSON without
         // decrypting anything.
         let rows: Vec<(
+            JobId,
             String,
-            String,
-            Option<String>,
+            Option<AgentId>,
             Option<String>,
             Option<String>,
         )> = sqlx::query_as(

@@ -86,7 +86,7 @@ fn placement() -> anyhow::Result<()> {
     for strategy in [Strategy::WeightedRoundRobin, Strategy::FewestJobs] {
         let mut candidates: Vec<Candidate> = (1..=10)
             .map(|w| Candidate {
-                id: format!("agent-{w}"),
+                id: format!("agent-{w}").into(),
                 weight: w,
                 labels: Default::default(),
                 allow_shell: true,
