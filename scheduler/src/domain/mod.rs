@@ -6,4 +6,5 @@ pub mod ids;
 pub mod job;
 mod job_allow;
 mod job_secrets;
+mod job_validate;
 pub mod schedule;

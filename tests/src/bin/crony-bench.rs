@@ -120,11 +120,11 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
     eprintln!("starting etcd, MariaDB, a scheduler and an HTTP sink…");
     let etcd = Etcd::start()?;
     let db = MariaDb::start()?;
-    let dir = tempfile::tempdir()?;
+    let mut dir = tempfile::tempdir()?;
     if std::env::var_os("RUST_LOG").is_some() {
+        dir.disable_cleanup(true);
         eprintln!("agents' data and logs: {} (kept)", dir.path().display());
     }
-    let dir = KeptDir(dir, std::env::var_os("RUST_LOG").is_some());
     // No rebalancing: the joining survivors must not take jobs before the kill.
     let scheduler = TestScheduler::start_with(&etcd.endpoint(), "/bench", &db.url("bench"), |c| {
         c.rebalance = false;
@@ -265,23 +265,6 @@ async fn failover(jobs: usize) -> anyhow::Result<()> {
     );
     scheduler.stop().await;
     Ok(())
-}
-
-/// A temporary directory, kept at exit when asked (the agents' logs are in it).
-struct KeptDir(tempfile::TempDir, bool);
-
-impl KeptDir {
-    fn path(&self) -> &std::path::Path {
-        self.0.path()
-    }
-}
-
-impl Drop for KeptDir {
-    fn drop(&mut self) {
-        if self.1 {
-            self.0.disable_cleanup(true);
-        }
-    }
 }
 
 /// Creates `jobs` jobs through the API, 16 requests at a time; `body(n)` is job number n.
