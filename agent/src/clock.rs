@@ -234,14 +234,14 @@ impl Clock {
     fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) -> usize {
         let job = entry.job.clone();
         let schedule = job.schedule.get();
-        if matches!(schedule, Schedule::Delay(_)) {
+        if matches!(*schedule, Schedule::Delay(_)) {
             return 0; // counted from the end of the previous run, which another agent owned
         }
         let local = self.fired_through.get(&job.id).copied();
         let Some(since) = catch_up::window_start(job.resume_after, job.misfire_since, local) else {
             return 0;
         };
-        let window = due_after(schedule, job.tz, since, now);
+        let window = due_after(&schedule, job.tz, since, now);
         if window.capped {
             tracing::warn!(job = %job.id, "more than {MISSED_CAP} missed fires; recording the first ones");
         }
@@ -288,16 +288,16 @@ impl Clock {
             let job = entry.job.clone();
             let schedule = job.schedule.get();
             // Everything due by now, oldest first (several after a stall).
-            let rest = due_after(schedule, job.tz, at, now);
+            let rest = due_after(&schedule, job.tz, at, now);
             let mut due = vec![at];
             due.extend(rest.due);
             let next = rest.next;
-            let fixed_delay = matches!(schedule, Schedule::Delay(_));
+            let fixed_delay = matches!(*schedule, Schedule::Delay(_));
             let armed = entry.armed != 0 && entry.armed == self.fence.lease_generation();
             let ran = armed && self.fence.is_alive();
-            entry.next = match schedule {
+            entry.next = match *schedule {
                 // Fixed delay: the next fire is set when this run ends.
-                Schedule::Delay(d) if !ran => chrono::Duration::from_std(*d).ok().map(|d| now + d),
+                Schedule::Delay(d) if !ran => chrono::Duration::from_std(d).ok().map(|d| now + d),
                 Schedule::Delay(_) => None,
                 _ => next,
             };
@@ -357,7 +357,7 @@ impl Clock {
         let Some(entry) = self.entries.get_mut(job_id) else {
             return;
         };
-        if let (Schedule::Delay(d), None) = (entry.job.schedule.get(), entry.next)
+        if let (Schedule::Delay(d), None) = (&*entry.job.schedule.get(), entry.next)
             && entry.job.enabled
         {
             let next = at + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
@@ -396,7 +396,7 @@ impl CaughtUp {
 
 /// The first fire of a job that just arrived (fixed delay: one interval from now).
 fn first_fire(job: &Job, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    match job.schedule.get() {
+    match &*job.schedule.get() {
         Schedule::Delay(d) => chrono::Duration::from_std(*d).ok().map(|d| now + d),
         schedule => schedule.next_after(job.tz, now),
     }

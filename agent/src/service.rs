@@ -50,6 +50,18 @@ impl AgentServiceImpl {
             pushes: tokio::sync::Mutex::new(Staging::default()),
         }
     }
+
+    /// Runs a change of the holdings, which writes and fsyncs the held-jobs file, on a
+    /// blocking thread: a slow disk must not stall the runtime that fires jobs.
+    async fn on_disk<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&Holdings) -> T + Send + 'static,
+    ) -> Result<T, Status> {
+        let holdings = self.holdings.clone();
+        tokio::task::spawn_blocking(move || change(&holdings))
+            .await
+            .map_err(|e| Status::internal(format!("saving the held jobs failed: {e}")))
+    }
 }
 
 fn status(e: HoldError) -> Status {
@@ -84,10 +96,11 @@ impl AgentService for AgentServiceImpl {
         // Converted once, here; one copy of each job, shared by the holdings and the clock.
         let jobs = self.holdings.admit(request.jobs).map_err(invalid)?;
         let _order = self.pushes.lock().await;
-        let generation = self
-            .holdings
-            .assign(request.term, request.generation, &jobs)
-            .map_err(status)?;
+        let (term, pushed) = (request.term, request.generation);
+        let (held, jobs) = self
+            .on_disk(move |h| (h.assign(term, pushed, &jobs), jobs))
+            .await?;
+        let generation = held.map_err(status)?;
         self.clock.send(Command::Upsert(jobs));
         Ok(Response::new(AssignResponse { generation }))
     }
@@ -98,15 +111,16 @@ impl AgentService for AgentServiceImpl {
     ) -> Result<Response<RemoveResponse>, Status> {
         let request = request.into_inner();
         let _order = self.pushes.lock().await;
-        let generation = self
-            .holdings
-            .remove(request.term, request.generation, &request.job_ids)
-            .map_err(status)?;
+        let (term, pushed) = (request.term, request.generation);
+        let (held, job_ids) = self
+            .on_disk(move |h| (h.remove(term, pushed, &request.job_ids), request.job_ids))
+            .await?;
+        let generation = held.map_err(status)?;
         // The answer waits for the clock to have stopped the jobs: the instants it reports are
         // final, so a new owner that starts strictly after them cannot run one twice.
         let released = self
             .clock
-            .remove(request.job_ids)
+            .remove(job_ids)
             .await
             .ok_or_else(|| Status::unavailable("the agent is shutting down"))?;
         Ok(Response::new(RemoveResponse {
@@ -144,10 +158,11 @@ impl AgentService for AgentServiceImpl {
                 generation: self.holdings.generation(),
             }));
         };
-        let generation = self
-            .holdings
-            .sync(request.term, request.generation, &jobs)
-            .map_err(status)?;
+        let (term, pushed) = (request.term, request.generation);
+        let (held, jobs) = self
+            .on_disk(move |h| (h.sync(term, pushed, &jobs), jobs))
+            .await?;
+        let generation = held.map_err(status)?;
         self.clock.send(Command::Replace(jobs));
         Ok(Response::new(SyncResponse { generation }))
     }

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use crate::error::Error;
 use crate::executions::{Execution, ExecutionPage, ExecutionQuery};
-use crate::jobs::{Job, JobPage, JobQuery, JobSpec, Triggered};
+use crate::job_views::{Job, JobPage, JobQuery, Triggered};
+use crate::jobs::JobSpec;
 
 /// No query string.
 const NO_QUERY: &[(&str, &str)] = &[];

@@ -35,6 +35,7 @@ mod context;
 mod error;
 mod executions;
 mod handler;
+mod job_views;
 mod jobs;
 mod report;
 
@@ -46,9 +47,9 @@ pub use executions::{
     Attempt, Execution, ExecutionPage, ExecutionQuery, ExecutionStatus, LateResult,
 };
 pub use handler::{Handler, HandlerFn, handler_fn};
+pub use job_views::{Fire, Job, JobPage, JobQuery, Triggered};
 pub use jobs::{
-    Alerts, Backoff, FeishuWebhook, Fire, Job, JobPage, JobQuery, JobSpec, Misfire, Overlap,
-    Placement, RetryPolicy, Target, Triggered,
+    Alerts, Backoff, FeishuWebhook, JobSpec, Misfire, Overlap, Placement, RetryPolicy, Target,
 };
 pub use report::{JobResult, ReportRetryPolicy, Reporter, ResultStatus};
 

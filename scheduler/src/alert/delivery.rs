@@ -12,7 +12,6 @@ use super::rules::SecretRef;
 use super::settings::AlertSettings;
 use super::store::AlertRow;
 use super::{Alert, ChannelKind, Recipient, SendError, Sender};
-use crate::domain::ids::JobId;
 use crate::store::Store;
 
 /// One send may take this long before it counts as a (retryable) failure.
@@ -122,9 +121,13 @@ impl Channels {
 
     /// The secret of the job's Feishu webhook with this URL, as the job says now.
     async fn job_secret(&self, store: &dyn Store, row: &AlertRow) -> Result<String, SendError> {
-        // A row without a job looks up the empty id, as ever: no job, so no secret.
-        let job_id = row.job_id.clone().unwrap_or_else(|| JobId::from(""));
-        let job = store.get_job(&job_id).await.map_err(|e| SendError {
+        // Only a job's own webhooks have a job secret: a row without a job cannot name one.
+        let Some(job_id) = &row.job_id else {
+            return Err(fatal(
+                "a job's Feishu secret was asked for an alert of no job",
+            ));
+        };
+        let job = store.get_job(job_id).await.map_err(|e| SendError {
             message: format!("cannot read the job's Feishu secret: {e}"),
             retryable: true,
         })?;

@@ -197,7 +197,7 @@ async fn upcoming(
         let tz: Tz = job.timezone.parse().ok()?;
         let schedule = SharedSchedule::parse(&job.schedule).ok()?;
         Some(PublishedFire {
-            at: schedule.get().next_after(tz, now)?,
+            at: schedule.next_after(tz, now)?,
             job_id: job.id,
             job_name: job.name,
             agent_id: job.agent_id,

@@ -90,7 +90,7 @@ impl Upcoming {
                         name,
                         agent,
                         tz,
-                        next: schedule.get().next_after(tz, now),
+                        next: schedule.next_after(tz, now),
                         schedule,
                     };
                     self.insert(id, entry);
@@ -117,7 +117,7 @@ impl Upcoming {
             }
             self.order.pop_first();
             if let Some(entry) = self.jobs.get_mut(&id) {
-                entry.next = entry.schedule.get().next_after(entry.tz, now);
+                entry.next = entry.schedule.next_after(entry.tz, now);
                 if let Some(next) = entry.next {
                     self.order.insert((next, id));
                 }
