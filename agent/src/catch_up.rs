@@ -56,6 +56,20 @@ pub fn window_start(
         .max()
 }
 
+/// Takes out of `due` (oldest first) the instants at or before `uncertain_through`: a previous
+/// owner may have started them, so they are never started here. Returns them, oldest first.
+pub fn take_uncertain(
+    due: &mut Vec<DateTime<Utc>>,
+    uncertain_through: Option<DateTime<Utc>>,
+) -> Vec<DateTime<Utc>> {
+    let Some(through) = uncertain_through else {
+        return Vec::new();
+    };
+    let split = due.partition_point(|at| *at <= through);
+    let rest = due.split_off(split);
+    std::mem::replace(due, rest)
+}
+
 /// What to do with due instants.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Decision {
@@ -173,5 +187,20 @@ mod tests {
         );
         assert!(window.due.is_empty());
         assert_eq!(window.next, Some(at("2026-01-01T00:00:08Z")));
+    }
+
+    #[test]
+    fn instants_up_to_uncertain_through_are_taken_out() {
+        let due: Vec<_> = (1..=5)
+            .map(|s| at(&format!("2026-01-01T00:00:0{s}Z")))
+            .collect();
+        let mut rest = due.clone();
+        assert!(take_uncertain(&mut rest, None).is_empty());
+        assert_eq!(rest, due);
+        let taken = take_uncertain(&mut rest, Some(at("2026-01-01T00:00:03Z")));
+        assert_eq!(taken, due[..3]);
+        assert_eq!(rest, due[3..]);
+        let taken = take_uncertain(&mut rest, Some(at("2026-01-01T00:00:09Z")));
+        assert_eq!((taken.len(), rest.len()), (2, 0));
     }
 }

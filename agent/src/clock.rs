@@ -205,6 +205,12 @@ impl Clock {
         let newly_armed =
             armed != 0 && !(same_definition && previous.as_ref().is_some_and(|p| p.armed == armed));
         // A resync of an unchanged job keeps its timer (and so the phase of an `@every`).
+        // A definition held here before (paused, or edited) answers only for instants after
+        // it changed: the paused period and the old schedule's are not this one's misses.
+        let redefined_at = previous
+            .as_ref()
+            .filter(|_| !same_definition)
+            .and_then(|_| DateTime::from_timestamp_millis(job.updated_at_ms));
         let kept_next = previous.filter(|_| same_definition).and_then(|p| p.next);
         let mut entry = Entry {
             job: job.clone(),
@@ -218,7 +224,7 @@ impl Clock {
                 tracing::debug!(job = %job.id, schedule = %job.schedule.text(), "no fire left in the job's schedule");
             }
             if newly_armed {
-                caught_up = self.catch_up(&mut entry, now);
+                caught_up = self.catch_up(&mut entry, now, redefined_at);
             }
         }
         if let Some(next) = entry.next {
@@ -231,17 +237,35 @@ impl Clock {
     /// A job just became this agent's to fire: fires due since its misfire window opened
     /// (and not already run here, nor by the owner it moved from) follow the misfire policy.
     /// Returns how many were due.
-    fn catch_up(&mut self, entry: &mut Entry, now: DateTime<Utc>) -> usize {
+    fn catch_up(
+        &mut self,
+        entry: &mut Entry,
+        now: DateTime<Utc>,
+        redefined_at: Option<DateTime<Utc>>,
+    ) -> usize {
         let job = entry.job.clone();
         let schedule = job.schedule.get();
         if matches!(*schedule, Schedule::Delay(_)) {
             return 0; // counted from the end of the previous run, which another agent owned
         }
         let local = self.fired_through.get(&job.id).copied();
-        let Some(since) = catch_up::window_start(job.resume_after, job.misfire_since, local) else {
+        let Some(since) = catch_up::window_start(job.resume_after, job.misfire_since, local)
+            .map(|since| since.max(redefined_at.unwrap_or(since)))
+        else {
             return 0;
         };
-        let window = due_after(&schedule, job.tz, since, now);
+        if let Some(through) = job.uncertain_through
+            && entry.next.is_some_and(|next| next <= through)
+        {
+            // Clock skew: the previous owner's last possible instant is still ahead here.
+            entry.next = schedule.next_after(job.tz, through);
+        }
+        let mut window = due_after(&schedule, job.tz, since, now);
+        let unknown = catch_up::take_uncertain(&mut window.due, job.uncertain_through);
+        if let Some(last) = unknown.last() {
+            self.runner.record_unknown(&job, &unknown);
+            self.mark_fired(&job.id, *last);
+        }
         if window.capped {
             tracing::warn!(job = %job.id, "more than {MISSED_CAP} missed fires; recording the first ones");
         }
@@ -256,7 +280,7 @@ impl Clock {
             chrono::Duration::MIN
         };
         let Some(last) = window.due.last().copied() else {
-            return 0;
+            return unknown.len();
         };
         tracing::debug!(job = %job.id, due = window.due.len(), "fires were due before this agent took the job");
         let why = "no agent ran this fire when it was due";
@@ -270,7 +294,7 @@ impl Clock {
             self.runner.record_missed(&job, &window.due, why);
         }
         self.mark_fired(&job.id, last);
-        window.due.len()
+        unknown.len() + window.due.len()
     }
 
     fn fire_due(&mut self, now: DateTime<Utc>) {

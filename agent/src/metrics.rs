@@ -16,6 +16,8 @@ pub struct Metrics {
     pub skipped: IntCounter,
     pub missed: IntCounter,
     pub lost: IntCounter,
+    /// Instants a previous owner may have started, recorded `lost` instead of run again.
+    pub unknown: IntCounter,
     /// Fires not run because the lease was not certainly alive (self-fencing).
     pub fenced: IntCounter,
     /// Held jobs read back at start that this agent could not use (dropped).
@@ -86,6 +88,10 @@ impl Metrics {
             lost: counter(
                 "crony_agent_lost_total",
                 "Executions found unfinished after an agent restart",
+            ),
+            unknown: counter(
+                "crony_agent_unknown_fires_total",
+                "Instants a previous owner may have started without reporting them: recorded lost, not run again",
             ),
             fenced: counter(
                 "crony_agent_fenced_fires_total",

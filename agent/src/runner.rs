@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use crony_common::lease::Fence;
 use crony_common::report_token::ReportKey;
+use crony_common::unrun::{missed_id, unknown_id};
 use crony_proto::v1::{Attempt, ExecutionReport, ExecutionStatus, TriggerKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -134,16 +135,22 @@ impl Runner {
     /// instant, so two agents recording the same missed instant make one record.
     pub fn record_missed(self: &Arc<Self>, job: &Arc<Job>, instants: &[DateTime<Utc>], why: &str) {
         for at in instants {
-            let fire = Fire {
-                job: job.clone(),
-                scheduled_at: *at,
-                kind: TriggerKind::Schedule,
-                retry_of: String::new(),
-                attempts_used: 0,
-            };
             self.metrics.missed.inc();
             let id = missed_id(job.id.as_str(), *at);
-            self.record_unrun(&fire, id, ExecutionStatus::Missed, why);
+            self.record_unrun(&scheduled(job, *at), id, ExecutionStatus::Missed, why);
+        }
+    }
+
+    /// Records instants a previous owner may have started (it stopped without reporting
+    /// them) as `lost`: not run again here, outcome unknown. A real report of one, from the
+    /// old owner's spool, replaces the record (the ids are derived from job and instant).
+    pub fn record_unknown(self: &Arc<Self>, job: &Arc<Job>, instants: &[DateTime<Utc>]) {
+        let why = "the agent that held the job stopped without reporting this instant; it may \
+                   have run there, so it was not run again";
+        for at in instants {
+            self.metrics.unknown.inc();
+            let id = unknown_id(job.id.as_str(), *at);
+            self.record_unrun(&scheduled(job, *at), id, ExecutionStatus::Lost, why);
         }
     }
 
@@ -355,16 +362,6 @@ impl Runner {
     }
 }
 
-/// Deterministic id of a missed instant of a job.
-pub fn missed_id(job_id: &str, at: DateTime<Utc>) -> String {
-    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6c1b_5a3e_4d2f_4e8a_9b7c_0d1e_2f3a_4b5c);
-    uuid::Uuid::new_v5(
-        &NAMESPACE,
-        format!("{job_id}/{}/missed", at.timestamp_millis()).as_bytes(),
-    )
-    .to_string()
-}
-
 /// Reports left unfinished by a previous run of this agent (it died mid-run): they are `lost`.
 /// Async executions waiting for their result are not: the service reports to the scheduler.
 pub fn settle_interrupted(recovered: Vec<ExecutionReport>) -> Vec<ExecutionReport> {
@@ -379,4 +376,15 @@ pub fn settle_interrupted(recovered: Vec<ExecutionReport>) -> Vec<ExecutionRepor
             r
         })
         .collect()
+}
+
+/// The fire of a scheduled instant, for a record of it that runs nothing.
+fn scheduled(job: &Arc<Job>, at: DateTime<Utc>) -> Fire {
+    Fire {
+        job: job.clone(),
+        scheduled_at: at,
+        kind: TriggerKind::Schedule,
+        retry_of: String::new(),
+        attempts_used: 0,
+    }
 }

@@ -290,3 +290,56 @@ async fn a_moved_job_resumes_strictly_after_the_old_owners_instant() {
     );
     h.stop.cancel();
 }
+
+/// A job placed after its owner's lease ended unconfirmed: the instants that owner may have
+/// started (up to `uncertain_through`) are recorded `lost` under their derived ids and never
+/// run; the newest instant after that runs once under `fire_once`.
+#[tokio::test]
+async fn instants_a_dead_owner_may_have_started_are_recorded_lost_not_run() {
+    let h = harness().await;
+    let now = Utc::now();
+    let x = now.timestamp_millis() - i64::from(now.timestamp_subsec_millis());
+    let mut orphan = job("o", "* * * * * *");
+    orphan.misfire = Misfire::FireOnce as i32;
+    orphan.misfire_since_ms = x - 10_000;
+    orphan.uncertain_through_ms = x - 3_000;
+    let assign = AssignRequest {
+        term: 1,
+        jobs: vec![orphan],
+        generation: 1,
+    };
+    h.service.assign(Request::new(assign)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let of_o = loop {
+        let reports = h.spool.batch(100_000);
+        let of_o: Vec<_> = reports.into_iter().filter(|r| r.job_id == "o").collect();
+        let lost = of_o
+            .iter()
+            .filter(|r| r.status == ExecutionStatus::Lost as i32)
+            .count();
+        let ran = of_o
+            .iter()
+            .any(|r| r.started_at_ms > 0 && r.scheduled_at_ms > x - 3_000);
+        if lost == 7 && ran {
+            break of_o;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "7 lost records and a run after them: {of_o:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for r in of_o.iter().filter(|r| r.scheduled_at_ms <= x - 3_000) {
+        let at = DateTime::from_timestamp_millis(r.scheduled_at_ms).unwrap();
+        assert_eq!(r.status, ExecutionStatus::Lost as i32, "{r:?}");
+        assert_eq!(r.started_at_ms, 0, "never started here: {r:?}");
+        assert_eq!(r.execution_id, crony_common::unrun::unknown_id("o", at));
+    }
+    let runs: Vec<_> = of_o.iter().filter(|r| r.started_at_ms > 0).collect();
+    assert_eq!(
+        runs.len(),
+        1,
+        "fire_once runs the newest due instant once: {runs:?}"
+    );
+    h.stop.cancel();
+}

@@ -88,6 +88,7 @@ fn http_job(i: usize, misfire_since_ms: i64) -> JobSpec {
         updated_at_ms: 1_764_000_000_000 + i as i64,
         misfire_since_ms,
         resume_after_ms: 0,
+        uncertain_through_ms: 0,
     }
 }
 

@@ -100,6 +100,7 @@ fn convert(spec: &pb::JobSpec) -> Result<Job, JobError> {
         updated_at_ms: spec.updated_at_ms,
         misfire_since: instant("misfire_since_ms", spec.misfire_since_ms)?,
         resume_after: instant("resume_after_ms", spec.resume_after_ms)?,
+        uncertain_through: instant("uncertain_through_ms", spec.uncertain_through_ms)?,
     })
 }
 
@@ -185,6 +186,7 @@ impl From<&Job> for pb::JobSpec {
             updated_at_ms: job.updated_at_ms,
             misfire_since_ms: job.misfire_since.map_or(0, |at| at.timestamp_millis()),
             resume_after_ms: job.resume_after.map_or(0, |at| at.timestamp_millis()),
+            uncertain_through_ms: job.uncertain_through.map_or(0, |at| at.timestamp_millis()),
         }
     }
 }

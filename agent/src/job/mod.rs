@@ -106,4 +106,7 @@ pub struct Job {
     pub(crate) misfire_since: Option<DateTime<Utc>>,
     /// The newest instant the previous owner fired, when the job moved from a live agent.
     pub(crate) resume_after: Option<DateTime<Utc>>,
+    /// Moved from an owner whose lease ended unconfirmed: it may have started any instant up
+    /// to this one, so none of them is started here.
+    pub(crate) uncertain_through: Option<DateTime<Utc>>,
 }

@@ -151,14 +151,30 @@ pub struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
-    /// A scheduled run that takes the place of a `missed` record of the same instant.
+    /// A scheduled run that takes the place of a placeholder of the same instant.
     pub fn is_real_scheduled_run(&self) -> bool {
-        self.trigger == Trigger::Schedule && self.status != Status::Missed
+        self.trigger == Trigger::Schedule && !self.is_placeholder()
+    }
+
+    /// A record of an instant that was not run here: `missed`, or the `lost` record of an
+    /// instant a previous owner may have started (under its derived id).
+    pub fn is_placeholder(&self) -> bool {
+        is_placeholder(&self.id, &self.job_id, self.scheduled_at, self.status)
     }
 
     /// Rough size on the wire to MySQL, to keep multi-row statements under the packet limit.
     pub fn approx_bytes(&self) -> usize {
         400 + self.output.len() + self.error.len() + self.attempts.len()
+    }
+}
+
+/// Whether a row stands for an instant no agent is known to have run, which a real run of the
+/// same instant replaces (docs/executions.md).
+pub fn is_placeholder(id: &ExecutionId, job: &JobId, at: DateTime<Utc>, status: Status) -> bool {
+    match status {
+        Status::Missed => true,
+        Status::Lost => id.as_str() == crony_common::unrun::unknown_id(job.as_str(), at),
+        _ => false,
     }
 }
 

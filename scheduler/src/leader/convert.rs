@@ -44,10 +44,12 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
     };
     pb::JobSpec {
         // Fires after this instant that nobody ran are the new owner's to handle by the misfire
-        // policy: the newest instant any agent reported, or the last change of the job.
+        // policy: the newest instant any agent reported, or the last change of the job if that
+        // is later (a definition answers only for its own instants: a resumed job's paused
+        // period and an edited job's old schedule are not its misses).
         misfire_since_ms: job
             .last_scheduled_at
-            .unwrap_or(job.updated_at)
+            .map_or(job.updated_at, |at| at.max(job.updated_at))
             .timestamp_millis(),
         id: job.id.to_string(),
         name: spec.name.clone(),
@@ -80,6 +82,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         updated_at_ms: job.updated_at.timestamp_millis(),
         // Set by the leader when the job moves between live agents (see `leader::moves`).
         resume_after_ms: 0,
+        uncertain_through_ms: 0,
     }
 }
 
@@ -89,7 +92,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     #[test]
-    fn the_misfire_window_starts_at_the_last_recorded_instant_else_the_last_change() {
+    fn the_misfire_window_starts_at_the_last_recorded_instant_or_the_last_change_if_later() {
         let spec = serde_json::from_value(serde_json::json!({
             "name": "x", "schedule": "@every 1m", "target": {"kind": "shell", "command": "true"}
         }))
@@ -108,5 +111,8 @@ mod tests {
         let fired = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         job.last_scheduled_at = Some(fired);
         assert_eq!(to_proto(&job).misfire_since_ms, fired.timestamp_millis());
+        let resumed = Utc.with_ymd_and_hms(2026, 1, 2, 3, 5, 0).unwrap();
+        job.updated_at = resumed;
+        assert_eq!(to_proto(&job).misfire_since_ms, resumed.timestamp_millis());
     }
 }

@@ -93,6 +93,11 @@ impl JobIndex {
         self.jobs.iter()
     }
 
+    /// Every agent the index has enabled jobs on.
+    pub fn owners(&self) -> impl Iterator<Item = &AgentId> {
+        self.counts.keys()
+    }
+
     /// Enabled jobs the index has on `agent`.
     pub fn count(&self, agent: &AgentId) -> u64 {
         self.counts.get(agent).copied().unwrap_or(0)
@@ -109,6 +114,7 @@ impl JobIndex {
             fresh.spec.misfire_since_ms =
                 known.spec.misfire_since_ms.max(fresh.spec.misfire_since_ms);
             fresh.spec.resume_after_ms = known.spec.resume_after_ms;
+            fresh.spec.uncertain_through_ms = known.spec.uncertain_through_ms;
         }
         self.insert(job.id.clone(), fresh);
     }
@@ -119,8 +125,8 @@ impl JobIndex {
         Some(gone)
     }
 
-    /// Records a new owner (or none) and epoch written to MySQL; `resume_after_ms` and
-    /// `misfire_since_ms` are where the new owner's fires start.
+    /// Records a new owner (or none) and epoch written to MySQL; the window is where the new
+    /// owner's fires start.
     pub fn assign(&mut self, id: &JobId, to: Option<AgentId>, epoch: u64, window: Window) {
         let Some(mut job) = self.remove(id) else {
             return;
@@ -128,6 +134,7 @@ impl JobIndex {
         job.agent = to;
         job.spec.assignment_epoch = epoch;
         job.spec.resume_after_ms = window.resume_after_ms;
+        job.spec.uncertain_through_ms = window.uncertain_through_ms;
         job.spec.misfire_since_ms = job.spec.misfire_since_ms.max(window.misfire_since_ms);
         self.insert(id.clone(), job);
     }
@@ -154,11 +161,13 @@ impl JobIndex {
     }
 }
 
-/// Where a job's new owner starts firing (see `JobSpec.resume_after_ms`, `misfire_since_ms`).
+/// Where a job's new owner starts firing (see `JobSpec.resume_after_ms`, `misfire_since_ms`,
+/// `uncertain_through_ms`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
     pub resume_after_ms: i64,
     pub misfire_since_ms: i64,
+    pub uncertain_through_ms: i64,
 }
 
 #[cfg(test)]

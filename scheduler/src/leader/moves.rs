@@ -46,9 +46,16 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
         let (agent_id, epoch, window, fired_through) = match decision {
             Decision::Place { to, .. } => {
                 let since = watermarks.get(&id).map(DateTime::timestamp_millis);
+                // An owner whose lease ended may have started instants up to then without
+                // their reports arriving: the new owner must not start those again.
+                let uncertain = job.agent.as_ref().map_or(0, |old| {
+                    let gone = r.gone_since.get(old).copied();
+                    gone.unwrap_or_else(Utc::now).timestamp_millis()
+                });
                 let window = Window {
                     resume_after_ms: 0,
                     misfire_since_ms: since.unwrap_or(0),
+                    uncertain_through_ms: uncertain,
                 };
                 (Some(to.clone()), job.epoch() + 1, window, None)
             }
@@ -61,6 +68,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
                 let window = Window {
                     resume_after_ms: fired.max(job.spec.misfire_since_ms),
                     misfire_since_ms: fired,
+                    uncertain_through_ms: 0,
                 };
                 let at = (fired > 0)
                     .then(|| DateTime::<Utc>::from_timestamp_millis(fired))

@@ -8,6 +8,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +68,9 @@ pub struct Reconciler {
     last_full: Instant,
     /// Enabled jobs no agent may hold: alerted once when they become so.
     unassigned: HashSet<JobId>,
+    /// When this leadership first saw each job owner missing from the live set: the owner's
+    /// lease had ended by then, so it started nothing later (the successors' `uncertain_through`).
+    pub(super) gone_since: HashMap<AgentId, DateTime<Utc>>,
     generation: u64,
 }
 
@@ -153,6 +158,7 @@ impl Reconciler {
             full_due: true,
             last_full: Instant::now(),
             unassigned: HashSet::new(),
+            gone_since: HashMap::new(),
             // Above every generation an earlier leader (a lower term) can have sent.
             generation: term << 32,
         }
@@ -172,6 +178,7 @@ impl Reconciler {
         self.read_feed().await?;
         self.read_admin().await?;
         let live = self.deps.live.snapshot();
+        self.note_gone(&live, Utc::now());
         if self.links.refresh(&live) {
             self.full_due = true;
         }
@@ -195,6 +202,21 @@ impl Reconciler {
             .with_label_values(&[if full { "full" } else { "delta" }])
             .observe(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Records when owners of jobs were first seen gone, and forgets those back or owning none.
+    fn note_gone(&mut self, live: &[crony_common::registry::AgentRecord], now: DateTime<Utc>) {
+        let live: HashSet<&str> = live.iter().map(|a| a.id.as_str()).collect();
+        let owners: Vec<AgentId> = self
+            .index
+            .owners()
+            .filter(|a| !live.contains(a.as_str()))
+            .cloned()
+            .collect();
+        self.gone_since.retain(|a, _| owners.contains(a));
+        for owner in owners {
+            self.gone_since.entry(owner).or_insert(now);
+        }
     }
 
     /// Applies every queued job change to the index, then takes the rows off the queue.

@@ -9,7 +9,7 @@ use sqlx::{MySql, QueryBuilder, Transaction};
 
 use super::StoreError;
 use super::counts::{self, CountDeltas};
-use crate::domain::execution::{ExecutionRecord, Status};
+use crate::domain::execution::{ExecutionRecord, Status, is_placeholder};
 use crate::domain::ids::{ExecutionId, JobId};
 
 /// What a committed batch changed, for metrics.
@@ -146,12 +146,19 @@ struct Stored {
     scheduled_at: DateTime<Utc>,
 }
 
+/// A stored placeholder deleted for a real run of its instant.
+struct Doomed {
+    id: ExecutionId,
+    at: DateTime<Utc>,
+    status: Status,
+}
+
 /// The count changes from the rows as they were to the rows as they are: `doomed` are the
-/// missed rows deleted for a real run (some may also be among the batch's own ids).
+/// placeholders deleted for a real run (some may also be among the batch's own ids).
 fn deltas(
     before: &HashMap<ExecutionId, Stored>,
     after: &HashMap<ExecutionId, Stored>,
-    doomed: &[(ExecutionId, DateTime<Utc>)],
+    doomed: &[Doomed],
 ) -> CountDeltas {
     let mut deltas = CountDeltas::default();
     let seen = |row: &Stored| (row.scheduled_at, row.status);
@@ -163,9 +170,9 @@ fn deltas(
             deltas.change(Some(seen(row)), None);
         }
     }
-    for (id, at) in doomed {
+    for Doomed { id, at, status } in doomed {
         if !before.contains_key(id) {
-            deltas.change(Some((*at, Status::Missed)), None);
+            deltas.change(Some((*at, *status)), None);
         }
     }
     deltas
@@ -209,18 +216,19 @@ async fn statuses(
     Ok(out)
 }
 
-/// Applies the missed/real rule for scheduled instants: drops `missed` records whose instant
-/// has a real run (stored or in this batch) and deletes stored `missed` rows of instants that
-/// this batch brings a real run for (returned with their instants). Locks the instants' index
+/// Applies the placeholder/real rule for scheduled instants: drops placeholder records (`missed`,
+/// or `lost` under the unknown-instant id) whose instant has a real run (stored or in this
+/// batch) and deletes stored placeholders of instants that this batch brings a real run for
+/// (returned). Locks the instants' index
 /// range, so two schedulers deciding about the same instant serialise (or one deadlocks and
 /// retries).
 async fn resolve_missed<'r>(
     tx: &mut Transaction<'_, MySql>,
     records: &[&'r ExecutionRecord],
-) -> Result<(Vec<&'r ExecutionRecord>, Vec<(ExecutionId, DateTime<Utc>)>), sqlx::Error> {
+) -> Result<(Vec<&'r ExecutionRecord>, Vec<Doomed>), sqlx::Error> {
     let keys: HashSet<Key> = records
         .iter()
-        .filter(|r| r.is_real_scheduled_run() || r.status == Status::Missed)
+        .filter(|r| r.is_real_scheduled_run() || r.is_placeholder())
         .map(|r| key(&r.job_id, r.scheduled_at))
         .collect();
     if keys.is_empty() {
@@ -231,7 +239,7 @@ async fn resolve_missed<'r>(
         .filter(|r| r.is_real_scheduled_run())
         .map(|r| key(&r.job_id, r.scheduled_at))
         .collect();
-    let mut stored_missed: Vec<(ExecutionId, Key)> = Vec::new();
+    let mut stored_placeholders: Vec<(ExecutionId, Key, Status)> = Vec::new();
     let keys: Vec<Key> = keys.into_iter().collect();
     for chunk in keys.chunks(LIST_CHUNK) {
         let mut q = QueryBuilder::new(
@@ -252,8 +260,11 @@ async fn resolve_missed<'r>(
             q.build_query_as().fetch_all(&mut **tx).await?;
         for (id, job, at, status, trigger) in rows {
             let k = key(&job, at);
-            if status == Status::Missed.as_str() {
-                stored_missed.push((id, k));
+            let Some(status) = Status::parse(&status) else {
+                continue;
+            };
+            if is_placeholder(&id, &job, at, status) {
+                stored_placeholders.push((id, k, status));
             } else if trigger == "schedule" {
                 real.insert(k);
             }
@@ -262,17 +273,24 @@ async fn resolve_missed<'r>(
     let kept: Vec<&ExecutionRecord> = records
         .iter()
         .copied()
-        .filter(|r| r.status != Status::Missed || !real.contains(&key(&r.job_id, r.scheduled_at)))
+        .filter(|r| !r.is_placeholder() || !real.contains(&key(&r.job_id, r.scheduled_at)))
         .collect();
-    let doomed: Vec<(ExecutionId, DateTime<Utc>)> = stored_missed
+    let doomed: Vec<Doomed> = stored_placeholders
         .into_iter()
-        .filter(|(_, k)| real.contains(k))
-        .map(|(id, (_, ms))| (id, DateTime::from_timestamp_millis(ms).unwrap_or_default()))
+        .filter(|(_, k, _)| real.contains(k))
+        .map(|(id, (_, ms), status)| Doomed {
+            id,
+            at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+            status,
+        })
         .collect();
     for chunk in doomed.chunks(LIST_CHUNK) {
-        let mut q = QueryBuilder::new("DELETE FROM executions WHERE status = 'missed' AND id IN (");
+        // Only placeholder ids are listed: a `lost` real run is never among them.
+        let mut q = QueryBuilder::new(
+            "DELETE FROM executions WHERE status IN ('missed', 'lost') AND id IN (",
+        );
         let mut list = q.separated(", ");
-        for (id, _) in chunk {
+        for Doomed { id, .. } in chunk {
             list.push_bind(id);
         }
         q.push(")");

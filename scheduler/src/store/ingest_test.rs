@@ -20,9 +20,13 @@ fn deltas_of(
             .map(|(id, r)| (ExecutionId::from(*id), r.clone()))
             .collect::<HashMap<_, _>>()
     };
-    let doomed: Vec<(ExecutionId, DateTime<Utc>)> = doomed
+    let doomed: Vec<Doomed> = doomed
         .iter()
-        .map(|(id, at)| (ExecutionId::from(*id), at.parse().expect("an instant")))
+        .map(|(id, at)| Doomed {
+            id: ExecutionId::from(*id),
+            at: at.parse().expect("an instant"),
+            status: Status::Missed,
+        })
         .collect();
     deltas(&map(before), &map(after), &doomed)
 }
