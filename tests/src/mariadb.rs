@@ -93,6 +93,16 @@ impl MariaDb {
         self.server.kill();
     }
 
+    /// SIGSTOP: connections stay open and every query hangs, as on a stalled database host.
+    pub fn freeze(&self) {
+        self.server.signal(libc::SIGSTOP);
+    }
+
+    /// SIGCONT after [`MariaDb::freeze`].
+    pub fn thaw(&self) {
+        self.server.signal(libc::SIGCONT);
+    }
+
     pub fn restart(&self) -> anyhow::Result<()> {
         self.kill();
         self.launch()

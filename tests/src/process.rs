@@ -192,6 +192,13 @@ impl Supervised {
         }
     }
 
+    /// Sends `sig` (SIGSTOP, SIGCONT) to the running child, if any.
+    pub fn signal(&self, sig: i32) {
+        if let Some(child) = self.lock().as_ref() {
+            signal(child, sig);
+        }
+    }
+
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log.lines().rev().take(10).collect::<Vec<_>>().join(" | ")

@@ -1,0 +1,198 @@
+//! Fault injection (issue 15): real processes and a real MariaDB, faults that hide what an
+//! owner did from the scheduler, checked at the user's HTTP service and in MySQL.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::DateTime;
+use common::{create_job, online};
+use crony_tests::{
+    AgentProcess, HttpSink, MariaDb, TestEnv, TestScheduler, shared_etcd, wait_until,
+};
+use serde_json::json;
+
+/// How long MariaDB stays frozen after the owner is killed: longer than the scheduler's 2 s
+/// wait for a database connection, so no report the dead owner sent can still commit.
+const FROZEN_AFTER_KILL: Duration = Duration::from_secs(4);
+
+/// (agent, status) of every row of `job`, by scheduled instant (Unix ms).
+async fn rows_by_instant(
+    db_url: &str,
+    job: &str,
+) -> Result<HashMap<i64, Vec<(String, String)>>, String> {
+    let pool = sqlx::MySqlPool::connect(db_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT agent_id, status, CAST(UNIX_TIMESTAMP(scheduled_at) * 1000 AS SIGNED) \
+         FROM executions WHERE job_id = ?",
+    )
+    .bind(job)
+    .fetch_all(&pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    pool.close().await;
+    let mut by_instant: HashMap<i64, Vec<(String, String)>> = HashMap::new();
+    for (agent, status, at) in rows {
+        by_instant.entry(at).or_default().push((agent, status));
+    }
+    Ok(by_instant)
+}
+
+/// The scheduled instants (Unix ms) the service was called for on `path`, with how often.
+fn calls_by_instant(sink: &HttpSink, path: &str) -> HashMap<i64, usize> {
+    let mut seen = HashMap::new();
+    for call in sink.calls_to(path) {
+        let at = DateTime::parse_from_rfc3339(&call.header("x-crony-scheduled-at"))
+            .map(|at| at.timestamp_millis())
+            .unwrap_or(0);
+        *seen.entry(at).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// The owner runs an instant and dies before any report of it reaches MySQL (MariaDB is
+/// frozen). Its successor's misfire window then contains that instant: under `fire_once` it
+/// must not run it again (it may have run: here it did), and record it `lost`, not `missed`.
+/// The every-second job run through the outage must have no `missed` row for an instant the
+/// service saw either.
+#[tokio::test]
+async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> anyhow::Result<()> {
+    let db = MariaDb::start()?;
+    let env = TestEnv::on(shared_etcd(), &db);
+    // No rebalancing: both jobs stay on the first agent until it dies.
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.rebalance = false;
+    })
+    .await?;
+    let mut owner = AgentProcess::spawn(env.agent_spec("owner").ttl(2))?;
+    let owner_id = owner.id().await?;
+    online(&s.base_url, 1).await?;
+    let sink = HttpSink::start().await?;
+    let target = |path: &str| json!({"kind": "http", "method": "POST", "url": sink.url(path)});
+    let slow = create_job(
+        &s.base_url,
+        &json!({"name": "every-5s", "schedule": "*/5 * * * * *", "misfire": "fire_once",
+                "target": target("/slow")}),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let busy = create_job(
+        &s.base_url,
+        &json!({"name": "every-1s", "schedule": "* * * * * *", "misfire": "skip",
+                "target": target("/busy")}),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let mut successor = AgentProcess::spawn(env.agent_spec("successor").ttl(2))?;
+    let successor_id = successor.id().await?;
+    online(&s.base_url, 2).await?;
+
+    // An instant of the slow job in MySQL, then MariaDB frozen before the next one.
+    let recorded = wait_until(
+        "a 5 s instant in MySQL",
+        Duration::from_secs(20),
+        || async {
+            let rows = rows_by_instant(&env.db_url, &slow).await?;
+            Ok(rows.keys().max().copied())
+        },
+    )
+    .await?;
+    db.freeze();
+    let ran = wait_until(
+        "the owner runs the next 5 s instant",
+        Duration::from_secs(10),
+        || {
+            let seen = calls_by_instant(&sink, "/slow");
+            async move { Ok(seen.keys().copied().filter(|at| *at > recorded).max()) }
+        },
+    )
+    .await?;
+    owner.kill();
+    tokio::time::sleep(FROZEN_AFTER_KILL).await;
+    db.thaw();
+
+    // The successor takes both jobs and fires the slow job's next instant.
+    let after = wait_until(
+        "the successor fires the 5 s job",
+        Duration::from_secs(30),
+        || {
+            let (db_url, slow, successor_id) =
+                (env.db_url.clone(), slow.clone(), successor_id.clone());
+            async move {
+                let rows = rows_by_instant(&db_url, &slow).await?;
+                Ok(rows
+                    .iter()
+                    .filter(|(at, rows)| **at > ran && rows.iter().any(|(a, _)| *a == successor_id))
+                    .map(|(at, _)| *at)
+                    .min())
+            }
+        },
+    )
+    .await?;
+    let rows = wait_until(
+        "the owner's instant recorded",
+        Duration::from_secs(10),
+        || {
+            let (db_url, slow) = (env.db_url.clone(), slow.clone());
+            async move {
+                let rows = rows_by_instant(&db_url, &slow).await?;
+                Ok(rows.get(&ran).cloned())
+            }
+        },
+    )
+    .await?;
+    let seen = calls_by_instant(&sink, "/slow");
+    assert_eq!(
+        seen.get(&ran),
+        Some(&1),
+        "the dead owner's instant ran once: {seen:?}"
+    );
+    assert_eq!(
+        seen.get(&after),
+        Some(&1),
+        "the successor's first instant ran: {seen:?}"
+    );
+    assert_eq!(
+        rows,
+        [(successor_id.clone(), "lost".to_owned())],
+        "the instant is lost (its outcome died with the owner), not missed"
+    );
+
+    // Every second the service saw during the outage is a run or lost, never missed.
+    let busy_rows = rows_by_instant(&env.db_url, &busy)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let busy_seen = calls_by_instant(&sink, "/busy");
+    let twice: Vec<_> = busy_seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "instants called twice: {twice:?}");
+    for at in busy_seen.keys().filter(|at| **at <= ran) {
+        let statuses = busy_rows.get(at).cloned().unwrap_or_default();
+        assert!(
+            !statuses.is_empty() && statuses.iter().all(|(_, s)| s != "missed"),
+            "an instant the service saw at {at} is {statuses:?}"
+        );
+    }
+
+    // The owner comes back with its spool: its own record of the instant replaces the lost one.
+    let owner = AgentProcess::spawn(owner.spec.clone())?;
+    let replaced = wait_until(
+        "the owner's own record of its instant",
+        Duration::from_secs(30),
+        || {
+            let (db_url, slow, owner_id) = (env.db_url.clone(), slow.clone(), owner_id.clone());
+            async move {
+                let rows = rows_by_instant(&db_url, &slow).await?;
+                let at_ran = rows.get(&ran).cloned().unwrap_or_default();
+                Ok(at_ran.iter().any(|(a, _)| *a == owner_id).then_some(at_ran))
+            }
+        },
+    )
+    .await?;
+    assert_eq!(replaced.len(), 1, "one record of the instant: {replaced:?}");
+    assert_ne!(replaced[0].1, "missed");
+    drop((owner, successor));
+    Ok(())
+}
