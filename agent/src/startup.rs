@@ -4,12 +4,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crony_common::cluster_auth::{self, ClusterAuth, ClusterToken};
 use crony_common::registry::{AgentRecord, agent_key};
 use crony_common::tls::CLIENT_CA_NEEDS_IDENTITY;
 use crony_proto::auth::ClusterTokenCheck;
-use crony_proto::v1::AgentInfo;
 use crony_proto::v1::agent_service_server::AgentServiceServer;
+use crony_proto::v1::{AgentInfo, ExecutionReport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +29,8 @@ use crate::runner::Runner;
 use crate::schedulers::SchedulerDirectory;
 use crate::service::AgentServiceImpl;
 use crate::spool::Spool;
+
+mod drain;
 
 /// How long start-up waits for etcd before giving up with a clear error.
 const ETCD_STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,6 +79,9 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Starts an agent. Everything that can fail on this machine (listeners, TLS, data dir,
+    /// token) is done before the agent registers: once its key is in etcd the leader assigns it
+    /// jobs, and an agent that exits after that holds them, unfired, for a whole lease.
     pub async fn start(
         config: AgentConfig,
         shutdown: CancellationToken,
@@ -85,38 +92,23 @@ impl Agent {
                 path: config.data_dir.display().to_string(),
                 source,
             })?;
-        if config.tls_client_ca.is_some() && config.tls.is_none() {
-            return Err(AgentError::Tls(CLIENT_CA_NEEDS_IDENTITY.into()));
-        }
-        // Without a cluster token, anyone who reaches AgentService could make this machine
-        // run shell commands: loopback only.
-        let bind = config.cluster.listen_addr(config.grpc_addr);
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|source| AgentError::Bind { addr: bind, source })?;
-        let grpc_addr = listener
-            .local_addr()
-            .map_err(|source| AgentError::Bind { addr: bind, source })?;
-        let hostname = gethostname::gethostname().to_string_lossy().into_owned();
-        let advertise_addr = announced_addr(&config, grpc_addr, &hostname);
-        let started_at = chrono::Utc::now();
-        let record = AgentRecord {
-            id: id.clone(),
-            grpc_addr: advertise_addr.clone(),
-            hostname,
-            weight: config.weight,
-            labels: config.labels.clone(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            allow_shell: config.allow_shell,
-            started_at: started_at.to_rfc3339(),
-            tls: config.tls.is_some(),
-            lease_id: 0,
+        let listeners = Listeners::bind(&config).await?;
+        let server = grpc_server(&config)?;
+        let token = config.cluster.token();
+        let attach =
+            AttachClusterToken::new(token.map(ClusterToken::expose)).map_err(AgentError::Token)?;
+        let check = match token {
+            Some(token) => ClusterTokenCheck::require(token.expose()),
+            None => ClusterTokenCheck::accept_anyone(),
         };
+        // What a previous run of this agent left: unfinished runs are lost, the rest is resent.
+        let (spool, recovered) = Spool::open(&config.data_dir)?;
+        let metrics = Arc::new(Metrics::new());
+        let fired = fired_instants(&recovered);
+        settle_recovered(&spool, recovered, &metrics).await?;
 
-        let etcd_error = |message: String| AgentError::Etcd {
-            endpoints: config.etcd_endpoints.join(","),
-            message,
-        };
+        let record = agent_record(&config, &id, listeners.grpc_addr);
+        let advertise_addr = record.grpc_addr.clone();
         let client = crony_common::etcd::connect(
             &config.etcd_endpoints,
             &config.etcd_access,
@@ -135,60 +127,12 @@ impl Agent {
         let current_lease = registrar.current_lease();
         let lease = tokio::time::timeout(ETCD_STARTUP_TIMEOUT, registrar.register())
             .await
-            .map_err(|_| etcd_error("timed out registering".into()))?
-            .map_err(|e| etcd_error(e.to_string()))?;
-
-        let info = AgentInfo {
-            id: id.clone(),
-            grpc_addr: advertise_addr.clone(),
-            hostname: record.hostname.clone(),
-            weight: record.weight,
-            labels: record.labels.clone().into_iter().collect(),
-            version: record.version.clone(),
-            allow_shell: record.allow_shell,
-            started_at_ms: started_at.timestamp_millis(),
-            ..AgentInfo::default()
-        };
-        let token = config.cluster.token();
-        let attach =
-            AttachClusterToken::new(token.map(ClusterToken::expose)).map_err(AgentError::Token)?;
-        let check = match token {
-            Some(token) => ClusterTokenCheck::require(token.expose()),
-            None => ClusterTokenCheck::accept_anyone(),
-        };
-        let metrics_listener = TcpListener::bind(config.metrics_addr)
-            .await
-            .map_err(|source| AgentError::MetricsBind {
-                addr: config.metrics_addr,
-                source,
+            .map_err(|_| "timed out registering".to_owned())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|message| AgentError::Etcd {
+                endpoints: config.etcd_endpoints.join(","),
+                message,
             })?;
-        let metrics_addr =
-            metrics_listener
-                .local_addr()
-                .map_err(|source| AgentError::MetricsBind {
-                    addr: config.metrics_addr,
-                    source,
-                })?;
-
-        // What a previous run of this agent left: unfinished runs are lost, the rest is resent.
-        let (spool, recovered) = Spool::open(&config.data_dir)?;
-        let metrics = Arc::new(Metrics::new());
-        let fired: Vec<(String, chrono::DateTime<chrono::Utc>)> = recovered
-            .iter()
-            .filter_map(|r| {
-                chrono::DateTime::from_timestamp_millis(r.scheduled_at_ms)
-                    .map(|at| (r.job_id.clone(), at))
-            })
-            .collect();
-        let lost = crate::runner::settle_interrupted(recovered);
-        if !lost.is_empty() {
-            tracing::warn!(
-                executions = lost.len(),
-                "runs interrupted by the last stop are reported as lost"
-            );
-            metrics.lost.inc_by(lost.len() as u64);
-            spool.push(lost).await?;
-        }
 
         let directory = Arc::new(SchedulerDirectory::new(
             client.clone(),
@@ -220,7 +164,7 @@ impl Agent {
         // Set explicitly: a large job set arrives in chunks well below this (proto/src/lib.rs),
         // but the default 4 MiB once made a whole-set Sync fail forever.
         let service = AgentServiceServer::new(AgentServiceImpl::new(
-            info,
+            agent_info(&record),
             fence.clone(),
             current_lease,
             holdings,
@@ -230,29 +174,16 @@ impl Agent {
         .max_decoding_message_size(crony_proto::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(crony_proto::MAX_MESSAGE_BYTES);
         let service = tonic::service::interceptor::InterceptedService::new(service, check);
-        let mut server = tonic::transport::Server::builder();
-        if let Some(identity) = &config.tls {
-            server = server
-                .tls_config(identity.tonic(config.tls_client_ca.as_ref()))
-                .map_err(|e| AgentError::Tls(e.to_string()))?;
-        }
         let tracker = TaskTracker::new();
         // The lease outlives the drain below: while running work finishes and its outcome is
         // flushed, the agent still owns its jobs, so nothing is marked lost or run twice.
         let lease_stop = CancellationToken::new();
         tracker.spawn(registrar.run(Some(lease), lease_stop.clone()));
-        let server_shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let incoming = tonic::transport::server::TcpIncoming::from(listener);
-            let served = server
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, server_shutdown.clone().cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "AgentService stopped");
-                server_shutdown.cancel();
-            }
-        });
+        let grpc_addr = listeners.grpc_addr;
+        let metrics_addr = listeners.metrics_addr;
+        let mut server = server;
+        let router = server.add_service(service);
+        tracker.spawn(serve_grpc(router, listeners.grpc, shutdown.clone()));
         tracker.spawn(directory.clone().refresh(shutdown.clone()));
         let reporter_stop = CancellationToken::new();
         let reporter = Reporter {
@@ -267,39 +198,24 @@ impl Agent {
         };
         let reporting = tokio::spawn(reporter.run(reporter_stop.clone(), Duration::from_secs(5)));
         tracker.spawn(crate::status::serve(
-            metrics_listener,
+            listeners.metrics,
             metrics,
             fence.clone(),
             config.metrics_token.clone(),
             shutdown.clone(),
         ));
-        // Shutdown: stop firing, let running work finish within the grace period (then kill
-        // it), and only then stop the reporter so the outcomes are flushed too.
-        let grace = config.shutdown_grace;
-        let drain_shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            drain_shutdown.cancelled().await;
-            clock_stop.cancel();
-            let _ = clock_task.await;
-            if runner.running() > 0 {
-                tracing::info!(
-                    running = runner.running(),
-                    grace_secs = grace.as_secs(),
-                    "waiting for running executions"
-                );
+        tracker.spawn(
+            drain::Drain {
+                clock_stop,
+                clock_task,
+                runner,
+                grace: config.shutdown_grace,
+                reporter_stop,
+                reporting,
+                lease_stop,
             }
-            if tokio::time::timeout(grace, runner.wait()).await.is_err() {
-                tracing::warn!(
-                    running = runner.running(),
-                    "grace period over; killing running executions"
-                );
-                runner.kill_all();
-                runner.wait().await;
-            }
-            reporter_stop.cancel();
-            let _ = reporting.await;
-            lease_stop.cancel();
-        });
+            .after(shutdown),
+        );
         tracker.close();
         tracing::info!(%id, %grpc_addr, %advertise_addr, "agent started");
         Ok(Self {
@@ -315,6 +231,133 @@ impl Agent {
     /// Waits until every task has stopped (after the shutdown token is cancelled).
     pub async fn wait(&self) {
         self.tracker.wait().await;
+    }
+}
+
+/// Both listeners, bound before the agent registers.
+struct Listeners {
+    grpc: TcpListener,
+    grpc_addr: SocketAddr,
+    metrics: TcpListener,
+    metrics_addr: SocketAddr,
+}
+
+impl Listeners {
+    async fn bind(config: &AgentConfig) -> Result<Self, AgentError> {
+        // Without a cluster token, anyone who reaches AgentService could make this machine
+        // run shell commands: loopback only.
+        let bind = config.cluster.listen_addr(config.grpc_addr);
+        let grpc = TcpListener::bind(bind)
+            .await
+            .map_err(|source| AgentError::Bind { addr: bind, source })?;
+        let grpc_addr = grpc
+            .local_addr()
+            .map_err(|source| AgentError::Bind { addr: bind, source })?;
+        let metrics_error = |source| AgentError::MetricsBind {
+            addr: config.metrics_addr,
+            source,
+        };
+        let metrics = TcpListener::bind(config.metrics_addr)
+            .await
+            .map_err(metrics_error)?;
+        let metrics_addr = metrics.local_addr().map_err(metrics_error)?;
+        Ok(Self {
+            grpc,
+            grpc_addr,
+            metrics,
+            metrics_addr,
+        })
+    }
+}
+
+/// The gRPC server, with TLS when configured.
+fn grpc_server(config: &AgentConfig) -> Result<tonic::transport::Server, AgentError> {
+    if config.tls_client_ca.is_some() && config.tls.is_none() {
+        return Err(AgentError::Tls(CLIENT_CA_NEEDS_IDENTITY.into()));
+    }
+    let server = tonic::transport::Server::builder();
+    match &config.tls {
+        Some(identity) => server
+            .tls_config(identity.tonic(config.tls_client_ca.as_ref()))
+            .map_err(|e| AgentError::Tls(e.to_string())),
+        None => Ok(server),
+    }
+}
+
+/// Serves `AgentService` until shutdown; a server that fails stops the whole agent.
+async fn serve_grpc(
+    router: tonic::transport::server::Router,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let served = router
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned())
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "AgentService stopped");
+        shutdown.cancel();
+    }
+}
+
+/// The instants a previous run recorded, so the clock does not fire them again.
+fn fired_instants(recovered: &[ExecutionReport]) -> Vec<(String, DateTime<Utc>)> {
+    recovered
+        .iter()
+        .filter_map(|r| {
+            DateTime::from_timestamp_millis(r.scheduled_at_ms).map(|at| (r.job_id.clone(), at))
+        })
+        .collect()
+}
+
+/// Runs the previous process left unfinished are reported `lost`; the rest is resent as is.
+async fn settle_recovered(
+    spool: &Spool,
+    recovered: Vec<ExecutionReport>,
+    metrics: &Metrics,
+) -> Result<(), AgentError> {
+    let lost = crate::runner::settle_interrupted(recovered);
+    if !lost.is_empty() {
+        tracing::warn!(
+            executions = lost.len(),
+            "runs interrupted by the last stop are reported as lost"
+        );
+        metrics.lost.inc_by(lost.len() as u64);
+        spool.push(lost).await?;
+    }
+    Ok(())
+}
+
+/// What the agent publishes in etcd.
+fn agent_record(config: &AgentConfig, id: &str, grpc_addr: SocketAddr) -> AgentRecord {
+    let hostname = gethostname::gethostname().to_string_lossy().into_owned();
+    AgentRecord {
+        id: id.to_owned(),
+        grpc_addr: announced_addr(config, grpc_addr, &hostname),
+        hostname,
+        weight: config.weight,
+        labels: config.labels.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        allow_shell: config.allow_shell,
+        started_at: Utc::now().to_rfc3339(),
+        tls: config.tls.is_some(),
+        lease_id: 0,
+    }
+}
+
+/// What the agent answers to `Info`: its published record.
+fn agent_info(record: &AgentRecord) -> AgentInfo {
+    AgentInfo {
+        id: record.id.clone(),
+        grpc_addr: record.grpc_addr.clone(),
+        hostname: record.hostname.clone(),
+        weight: record.weight,
+        labels: record.labels.clone().into_iter().collect(),
+        version: record.version.clone(),
+        allow_shell: record.allow_shell,
+        started_at_ms: DateTime::parse_from_rfc3339(&record.started_at)
+            .map_or(0, |at| at.timestamp_millis()),
+        ..AgentInfo::default()
     }
 }
 

@@ -228,6 +228,26 @@ impl AgentProcess {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits for the process to exit by itself (a start-up error), within `within`.
+    pub async fn exited(&mut self, within: Duration) -> anyhow::Result<ExitStatus> {
+        let child = &mut self.child;
+        let log = &self.log;
+        crate::wait_until("the agent exits", within, || {
+            let status = child.try_wait();
+            async move {
+                match status {
+                    Ok(Some(status)) => Ok(Some(status)),
+                    Ok(None) => Err(format!(
+                        "still running; log: {}",
+                        std::fs::read_to_string(log).unwrap_or_default()
+                    )),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .await
+    }
 }
 
 impl Drop for AgentProcess {

@@ -335,3 +335,32 @@ async fn readyz_names_mysql_while_mariadb_is_down() -> anyhow::Result<()> {
     scheduler.stop().await;
     Ok(())
 }
+
+/// Two agents on one host both defaulting to metrics port 9192: the second cannot bind it. It
+/// must exit before registering, or the leader assigns it jobs that nobody fires for a lease.
+#[tokio::test]
+async fn an_agent_that_cannot_bind_its_metrics_port_never_registers() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = taken.local_addr()?.to_string();
+    let mut agent = AgentProcess::spawn(
+        env.agent_spec("port-taken")
+            .env("CRONY_AGENT_METRICS_ADDR", &addr),
+    )?;
+    let id = agent.id().await?;
+    let status = agent.exited(Duration::from_secs(15)).await?;
+    assert!(!status.success());
+    assert!(
+        agent.log().contains("CRONY_AGENT_METRICS_ADDR"),
+        "the error names the setting: {}",
+        agent.log()
+    );
+    let keys = agent_keys_in_etcd(&env.etcd, &env.prefix)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert!(
+        !keys.contains(&id),
+        "the agent registered before it failed: {keys:?}"
+    );
+    Ok(())
+}
