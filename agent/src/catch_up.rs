@@ -6,40 +6,103 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use crony_common::schedule::Schedule;
 
-/// At most this many due instants are gathered (and recorded one by one) per job and event.
+/// At most this many due instants are gathered (and recorded one by one) per job and event:
+/// the newest ones. Older ones are counted in one [`Summary`].
 pub const MISSED_CAP: usize = 1000;
+
+/// At most this many instants are stepped through per job and event to count the older ones;
+/// past it the count is a lower bound and the scan jumps close to now.
+pub const COUNT_CAP: u64 = 10 * MISSED_CAP as u64;
 
 /// The instants of a schedule in a window, and the first one after it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Window {
-    /// Due instants strictly after the window's start, up to now, oldest first.
+    /// Due instants strictly after the window's start, up to now, oldest first: the newest
+    /// [`MISSED_CAP`] of them.
     pub due: Vec<DateTime<Utc>>,
-    /// The first instant after `due` (later than now unless `capped`).
+    /// The first instant after `due` (later than now).
     pub next: Option<DateTime<Utc>>,
-    /// More than [`MISSED_CAP`] were due: `due` holds the oldest, `next` is after now.
-    pub capped: bool,
+    /// The due instants older than `due`, when there were more than [`MISSED_CAP`].
+    pub older: Option<Summary>,
 }
 
-/// Every instant of `schedule` strictly after `start` and at most `now`.
+/// Due instants too many to record one by one: one record stands for them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// The oldest of them.
+    pub first: DateTime<Utc>,
+    /// None of them is later than this (and every instant of `due` is).
+    pub through: DateTime<Utc>,
+    /// How many; a lower bound unless `exact`.
+    pub count: u64,
+    pub exact: bool,
+}
+
+impl Summary {
+    /// The text of the record that stands for them.
+    pub fn describe(&self) -> String {
+        let count = if self.exact {
+            self.count.to_string()
+        } else {
+            format!("more than {}", self.count)
+        };
+        format!(
+            "this record stands for {count} instants from {} through {} (more than {MISSED_CAP} \
+             were due at once; only the newest {MISSED_CAP} are recorded one by one)",
+            self.first.to_rfc3339(),
+            self.through.to_rfc3339()
+        )
+    }
+}
+
+/// Every instant of `schedule` strictly after `start` and at most `now`: the newest
+/// [`MISSED_CAP`] one by one, the older ones summarised. Steps through at most about
+/// [`COUNT_CAP`] + 3 × [`MISSED_CAP`] instants however long the gap.
 pub fn due_after(schedule: &Schedule, tz: Tz, start: DateTime<Utc>, now: DateTime<Utc>) -> Window {
-    let mut due = Vec::new();
+    let mut due = std::collections::VecDeque::new();
+    let mut older: Option<Summary> = None;
+    let mut jumped = false;
     let mut cursor = schedule.next_after(tz, start);
     while let Some(at) = cursor.filter(|at| *at <= now) {
         if due.len() == MISSED_CAP {
-            return Window {
-                due,
-                next: schedule.next_after(tz, now),
-                capped: true,
-            };
+            summarise(&mut older, due.pop_front().expect("full"));
         }
-        due.push(at);
+        due.push_back(at);
         cursor = schedule.next_after(tz, at);
+        if !jumped && older.is_some_and(|o| o.count >= COUNT_CAP) {
+            jumped = true;
+            let resume = now - (at - due[0]) * 2;
+            if resume > at {
+                // Too many to count: everything so far goes into the summary, which also
+                // stands for the uncounted instants up to `resume` (its count a lower bound);
+                // the newest instants are gathered from there on.
+                for out in due.drain(..) {
+                    summarise(&mut older, out);
+                }
+                let summary = older.as_mut().expect("counted");
+                summary.through = resume;
+                summary.exact = false;
+                cursor = schedule.next_after(tz, resume);
+            }
+        }
     }
     Window {
-        due,
+        due: due.into(),
         next: cursor,
-        capped: false,
+        older,
     }
+}
+
+/// Adds `out`, an instant too old to be recorded one by one, to the summary.
+fn summarise(older: &mut Option<Summary>, out: DateTime<Utc>) {
+    let summary = older.get_or_insert(Summary {
+        first: out,
+        through: out,
+        count: 0,
+        exact: true,
+    });
+    summary.count += 1;
+    summary.through = summary.through.max(out);
 }
 
 /// Where a newly armed job's catch-up window starts: after the newest of the instants that
@@ -187,6 +250,60 @@ mod tests {
         );
         assert!(window.due.is_empty());
         assert_eq!(window.next, Some(at("2026-01-01T00:00:08Z")));
+    }
+
+    /// 3,000 every-second instants due: the newest 1,000 one by one, the 2,000 before them in
+    /// one summary, and `fire_once` runs the newest of all (not the 1,000th oldest).
+    #[test]
+    fn more_than_the_cap_keeps_the_newest_and_summarises_the_older() {
+        let now = at("2026-01-01T01:00:00Z");
+        let start = now - chrono::Duration::seconds(3000);
+        let window = due_after(&every_second(), Tz::UTC, start, now);
+        assert_eq!(window.due.len(), MISSED_CAP);
+        assert_eq!(window.due.last(), Some(&now));
+        assert_eq!(window.next, Some(now + chrono::Duration::seconds(1)));
+        let older = window.older.expect("a summary");
+        assert_eq!(
+            (older.first, older.count, older.exact),
+            (start + chrono::Duration::seconds(1), 2000, true)
+        );
+        assert_eq!(older.through, window.due[0] - chrono::Duration::seconds(1));
+        assert!(older.describe().contains("2000 instants from"));
+        let decision = decide(&window.due, now, chrono::Duration::MIN, Misfire::FireOnce);
+        assert_eq!(decision.start, [now]);
+        assert_eq!(decision.missed.len(), MISSED_CAP - 1);
+    }
+
+    /// A day of every-second instants: counting stops after about COUNT_CAP (a lower bound),
+    /// and the newest 1,000 still end at now, contiguous.
+    #[test]
+    fn a_gap_too_long_to_count_is_a_lower_bound_and_still_ends_at_now() {
+        let now = at("2026-01-02T00:00:00Z");
+        let start = now - chrono::Duration::days(1);
+        let window = due_after(&every_second(), Tz::UTC, start, now);
+        assert_eq!(window.due.len(), MISSED_CAP);
+        assert_eq!(window.due.last(), Some(&now));
+        assert_eq!(
+            window.due[0],
+            now - chrono::Duration::seconds(MISSED_CAP as i64 - 1)
+        );
+        let older = window.older.expect("a summary");
+        assert!(!older.exact);
+        assert!(
+            older.count >= COUNT_CAP && older.count < 86_400,
+            "{older:?}"
+        );
+        assert_eq!(older.first, start + chrono::Duration::seconds(1));
+        assert!(older.through < window.due[0], "{older:?}");
+        assert!(older.describe().contains("more than"));
+    }
+
+    #[test]
+    fn at_most_the_cap_has_no_summary() {
+        let now = at("2026-01-01T01:00:00Z");
+        let start = now - chrono::Duration::seconds(MISSED_CAP as i64);
+        let window = due_after(&every_second(), Tz::UTC, start, now);
+        assert_eq!((window.due.len(), window.older), (MISSED_CAP, None));
     }
 
     #[test]

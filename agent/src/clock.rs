@@ -15,11 +15,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crony_common::lease::Fence;
 use crony_common::schedule::Schedule;
-use crony_proto::v1::{Released, TriggerKind};
+use crony_proto::v1::{ExecutionStatus, Released, TriggerKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::catch_up::{self, MISSED_CAP, decide, due_after};
+use crate::catch_up::{self, decide, due_after};
 use crate::job::{Job, JobId};
 use crate::runner::{Fire, Runner};
 
@@ -266,8 +266,14 @@ impl Clock {
             self.runner.record_unknown(&job, &unknown);
             self.mark_fired(&job.id, *last);
         }
-        if window.capped {
-            tracing::warn!(job = %job.id, "more than {MISSED_CAP} missed fires; recording the first ones");
+        if let Some(older) = &window.older {
+            // A previous owner may have run some of them: their fate is unknown, not missed.
+            let status = match job.uncertain_through {
+                Some(through) if through >= older.first => ExecutionStatus::Lost,
+                _ => ExecutionStatus::Missed,
+            };
+            let why = "no agent ran these fires when they were due";
+            self.runner.record_summary(&job, older, status, why);
         }
         // Moved from a live owner that fired through `resume_after`: instants within the grace
         // run as if merely late, and the timer continues strictly after the window, even if
@@ -315,7 +321,7 @@ impl Clock {
             let rest = due_after(&schedule, job.tz, at, now);
             let mut due = vec![at];
             due.extend(rest.due);
-            let next = rest.next;
+            let (next, older) = (rest.next, rest.older);
             let fixed_delay = matches!(*schedule, Schedule::Delay(_));
             let armed = entry.armed != 0 && entry.armed == self.fence.lease_generation();
             let ran = armed && self.fence.is_alive();
@@ -331,13 +337,18 @@ impl Clock {
             if !armed {
                 continue; // not confirmed as ours under this lease: the scheduler decides
             }
+            let why = if ran {
+                "the agent was stalled when this fire was due"
+            } else {
+                "the agent's lease was not certainly alive (self-fenced)"
+            };
+            if let Some(older) = &older {
+                self.runner
+                    .record_summary(&job, older, ExecutionStatus::Missed, why);
+            }
             if !ran {
                 self.runner.metrics.fenced.inc_by(due.len() as u64);
-                self.runner.record_missed(
-                    &job,
-                    &due,
-                    "the agent's lease was not certainly alive (self-fenced)",
-                );
+                self.runner.record_missed(&job, &due, why);
                 self.mark_fired(&id, *due.last().expect("at least one"));
                 continue;
             }
@@ -347,7 +358,6 @@ impl Clock {
                 GRACE
             };
             let decision = decide(&due, now, grace, job.misfire);
-            let why = "the agent was stalled when this fire was due";
             self.runner.record_missed(&job, &decision.missed, why);
             for at in decision.start {
                 self.start(&job, at);

@@ -12,6 +12,7 @@ pub mod holdings;
 pub mod identity;
 pub mod job;
 pub mod metrics;
+pub mod poison;
 pub mod registration;
 pub mod reporter;
 pub mod retry;

@@ -23,6 +23,8 @@ pub struct Metrics {
     /// Held jobs read back at start that this agent could not use (dropped).
     pub held_unusable: IntCounter,
     pub spool_depth: IntGauge,
+    /// Reports schedulers refused again and again, moved to `set-aside.jsonl`.
+    pub reports_set_aside: IntCounter,
     pub report_batch_seconds: Histogram,
     pub running: IntGauge,
 }
@@ -104,6 +106,10 @@ impl Metrics {
             spool_depth: gauge(
                 "crony_agent_spool_depth",
                 "Execution reports waiting for a scheduler's acknowledgement",
+            ),
+            reports_set_aside: counter(
+                "crony_agent_reports_set_aside_total",
+                "Execution reports schedulers refused 3 times, moved to set-aside.jsonl",
             ),
             report_batch_seconds: histogram(
                 "crony_agent_report_batch_seconds",

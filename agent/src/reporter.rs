@@ -10,13 +10,14 @@ use crony_common::lease::Backoff;
 use crony_common::registry::SchedulerRecord;
 use crony_common::tls::{CaBundle, ServerIdentity, client_config};
 use crony_proto::auth::AttachClusterToken;
-use crony_proto::v1::ReportBatch;
 use crony_proto::v1::report_service_client::ReportServiceClient;
+use crony_proto::v1::{ExecutionReport, ReportBatch};
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::metrics::Metrics;
+use crate::poison::Refusals;
 use crate::schedulers::SchedulerDirectory;
 use crate::spool::Spool;
 
@@ -36,6 +37,9 @@ pub struct Reporter {
     pub identity: Option<ServerIdentity>,
     pub metrics: Arc<Metrics>,
     pub clients: HashMap<String, Client>,
+    /// Where reports refused again and again go ([`crate::poison`]).
+    pub set_aside: std::path::PathBuf,
+    pub refusals: Refusals,
 }
 
 type Client = ReportServiceClient<InterceptedService<Channel, AttachClusterToken>>;
@@ -111,6 +115,58 @@ impl Reporter {
         Some(client)
     }
 
+    /// Moves the reports `poison` names out of the spool into the set-aside file; true if
+    /// any moved. If the file cannot be written they stay in the spool.
+    async fn set_aside(
+        &self,
+        batch: &[ExecutionReport],
+        sent: &[(String, u32)],
+        poison: Vec<String>,
+    ) -> bool {
+        if poison.is_empty() {
+            return false;
+        }
+        let poison: std::collections::HashSet<String> = poison.into_iter().collect();
+        let reports: Vec<ExecutionReport> = batch
+            .iter()
+            .filter(|r| poison.contains(&r.execution_id))
+            .cloned()
+            .collect();
+        let path = self.set_aside.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let n = reports.len();
+            crate::poison::write(&path, &reports).map(|()| (n, reports))
+        })
+        .await;
+        match written {
+            Ok(Ok((n, reports))) => {
+                for r in &reports {
+                    tracing::error!(execution = %r.execution_id, job = %r.job_id,
+                        file = %self.set_aside.display(),
+                        "schedulers refused this report {} times; set aside",
+                        crate::poison::SET_ASIDE_AFTER);
+                }
+                self.metrics.reports_set_aside.inc_by(n as u64);
+                self.spool.ack(
+                    sent.iter()
+                        .filter(|(id, _)| poison.contains(id))
+                        .cloned()
+                        .collect(),
+                );
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, file = %self.set_aside.display(),
+                    "cannot set refused reports aside; they stay in the spool");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "setting refused reports aside failed");
+                false
+            }
+        }
+    }
+
     /// Sends one batch to the first scheduler that takes it; false if none did.
     async fn send_one(&mut self) -> bool {
         let batch = self.spool.batch(BATCH);
@@ -148,8 +204,10 @@ impl Reporter {
                     self.metrics
                         .report_batch_seconds
                         .observe(started.elapsed().as_secs_f64());
+                    let poison = self.refusals.note(&sent, &acked);
+                    let set_aside = self.set_aside(&batch, &sent, poison).await;
                     self.metrics.spool_depth.set(self.spool.depth() as i64);
-                    return !acked.is_empty();
+                    return !acked.is_empty() || set_aside;
                 }
                 Err(status) => {
                     tracing::warn!(

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use crony_common::lease::Fence;
 use crony_common::report_token::ReportKey;
-use crony_common::unrun::{missed_id, unknown_id};
 use crony_proto::v1::{Attempt, ExecutionReport, ExecutionStatus, TriggerKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +19,8 @@ use crate::job::{Job, JobId, Overlap};
 use crate::metrics::Metrics;
 use crate::schedulers::SchedulerDirectory;
 use crate::spool::Spool;
+
+mod unrun;
 
 /// One fire to run.
 #[derive(Debug, Clone)]
@@ -131,29 +132,6 @@ impl Runner {
         id
     }
 
-    /// Records fires that were not run at all (missed), with ids derived from the job and the
-    /// instant, so two agents recording the same missed instant make one record.
-    pub fn record_missed(self: &Arc<Self>, job: &Arc<Job>, instants: &[DateTime<Utc>], why: &str) {
-        for at in instants {
-            self.metrics.missed.inc();
-            let id = missed_id(job.id.as_str(), *at);
-            self.record_unrun(&scheduled(job, *at), id, ExecutionStatus::Missed, why);
-        }
-    }
-
-    /// Records instants a previous owner may have started (it stopped without reporting
-    /// them) as `lost`: not run again here, outcome unknown. A real report of one, from the
-    /// old owner's spool, replaces the record (the ids are derived from job and instant).
-    pub fn record_unknown(self: &Arc<Self>, job: &Arc<Job>, instants: &[DateTime<Utc>]) {
-        let why = "the agent that held the job stopped without reporting this instant; it may \
-                   have run there, so it was not run again";
-        for at in instants {
-            self.metrics.unknown.inc();
-            let id = unknown_id(job.id.as_str(), *at);
-            self.record_unrun(&scheduled(job, *at), id, ExecutionStatus::Lost, why);
-        }
-    }
-
     /// Stops a running execution; false if it is not running here.
     pub fn kill(&self, execution_id: &str) -> bool {
         match self
@@ -184,25 +162,6 @@ impl Runner {
     pub async fn wait(&self) {
         self.tracker.close();
         self.tracker.wait().await;
-    }
-
-    fn record_unrun(self: &Arc<Self>, fire: &Fire, id: String, status: ExecutionStatus, why: &str) {
-        let now = Utc::now().timestamp_millis();
-        let mut report = self.snapshot(fire, &id);
-        report.status = status as i32;
-        report.started_at_ms = 0;
-        report.finished_at_ms = now;
-        report.error = why.to_owned();
-        self.metrics
-            .executions
-            .with_label_values(&[&fire.job.name, status.api_name()])
-            .inc();
-        let spool = self.spool.clone();
-        self.tracker.spawn(async move {
-            if let Err(e) = spool.push(vec![report]).await {
-                tracing::error!(error = %e, "cannot record a skipped or missed fire");
-            }
-        });
     }
 
     fn snapshot(&self, fire: &Fire, id: &str) -> ExecutionReport {

@@ -343,3 +343,66 @@ async fn instants_a_dead_owner_may_have_started_are_recorded_lost_not_run() {
     );
     h.stop.cancel();
 }
+
+/// 3,000 instants due when an orphan arrives: `fire_once` runs the newest one; the newest
+/// 1,000 are recorded one by one and one summary record stands for the 2,000 before them.
+#[tokio::test]
+async fn a_gap_beyond_the_cap_runs_the_newest_and_summarises_the_oldest() {
+    let h = harness().await;
+    let now = Utc::now();
+    let x = now.timestamp_millis() - i64::from(now.timestamp_subsec_millis());
+    let mut orphan = job("g", "* * * * * *");
+    orphan.misfire = Misfire::FireOnce as i32;
+    orphan.misfire_since_ms = x - 3_000_000;
+    let assign = AssignRequest {
+        term: 1,
+        jobs: vec![orphan],
+        generation: 1,
+    };
+    h.service.assign(Request::new(assign)).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let of_g = loop {
+        let of_g: Vec<_> = h
+            .spool
+            .batch(100_000)
+            .into_iter()
+            .filter(|r| r.job_id == "g")
+            .collect();
+        let missed = of_g
+            .iter()
+            .filter(|r| r.status == ExecutionStatus::Missed as i32)
+            .count();
+        if missed >= crate::catch_up::MISSED_CAP && of_g.iter().any(|r| r.started_at_ms > 0) {
+            break of_g;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "1,000 missed records and a run: {} so far",
+            of_g.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let first_run = of_g
+        .iter()
+        .filter(|r| r.started_at_ms > 0)
+        .map(|r| r.scheduled_at_ms)
+        .min()
+        .unwrap();
+    assert!(
+        first_run >= x - 2_000,
+        "fire_once ran {} s before the newest due instant, not the newest",
+        (x - first_run) / 1000
+    );
+    let summary: Vec<_> = of_g
+        .iter()
+        .filter(|r| r.error.contains("this record stands for"))
+        .collect();
+    assert_eq!(summary.len(), 1, "one summary record");
+    assert_eq!(summary[0].scheduled_at_ms, x - 2_999_000);
+    assert!(
+        summary[0].error.contains("instants from"),
+        "{}",
+        summary[0].error
+    );
+    h.stop.cancel();
+}

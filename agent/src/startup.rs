@@ -195,6 +195,8 @@ impl Agent {
             identity: config.tls.clone(),
             metrics: metrics.clone(),
             clients: Default::default(),
+            set_aside: crate::poison::set_aside_path(&config.data_dir),
+            refusals: Default::default(),
         };
         let reporting = tokio::spawn(reporter.run(reporter_stop.clone(), Duration::from_secs(5)));
         tracker.spawn(crate::status::serve(

@@ -196,3 +196,68 @@ async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> an
     drop((owner, successor));
     Ok(())
 }
+
+/// Reports no scheduler can read (from a damaged disk, or an agent of a newer version) are
+/// set aside after three refusals instead of holding the head of the spool: 1,000 of them (a
+/// whole batch) ahead of a job's reports once kept every later report out of MySQL forever.
+#[tokio::test]
+async fn reports_the_scheduler_keeps_refusing_are_set_aside_and_later_ones_land()
+-> anyhow::Result<()> {
+    use crony_proto::v1::{ExecutionReport, ExecutionStatus};
+    let env = TestEnv::shared();
+    let data = env.path("refused");
+    std::fs::create_dir_all(&data)?;
+    {
+        let (spool, _) = crony_agent::spool::Spool::open(&data)?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let unreadable: Vec<ExecutionReport> = (0..1000)
+            .map(|n| ExecutionReport {
+                execution_id: format!("00000000-0000-4000-8000-{n:012}"),
+                job_id: "not a job id".into(),
+                status: ExecutionStatus::Succeeded as i32,
+                scheduled_at_ms: now,
+                started_at_ms: now,
+                finished_at_ms: now,
+                ..ExecutionReport::default()
+            })
+            .collect();
+        spool.push(unreadable).await?;
+    }
+    let s = TestScheduler::start(&env.etcd, &env.prefix, &env.db_url).await?;
+    let mut agent = AgentProcess::spawn(env.agent_spec("refused"))?;
+    agent.id().await?;
+    online(&s.base_url, 1).await?;
+    let sink = HttpSink::start().await?;
+    let job = create_job(
+        &s.base_url,
+        &json!({"name": "after-refused", "schedule": "* * * * * *",
+                "target": {"kind": "http", "url": sink.url("/after")}}),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    wait_until(
+        "the job's runs reach MySQL behind the refused reports",
+        Duration::from_secs(30),
+        || async {
+            let rows = rows_by_instant(&env.db_url, &job).await?;
+            Ok((!rows.is_empty()).then_some(()))
+        },
+    )
+    .await?;
+    let set_aside = std::fs::read_to_string(data.join("set-aside.jsonl"))?;
+    assert_eq!(set_aside.lines().count(), 1000, "each refused report, once");
+    assert!(
+        set_aside
+            .lines()
+            .all(|l| l.contains("\"job_id\":\"not a job id\""))
+    );
+    assert!(
+        agent
+            .log()
+            .contains("schedulers refused this report 3 times; set aside"),
+        "a log line names each one"
+    );
+    drop(agent);
+    s.stop().await;
+    Ok(())
+}
