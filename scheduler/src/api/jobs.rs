@@ -153,7 +153,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<JobView>), ApiError> {
     may_touch(&who, &spec)?;
     let now = Utc::now();
-    spec.validate(now)?;
+    let (schedule, _) = spec.validate(now)?;
+    spec.check_at_is_ahead(&schedule, now, None)?;
     if let Some(allow) = &app.callback_allow {
         spec.check_callback_allow(allow)?;
     }
@@ -279,7 +280,8 @@ pub async fn replace(
     if spec.has_redacted() {
         spec.keep_redacted(&current.spec)?;
     }
-    spec.validate(now)?;
+    let (schedule, _) = spec.validate(now)?;
+    spec.check_at_is_ahead(&schedule, now, Some(&current.spec))?;
     if let Some(allow) = &app.callback_allow {
         spec.check_callback_allow(allow)?;
     }
@@ -343,6 +345,7 @@ pub async fn pause(
     params(("id" = String, Path, description = "Job id")),
     responses(
         (status = 200, description = "The job, enabled", body = JobView),
+        (status = 400, description = "An `@at` job whose instant has passed (`field` = `schedule`)", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
@@ -369,6 +372,11 @@ async fn set_enabled(
         enabled,
         ..job.spec
     };
+    if enabled {
+        let now = Utc::now();
+        let (schedule, _) = spec.validate(now)?;
+        spec.check_at_is_ahead(&schedule, now, None)?;
+    }
     let verb = if enabled { "resume" } else { "pause" };
     let job = app
         .store

@@ -114,6 +114,32 @@ impl JobSpec {
         Ok((schedule, tz))
     }
 
+    /// A one-shot job must be due later: an `@at` in the past would never fire. Editing a job
+    /// whose instant is done without changing its schedule stays allowed (`before` is the
+    /// stored spec; `None` for a new job). Resuming one is refused the same way.
+    pub fn check_at_is_ahead(
+        &self,
+        schedule: &Schedule,
+        now: DateTime<Utc>,
+        before: Option<&JobSpec>,
+    ) -> Result<(), FieldError> {
+        let Schedule::At(at) = schedule else {
+            return Ok(());
+        };
+        let unchanged = before.is_some_and(|b| b.schedule == self.schedule && !self.enabled);
+        if *at > now || unchanged {
+            return Ok(());
+        }
+        Err(bad(
+            "schedule",
+            format!(
+                "{} is in the past (now is {}): a one-shot job must be due later",
+                self.schedule.trim(),
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        ))
+    }
+
     fn validate_target(&self) -> Result<(), FieldError> {
         match &self.target {
             Target::Http {

@@ -22,7 +22,7 @@ pub trait AuditStore: Send + Sync {
 pub(crate) async fn write_audit(
     tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
     audit: &AuditRecord,
-) -> Result<(), StoreError> {
+) -> Result<(), sqlx::Error> {
     let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
     sqlx::query(
         "INSERT INTO audit_log (at, actor, actor_kind, actor_id, action, target_type, target_id, \

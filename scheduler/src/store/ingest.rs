@@ -126,6 +126,7 @@ async fn write_in(
         upsert(tx, chunk, now).await?;
     }
     raise_watermarks(tx, &records).await?;
+    super::one_shot::finish_one_shots(tx, &records, now).await?;
     let after = statuses(tx, &ids, false).await?;
     counts::apply(tx, &deltas(&before, &after, &doomed)).await?;
     let settled = after

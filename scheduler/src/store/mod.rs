@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod job_feed;
 pub mod jobs;
 pub mod mysql;
+mod one_shot;
 pub mod stats;
 pub mod tokens;
 pub mod upcoming;
