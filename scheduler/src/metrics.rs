@@ -23,6 +23,9 @@ pub struct Metrics {
     pub alerts_suppressed: IntCounter,
     /// The leader's reconcile passes, `kind` full (every job planned) or delta (changed ones).
     pub reconcile_pass_seconds: HistogramVec,
+    /// Reports received but not committed (MySQL away), kept and written again by the writer.
+    pub ingest_retained: IntGauge,
+    pub ingest_retained_total: IntCounter,
 }
 
 impl Metrics {
@@ -97,7 +100,17 @@ impl Metrics {
             &["kind"],
         )
         .expect("valid metric");
-        let collectors: [Box<dyn prometheus::core::Collector>; 10] = [
+        let ingest_retained = IntGauge::new(
+            "crony_ingest_retained_reports",
+            "Execution reports received but not yet committed (MySQL away), kept to write again",
+        )
+        .expect("valid metric");
+        let ingest_retained_total = IntCounter::new(
+            "crony_ingest_retained_total",
+            "Execution reports (new ones or newer revisions) kept because MySQL was away",
+        )
+        .expect("valid metric");
+        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
             Box::new(live_agents.clone()),
             Box::new(registry_lists.clone()),
             Box::new(executions.clone()),
@@ -108,6 +121,8 @@ impl Metrics {
             Box::new(alerts_failed.clone()),
             Box::new(alerts_suppressed.clone()),
             Box::new(reconcile_pass_seconds.clone()),
+            Box::new(ingest_retained.clone()),
+            Box::new(ingest_retained_total.clone()),
         ];
         for collector in collectors {
             registry.register(collector).expect("unique metric");
@@ -130,6 +145,8 @@ impl Metrics {
             alerts_failed,
             alerts_suppressed,
             reconcile_pass_seconds,
+            ingest_retained,
+            ingest_retained_total,
         }
     }
 

@@ -2,6 +2,7 @@
 //! (`service.rs`) checks reports and queues them for one batched writer (`writer.rs`), which
 //! commits them to MySQL before anything is acknowledged. Rules: `docs/executions.md`.
 
+mod retained;
 pub mod service;
 pub mod writer;
 

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::retained::Retained;
 use crate::alert::events::AlertEvents;
 use crate::domain::execution::ExecutionRecord;
 use crate::metrics::Metrics;
@@ -25,6 +26,8 @@ const MAX_BYTES: usize = 16 * 1024 * 1024;
 const MAX_WAIT: Duration = Duration::from_millis(5);
 /// Queued requests before `Report` calls wait (back-pressure on agents).
 const QUEUE: usize = 1_024;
+/// How often reports kept through a MySQL outage are written again.
+const RETRY_RETAINED: Duration = Duration::from_secs(1);
 
 struct WriteRequest {
     records: Vec<ExecutionRecord>,
@@ -78,19 +81,51 @@ async fn run(
     alerts: AlertEvents,
     shutdown: CancellationToken,
 ) {
+    let mut retained = Retained::default();
+    let mut retry = tokio::time::interval(RETRY_RETAINED);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = retry.tick(), if !retained.is_empty() => {
+                write_retained(&mut retained, store.as_ref(), &metrics, &alerts).await;
+                continue;
+            }
             first = rx.recv() => match first {
                 Some(first) => first,
                 None => return,
             },
         };
         let batch = collect(first, &mut rx, &shutdown).await;
-        write(&batch, store.as_ref(), &metrics, &alerts)
-            .await
-            .answer(batch);
+        let written = write(&batch, store.as_ref(), &metrics, &alerts).await;
+        written.retain_or_forget(&batch, &mut retained, &metrics);
+        written.answer(batch);
     }
+}
+
+/// Writes kept reports again, a batch at a time, while MySQL takes them.
+async fn write_retained(
+    retained: &mut Retained,
+    store: &dyn Store,
+    metrics: &Metrics,
+    alerts: &AlertEvents,
+) {
+    while !retained.is_empty() {
+        let records = retained.batch(MAX_REPORTS);
+        if write_records(&records, store, metrics, alerts)
+            .await
+            .is_err()
+        {
+            break;
+        }
+        retained.committed(&records);
+        tracing::info!(
+            reports = records.len(),
+            left = retained.len(),
+            "kept execution reports committed"
+        );
+    }
+    metrics.ingest_retained.set(retained.len() as i64);
 }
 
 /// The first request plus whatever arrives within [`MAX_WAIT`], up to the size limits.
@@ -131,6 +166,31 @@ enum Written {
 }
 
 impl Written {
+    /// Keeps the batch's reports when MySQL was away; forgets kept ones now committed.
+    fn retain_or_forget(&self, batch: &[WriteRequest], retained: &mut Retained, metrics: &Metrics) {
+        let records = batch.iter().flat_map(|r| r.records.iter());
+        match self {
+            Written::All(Err(StoreError::Unavailable(_))) => {
+                let records: Vec<ExecutionRecord> = records.cloned().collect();
+                let taken = retained.taken();
+                let refused = retained.keep(&records);
+                metrics
+                    .ingest_retained_total
+                    .inc_by(retained.taken() - taken);
+                if refused > 0 {
+                    tracing::warn!(
+                        refused,
+                        "too many execution reports kept while MySQL is away; the agents \
+                         still hold these"
+                    );
+                }
+            }
+            Written::All(Ok(())) if !retained.is_empty() => retained.committed(records),
+            _ => {}
+        }
+        metrics.ingest_retained.set(retained.len() as i64);
+    }
+
     fn answer(self, batch: Vec<WriteRequest>) {
         match self {
             Written::All(result) => {
