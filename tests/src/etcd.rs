@@ -60,18 +60,29 @@ impl Etcd {
         let binary = find_program(&["etcd"]).context(
             "no etcd binary: install the Debian package etcd-server (./scripts/dev test does)",
         )?;
-        let dir = tempfile::Builder::new().prefix("crony-etcd-").tempdir()?;
-        let server = Supervised::new("etcd", dir.path().join("etcd.log"));
-        let etcd = Self {
-            dir,
-            binary,
-            client_port: free_port(),
-            peer_port: free_port(),
-            server,
-            tls,
-        };
-        etcd.launch()?;
-        Ok(etcd)
+        // A port found free can be taken before etcd binds it (another test binary starting
+        // its own servers): then try fresh ports, a bounded number of times.
+        let mut last = None;
+        for _ in 0..3 {
+            let dir = tempfile::Builder::new().prefix("crony-etcd-").tempdir()?;
+            let server = Supervised::new("etcd", dir.path().join("etcd.log"));
+            let etcd = Self {
+                dir,
+                binary: binary.clone(),
+                client_port: free_port(),
+                peer_port: free_port(),
+                server,
+                tls: tls.clone(),
+            };
+            match etcd.launch() {
+                Ok(()) => return Ok(etcd),
+                Err(e) if format!("{e:#}").contains("address already in use") => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last
+            .expect("three tries")
+            .context("etcd's ports kept being taken"))
     }
 
     /// `http://127.0.0.1:<port>` (`https://` when serving TLS).

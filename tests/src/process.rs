@@ -100,8 +100,21 @@ pub fn find_program(names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A free TCP port on loopback (bound, read, released).
+/// A free TCP port on loopback (bound, released), for a server started next. Taken below
+/// Linux's ephemeral range (32768–60999), so no outgoing connection can grab it before the
+/// server binds it; spread by process id so concurrent test binaries rarely pick the same.
 pub fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let seed = std::process::id().wrapping_mul(7_919);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (LOW + seed.wrapping_add(n.wrapping_mul(104_729)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
