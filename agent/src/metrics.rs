@@ -23,6 +23,8 @@ pub struct Metrics {
     /// Held jobs read back at start that this agent could not use (dropped).
     pub held_unusable: IntCounter,
     pub spool_depth: IntGauge,
+    /// Fires not started because the spool could not record their start.
+    pub unrecorded: IntCounter,
     /// Reports schedulers refused again and again, moved to `set-aside.jsonl`.
     pub reports_set_aside: IntCounter,
     pub report_batch_seconds: Histogram,
@@ -106,6 +108,10 @@ impl Metrics {
             spool_depth: gauge(
                 "crony_agent_spool_depth",
                 "Execution reports waiting for a scheduler's acknowledgement",
+            ),
+            unrecorded: counter(
+                "crony_agent_unrecorded_fires_total",
+                "Fires not started because the spool could not record their start (disk full)",
             ),
             reports_set_aside: counter(
                 "crony_agent_reports_set_aside_total",

@@ -182,7 +182,8 @@ impl Runner {
 
     /// Spools a snapshot: fsynced when `report` is an outcome, only written (safe from the agent
     /// dying, not from the machine) for the snapshots taken before and between attempts.
-    async fn save(&self, report: &mut ExecutionReport) {
+    /// Spools `report`; false if it could not be written (it is still sent from memory).
+    async fn save(&self, report: &mut ExecutionReport) -> bool {
         let settled =
             report.status != ExecutionStatus::Running as i32 || report.async_deadline_ms > 0;
         let spooled = if settled {
@@ -190,10 +191,32 @@ impl Runner {
         } else {
             self.spool.push_written(vec![report.clone()]).await
         };
-        if let Err(e) = spooled {
+        if let Err(e) = &spooled {
             tracing::error!(execution = %report.execution_id, error = %e, "cannot spool an execution report");
         }
         report.revision += 1;
+        spooled.is_ok()
+    }
+
+    /// Why a fire whose start is on record must not start after all, if so: the record could
+    /// not be written (a run nobody could learn of), or the lease lapsed while it was written
+    /// (the job may be another agent's by now; the timer's fence check came before the write).
+    fn refuse_start(&self, recorded: bool) -> Option<&'static str> {
+        if !recorded {
+            self.metrics.unrecorded.inc();
+            return Some(
+                "not run: the agent could not record its start in the spool (is the disk of \
+                 its data dir full?)",
+            );
+        }
+        if !self.fence.is_alive() {
+            self.metrics.fenced.inc();
+            return Some(
+                "not run: the agent's lease was no longer certainly alive when its first \
+                 attempt was due (self-fenced)",
+            );
+        }
+        None
     }
 
     async fn execute(&self, fire: Fire, id: String, kill: CancellationToken) {
@@ -205,7 +228,13 @@ impl Runner {
             self.metrics.fire_lateness.observe(lateness.as_secs_f64());
         }
         let mut report = self.snapshot(&fire, &id);
-        self.save(&mut report).await;
+        let recorded = self.save(&mut report).await;
+        if let Some(why) = self.refuse_start(recorded) {
+            report.status = ExecutionStatus::Skipped as i32;
+            report.started_at_ms = 0;
+            report.error = why.into();
+            return self.finish(&job, report).await;
+        }
         let executor = match self.executors.for_job(&job) {
             Ok(executor) => executor,
             Err(why) => {

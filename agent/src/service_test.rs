@@ -25,7 +25,7 @@ async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let fence = Arc::new(Fence::default());
     fence.new_lease();
-    fence.confirm(tokio::time::Instant::now(), Duration::from_secs(600));
+    fence.confirm(crony_common::lease::Sent::now(), Duration::from_secs(600));
     let (spool, _) = Spool::open(dir.path()).unwrap();
     // Nothing listens there: the runner only asks the directory for report URLs.
     let etcd = etcd_client::Client::connect(["http://127.0.0.1:9"], None)

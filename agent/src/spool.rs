@@ -158,6 +158,7 @@ impl Spool {
             path: path.clone(),
             file,
             size: valid_len,
+            torn: false,
             pending: pending.clone(),
             syncs,
         };
@@ -245,6 +246,8 @@ struct Writer {
     path: PathBuf,
     file: File,
     size: u64,
+    /// A failed write left bytes past `size` that could not be cut off yet.
+    torn: bool,
     pending: Arc<Mutex<Pending>>,
     syncs: std::sync::mpsc::Sender<SyncOp>,
 }
@@ -321,18 +324,17 @@ impl Writer {
                     }
                 }
             }
-            let written = self
-                .file
-                .write_all(&buf)
-                .map_err(|e| format!("{}: {e}", self.path.display()));
-            if written.is_ok() {
-                self.size += buf.len() as u64;
+            let written = self.append(&buf);
+            if let Err(e) = &written {
+                tracing::error!(error = %e, "spool write failed");
+            }
+            {
+                // Sent to schedulers either way: a report that could not be written is still
+                // worth delivering while this process lives (the caller learns it is not durable).
                 let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
                 for report in reports {
                     pending.put(report);
                 }
-            } else if let Err(e) = &written {
-                tracing::error!(error = %e, "spool write failed");
             }
             for done in written_waiters {
                 let _ = done.send(written.clone());
@@ -350,6 +352,31 @@ impl Writer {
                 && let Err(e) = self.compact()
             {
                 tracing::error!(error = %e, "spool compaction failed; the log keeps growing");
+            }
+        }
+    }
+
+    /// Appends `buf` whole or not at all: a failed write (a full disk) may have written part
+    /// of a record, which the next start would read as the torn end of the log and drop every
+    /// good record after it; so the file is cut back to its last good size first.
+    fn append(&mut self, buf: &[u8]) -> Result<(), String> {
+        let at = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        if self.torn {
+            // Still not cut back: appending now would put good records behind a torn one.
+            self.file.set_len(self.size).map_err(at)?;
+            self.torn = false;
+        }
+        match self.file.write_all(buf) {
+            Ok(()) => {
+                self.size += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                if let Err(cut) = self.file.set_len(self.size) {
+                    tracing::error!(error = %cut, "cannot cut a torn spool record off yet");
+                    self.torn = true;
+                }
+                Err(at(e))
             }
         }
     }

@@ -104,7 +104,7 @@ fn rss_holding_25000_http_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let fence = Arc::new(Fence::default());
         fence.new_lease();
-        fence.confirm(tokio::time::Instant::now(), Duration::from_secs(3600));
+        fence.confirm(crony_common::lease::Sent::now(), Duration::from_secs(3600));
         let (spool, _) = Spool::open(dir.path()).unwrap();
         let etcd = etcd_client::Client::connect(["http://127.0.0.1:9"], None)
             .await

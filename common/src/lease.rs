@@ -23,6 +23,9 @@ pub fn fence_margin(ttl: Duration) -> Duration {
 #[derive(Debug, Default)]
 pub struct Fence {
     alive_until: Mutex<Option<Instant>>,
+    /// The same end on the clock that counts suspend ([`crate::boot_clock`]): after a VM
+    /// pause or a sleep, `Instant` lags and only this one knows the lease ran out.
+    alive_until_boot: Mutex<Option<Duration>>,
     /// Bumped for every new lease, so a reader can tell "same lease" from "registered again".
     lease_generation: AtomicU64,
 }
@@ -30,8 +33,13 @@ pub struct Fence {
 impl Fence {
     /// True while the lease is certainly alive: the agent may fire jobs.
     pub fn is_alive(&self) -> bool {
+        let boot = *self
+            .alive_until_boot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         self.alive_until()
             .is_some_and(|until| Instant::now() < until)
+            && boot.is_some_and(|until| crate::boot_clock::now() < until)
     }
 
     pub fn alive_until(&self) -> Option<Instant> {
@@ -43,11 +51,20 @@ impl Fence {
     }
 
     /// etcd confirmed a keep-alive (or grant) that was sent at `sent` with `ttl` remaining.
-    pub fn confirm(&self, sent: Instant, ttl: Duration) {
-        let until = sent + ttl - fence_margin(ttl);
+    pub fn confirm(&self, sent: Sent, ttl: Duration) {
+        let trusted = ttl.saturating_sub(fence_margin(ttl));
+        let until = sent.at + trusted;
         let mut guard = self.alive_until.lock().unwrap_or_else(|e| e.into_inner());
+        let mut boot = self
+            .alive_until_boot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if guard.is_none_or(|current| current < until) {
             *guard = Some(until);
+        }
+        let boot_until = sent.boot + trusted;
+        if boot.is_none_or(|current| current < boot_until) {
+            *boot = Some(boot_until);
         }
     }
 
@@ -58,6 +75,27 @@ impl Fence {
     /// The lease is gone (lost or revoked): stop firing at once.
     pub fn clear(&self) {
         *self.alive_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .alive_until_boot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+/// When a keep-alive (or grant) left, on both clocks.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    pub at: Instant,
+    /// [`crate::boot_clock::now`] at the same moment.
+    pub boot: Duration,
+}
+
+impl Sent {
+    pub fn now() -> Self {
+        Self {
+            at: Instant::now(),
+            boot: crate::boot_clock::now(),
+        }
     }
 }
 
@@ -78,7 +116,7 @@ pub async fn keep_alive(
     cancel: &CancellationToken,
 ) -> Ended {
     // Opening the stream sends a first keep-alive and waits for its answer.
-    let sent = Instant::now();
+    let sent = Sent::now();
     let opened = tokio::select! {
         _ = cancel.cancelled() => return Ended::Cancelled,
         opened = client.lease_keep_alive(lease) => opened,
@@ -95,7 +133,7 @@ pub async fn keep_alive(
     let mut tick = tokio::time::interval(ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Responses come back in request order; remember when each request left.
-    let mut in_flight: VecDeque<Instant> = VecDeque::new();
+    let mut in_flight: VecDeque<Sent> = VecDeque::new();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return Ended::Cancelled,
@@ -103,7 +141,7 @@ pub async fn keep_alive(
                 if in_flight.len() >= 3 {
                     return Ended::Broken("etcd stopped answering keep-alives".into());
                 }
-                in_flight.push_back(Instant::now());
+                in_flight.push_back(Sent::now());
                 if let Err(e) = keeper.keep_alive().await {
                     return Ended::Broken(e.to_string());
                 }
@@ -163,8 +201,7 @@ mod tests {
     async fn fence_holds_until_sent_plus_ttl_minus_margin() {
         let fence = Fence::default();
         assert!(!fence.is_alive(), "no lease yet");
-        let sent = Instant::now();
-        fence.confirm(sent, Duration::from_secs(10));
+        fence.confirm(Sent::now(), Duration::from_secs(10));
         assert!(fence.is_alive());
         tokio::time::advance(Duration::from_millis(8_990)).await;
         assert!(fence.is_alive());
@@ -175,13 +212,28 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_older_confirmation_never_shortens_the_fence() {
         let fence = Fence::default();
-        let early = Instant::now();
+        let early = Sent::now();
         tokio::time::advance(Duration::from_secs(3)).await;
-        fence.confirm(Instant::now(), Duration::from_secs(10));
+        fence.confirm(Sent::now(), Duration::from_secs(10));
         let until = fence.alive_until();
         fence.confirm(early, Duration::from_secs(10));
         assert_eq!(fence.alive_until(), until);
         fence.clear();
         assert!(!fence.is_alive());
+    }
+
+    /// A suspend: the boot clock ran on 20 s while `Instant` stood still. The lease (TTL 10 s)
+    /// may have expired in etcd meanwhile, so the fence must be down though `Instant` says
+    /// only a moment passed.
+    #[tokio::test(start_paused = true)]
+    async fn time_spent_suspended_counts_against_the_fence() {
+        let fence = Fence::default();
+        let sent = Sent {
+            at: Instant::now(),
+            boot: crate::boot_clock::now().saturating_sub(Duration::from_secs(20)),
+        };
+        fence.confirm(sent, Duration::from_secs(10));
+        assert!(fence.alive_until().is_some_and(|t| Instant::now() < t));
+        assert!(!fence.is_alive(), "20 s suspended is past a 10 s lease");
     }
 }

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, PutOptions};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::lease::{Backoff, Ended, Fence, keep_alive};
@@ -69,7 +68,7 @@ impl LeasedKey {
 
     /// Grants a new lease and puts the key under it; returns the lease id.
     pub async fn register(&mut self) -> Result<i64, etcd_client::Error> {
-        let sent = Instant::now();
+        let sent = crate::lease::Sent::now();
         let lease = self
             .client
             .lease_grant(self.ttl.as_secs() as i64, None)

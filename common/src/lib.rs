@@ -2,6 +2,7 @@
 //! (file, then `CRONY_*` environment, then flags), job schedules, logging set-up and shutdown
 //! signals.
 
+pub mod boot_clock;
 pub mod callback_allow;
 pub mod cluster_auth;
 pub mod error_chain;

@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod callback;
 pub mod cluster;
+pub mod disk;
 pub mod env;
 pub mod etcd;
 pub mod feishu;

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use crony_common::lease::{Backoff, Ended, Fence, keep_alive};
 use etcd_client::{Client, ResignOptions};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Election, Leadership};
@@ -34,7 +33,7 @@ impl EtcdElection {
         shutdown: &CancellationToken,
     ) -> Result<Option<Leadership>, String> {
         let mut client = self.client.clone();
-        let sent = Instant::now();
+        let sent = crony_common::lease::Sent::now();
         let lease = client
             .lease_grant(self.ttl.as_secs() as i64, None)
             .await

@@ -274,3 +274,55 @@ pub async fn etcd_record(env: &crony_tests::TestEnv, dir: &str) -> anyhow::Resul
     )
     .await
 }
+
+/// Every call the sink received for `job` is exactly one execution row in MySQL, and no
+/// scheduled instant was run twice. Waits until the rows have all arrived.
+pub async fn every_call_recorded_once(
+    db_url: &str,
+    sink: &crony_tests::HttpSink,
+    job: &str,
+    path: &str,
+) -> anyhow::Result<usize> {
+    let calls = sink.calls_to(path);
+    let ids: Vec<String> = calls
+        .iter()
+        .map(|c| c.header("x-crony-execution-id"))
+        .collect();
+    let rows = crony_tests::wait_until(
+        "every call is in MySQL",
+        std::time::Duration::from_secs(30),
+        || {
+            let ids = ids.clone();
+            async move {
+                let rows = executions_in_mysql(db_url, job).await?;
+                let in_db: std::collections::HashSet<&str> =
+                    rows.iter().map(|(id, _, _)| id.as_str()).collect();
+                let missing = ids.iter().filter(|id| !in_db.contains(id.as_str())).count();
+                if missing == 0 {
+                    Ok(Some(rows))
+                } else {
+                    Err(format!("{missing} of {} calls not in MySQL", ids.len()))
+                }
+            }
+        },
+    )
+    .await?;
+    let mut per_instant: std::collections::HashMap<i64, u32> = Default::default();
+    for (_, status, at) in &rows {
+        if status != "missed" && status != "skipped" {
+            *per_instant.entry(*at).or_default() += 1;
+        }
+    }
+    let doubled: Vec<_> = per_instant.iter().filter(|(_, n)| **n > 1).collect();
+    anyhow::ensure!(doubled.is_empty(), "instants run twice: {doubled:?}");
+    let mut seen = std::collections::HashMap::new();
+    for call in &calls {
+        *seen.entry(call.header("x-crony-scheduled-at")).or_insert(0) += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    anyhow::ensure!(
+        twice.is_empty(),
+        "the service was called twice for: {twice:?}"
+    );
+    Ok(calls.len())
+}
