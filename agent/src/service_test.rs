@@ -335,11 +335,12 @@ async fn instants_a_dead_owner_may_have_started_are_recorded_lost_not_run() {
         assert_eq!(r.started_at_ms, 0, "never started here: {r:?}");
         assert_eq!(r.execution_id, crony_common::unrun::unknown_id("o", at));
     }
+    // x − 2 s and x − 1 s were due too: fire_once runs only the newest (x or, on a slow
+    // machine, a later one); later runs are the timer's own.
     let runs: Vec<_> = of_o.iter().filter(|r| r.started_at_ms > 0).collect();
-    assert_eq!(
-        runs.len(),
-        1,
-        "fire_once runs the newest due instant once: {runs:?}"
+    assert!(
+        !runs.is_empty() && runs.iter().all(|r| r.scheduled_at_ms >= x),
+        "fire_once runs the newest due instant only: {runs:?}"
     );
     h.stop.cancel();
 }
