@@ -202,6 +202,13 @@ impl Runner {
     /// not be written (a run nobody could learn of), or the lease lapsed while it was written
     /// (the job may be another agent's by now; the timer's fence check came before the write).
     fn refuse_start(&self, recorded: bool) -> Option<&'static str> {
+        if self.spool.is_full() {
+            self.metrics.unrecorded.inc();
+            return Some(
+                "not run: the agent's spool is full of reports no scheduler has taken \
+                 (back-pressure; it starts runs again once schedulers take reports)",
+            );
+        }
         if !recorded {
             self.metrics.unrecorded.inc();
             return Some(

@@ -5,8 +5,10 @@
 //!
 //! The log is a sequence of records `[len u32][crc32 u32][kind u8][payload]`: kind 1 is an
 //! `ExecutionReport`, kind 2 an acknowledgement `(execution id, revision)`. A torn record at the
-//! tail (crash mid-write) is cut off on load. When the log grows past [`COMPACT_AT`] it is
-//! rewritten with only the pending reports, through a temp file and a rename.
+//! tail (crash mid-write) is cut off on load. When the log grows past [`COMPACT_AT`] and twice
+//! its size after the last rewrite, it is rewritten with only the pending reports, through a
+//! temp file and a rename (so compaction costs linear time). Past [`MAX_PENDING_BYTES`] of
+//! pending reports the spool is full and the agent starts no new runs (back-pressure).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
@@ -17,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use crony_proto::v1::ExecutionReport;
 use prost::Message;
 use tokio::sync::{Notify, mpsc, oneshot};
+
+use writer::{Writer, fsync_loop};
 
 const FILE: &str = "spool.log";
 const KIND_REPORT: u8 = 1;
@@ -42,15 +46,22 @@ struct Pending {
     reports: HashMap<String, (u64, ExecutionReport)>,
     order: BTreeMap<u64, String>,
     next_seq: u64,
+    /// Encoded size of the pending snapshots: what the spool's bound is measured in.
+    bytes: u64,
 }
 
 impl Pending {
     fn put(&mut self, report: ExecutionReport) {
         match self.reports.get_mut(&report.execution_id) {
             // Keep the queue position: the scheduler sees an execution's snapshots in order.
-            Some((_, current)) if current.revision <= report.revision => *current = report,
+            Some((_, current)) if current.revision <= report.revision => {
+                self.bytes -= current.encoded_len() as u64;
+                self.bytes += report.encoded_len() as u64;
+                *current = report;
+            }
             Some(_) => {}
             None => {
+                self.bytes += report.encoded_len() as u64;
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 self.order.insert(seq, report.execution_id.clone());
@@ -65,9 +76,10 @@ impl Pending {
         if let Some((seq, report)) = self.reports.get(id)
             && report.revision <= revision
         {
-            let seq = *seq;
+            let (seq, size) = (*seq, report.encoded_len() as u64);
             self.order.remove(&seq);
             self.reports.remove(id);
+            self.bytes -= size;
             return true;
         }
         false
@@ -94,11 +106,17 @@ enum SyncOp {
     NewFile(File),
 }
 
+/// Pending reports (encoded) at which the agent stops starting new runs (back-pressure): a
+/// week without any scheduler at a few thousand runs an hour, far below any agent's memory.
+pub const MAX_PENDING_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Handle to the spool; cheap to clone.
 #[derive(Clone)]
 pub struct Spool {
     pending: Arc<Mutex<Pending>>,
     ops: mpsc::UnboundedSender<Op>,
+    limit: u64,
+    compactions: Arc<std::sync::atomic::AtomicU64>,
     /// Woken whenever something new is pending.
     pub wake: Arc<Notify>,
 }
@@ -115,6 +133,14 @@ impl Spool {
     /// Opens (or creates) the spool in `data_dir`, returning the reports still pending from
     /// before a restart alongside it.
     pub fn open(data_dir: &Path) -> Result<(Self, Vec<ExecutionReport>), SpoolError> {
+        Self::open_with_limit(data_dir, MAX_PENDING_BYTES)
+    }
+
+    /// [`Spool::open`], full at `limit` pending bytes instead of [`MAX_PENDING_BYTES`].
+    pub fn open_with_limit(
+        data_dir: &Path,
+        limit: u64,
+    ) -> Result<(Self, Vec<ExecutionReport>), SpoolError> {
         let path = data_dir.join(FILE);
         let open_error = |source| SpoolError::Open {
             path: path.display().to_string(),
@@ -154,10 +180,13 @@ impl Spool {
         let sync_file = file.try_clone().map_err(open_error)?;
         let (syncs, sync_rx) = std::sync::mpsc::channel();
         let thread_error = open_error;
+        let compactions = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = Writer {
             path: path.clone(),
             file,
             size: valid_len,
+            live: valid_len,
+            compactions: compactions.clone(),
             torn: false,
             pending: pending.clone(),
             syncs,
@@ -173,7 +202,14 @@ impl Spool {
             .name("crony-spool".into())
             .spawn(move || writer.run(rx))
             .map_err(thread_error)?;
-        Ok((Self { pending, ops, wake }, recovered))
+        let spool = Self {
+            pending,
+            ops,
+            limit,
+            compactions,
+            wake,
+        };
+        Ok((spool, recovered))
     }
 
     /// Appends snapshots and returns once they are on disk (fsynced): survives a machine crash.
@@ -234,174 +270,23 @@ impl Spool {
         self.lock().reports.len()
     }
 
+    /// Bytes of reports waiting for an acknowledgement.
+    pub fn pending_bytes(&self) -> u64 {
+        self.lock().bytes
+    }
+
+    /// At its bound: the agent starts nothing new until schedulers take reports again.
+    pub fn is_full(&self) -> bool {
+        self.pending_bytes() >= self.limit
+    }
+
+    /// How often the log was rewritten since open.
+    pub fn compactions(&self) -> u64 {
+        self.compactions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// Owns the file. Plain threads, so disk I/O never blocks the async runtime: this one writes,
-/// a second one fsyncs; appends that queue up while one fsync runs share the next one (group
-/// commit), and writes never wait for a flush.
-struct Writer {
-    path: PathBuf,
-    file: File,
-    size: u64,
-    /// A failed write left bytes past `size` that could not be cut off yet.
-    torn: bool,
-    pending: Arc<Mutex<Pending>>,
-    syncs: std::sync::mpsc::Sender<SyncOp>,
-}
-
-fn fsync_loop(mut file: File, rx: std::sync::mpsc::Receiver<SyncOp>) {
-    while let Ok(first) = rx.recv() {
-        let mut waiters = Vec::new();
-        let mut op = Some(first);
-        while let Some(current) = op.take() {
-            match current {
-                SyncOp::Sync(done) => waiters.extend(done),
-                SyncOp::NewFile(new) => {
-                    // Everything before the swap was in the old file, which compaction copied
-                    // and synced; flush what we owe on the old one anyway, then switch.
-                    flush(&file, &mut waiters);
-                    file = new;
-                }
-            }
-            op = rx.try_recv().ok();
-        }
-        flush(&file, &mut waiters);
-    }
-}
-
-fn flush(file: &File, waiters: &mut Vec<Done>) {
-    if waiters.is_empty() {
-        return;
-    }
-    let synced = file
-        .sync_data()
-        .map_err(|e| format!("fsync of the spool: {e}"));
-    if let Err(e) = &synced {
-        tracing::error!(error = %e, "spool fsync failed");
-    }
-    for done in waiters.drain(..) {
-        let _ = done.send(synced.clone());
-    }
-}
-
-impl Writer {
-    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Op>) {
-        while let Some(first) = rx.blocking_recv() {
-            let mut ops = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                ops.push(more);
-            }
-            let mut buf = Vec::new();
-            let mut written_waiters = Vec::new();
-            let mut synced_waiters = Vec::new();
-            let mut reports = Vec::new();
-            for op in ops {
-                match op {
-                    Op::Append {
-                        reports: batch,
-                        synced,
-                        done,
-                    } => {
-                        for report in &batch {
-                            encode(&mut buf, KIND_REPORT, &report.encode_to_vec());
-                        }
-                        reports.extend(batch);
-                        if synced {
-                            synced_waiters.push(done);
-                        } else {
-                            written_waiters.push(done);
-                        }
-                    }
-                    Op::Ack(acked) => {
-                        for (id, revision) in acked {
-                            let mut payload = revision.to_le_bytes().to_vec();
-                            payload.extend_from_slice(id.as_bytes());
-                            encode(&mut buf, KIND_ACK, &payload);
-                        }
-                    }
-                }
-            }
-            let written = self.append(&buf);
-            if let Err(e) = &written {
-                tracing::error!(error = %e, "spool write failed");
-            }
-            {
-                // Sent to schedulers either way: a report that could not be written is still
-                // worth delivering while this process lives (the caller learns it is not durable).
-                let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                for report in reports {
-                    pending.put(report);
-                }
-            }
-            for done in written_waiters {
-                let _ = done.send(written.clone());
-            }
-            if written.is_ok() {
-                if !synced_waiters.is_empty() {
-                    let _ = self.syncs.send(SyncOp::Sync(synced_waiters));
-                }
-            } else {
-                for done in synced_waiters {
-                    let _ = done.send(written.clone());
-                }
-            }
-            if self.size > COMPACT_AT
-                && let Err(e) = self.compact()
-            {
-                tracing::error!(error = %e, "spool compaction failed; the log keeps growing");
-            }
-        }
-    }
-
-    /// Appends `buf` whole or not at all: a failed write (a full disk) may have written part
-    /// of a record, which the next start would read as the torn end of the log and drop every
-    /// good record after it; so the file is cut back to its last good size first.
-    fn append(&mut self, buf: &[u8]) -> Result<(), String> {
-        let at = |e: std::io::Error| format!("{}: {e}", self.path.display());
-        if self.torn {
-            // Still not cut back: appending now would put good records behind a torn one.
-            self.file.set_len(self.size).map_err(at)?;
-            self.torn = false;
-        }
-        match self.file.write_all(buf) {
-            Ok(()) => {
-                self.size += buf.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                if let Err(cut) = self.file.set_len(self.size) {
-                    tracing::error!(error = %cut, "cannot cut a torn spool record off yet");
-                    self.torn = true;
-                }
-                Err(at(e))
-            }
-        }
-    }
-
-    /// Rewrites the log with the pending reports only.
-    fn compact(&mut self) -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        {
-            let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            for id in pending.order.values() {
-                if let Some((_, report)) = pending.reports.get(id) {
-                    encode(&mut buf, KIND_REPORT, &report.encode_to_vec());
-                }
-            }
-        }
-        let tmp = self.path.with_extension("log.tmp");
-        let mut file = File::create(&tmp)?;
-        file.write_all(&buf)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &self.path)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
-        let _ = self.syncs.send(SyncOp::NewFile(self.file.try_clone()?));
-        self.size = buf.len() as u64;
-        tracing::debug!(bytes = self.size, "spool compacted");
-        Ok(())
     }
 }
 
@@ -448,6 +333,8 @@ fn replay(bytes: &[u8], pending: &mut Pending) -> u64 {
     }
     at as u64
 }
+
+mod writer;
 
 #[cfg(test)]
 #[path = "spool_test.rs"]

@@ -64,3 +64,41 @@ async fn a_torn_tail_is_cut_and_writing_goes_on() {
     let (_, recovered) = Spool::open(dir.path()).unwrap();
     assert_eq!(recovered.len(), 2);
 }
+
+fn big_report(n: usize) -> ExecutionReport {
+    ExecutionReport {
+        execution_id: format!("big-{n}"),
+        job_id: "j".into(),
+        output: "x".repeat(4096),
+        ..ExecutionReport::default()
+    }
+}
+
+/// 24 MiB pending and never acked: past 16 MiB the log was once rewritten whole on every
+/// write (about 2,000 rewrites of 16+ MiB here); now it waits for the log to double.
+#[tokio::test]
+async fn compaction_stays_rare_while_reports_pile_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open(dir.path()).unwrap();
+    for chunk in (0..6_000).collect::<Vec<_>>().chunks(50) {
+        let reports = chunk.iter().map(|n| big_report(*n)).collect();
+        spool.push_written(reports).await.unwrap();
+    }
+    assert_eq!(spool.depth(), 6_000);
+    assert!(spool.compactions() <= 2, "{} compactions", spool.compactions());
+    drop(spool);
+    let (_, recovered) = Spool::open(dir.path()).unwrap();
+    assert_eq!(recovered.len(), 6_000, "every pending report survives compaction");
+}
+
+#[tokio::test]
+async fn the_spool_is_full_at_its_bound_and_frees_with_acks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spool, _) = Spool::open_with_limit(dir.path(), 64 * 1024).unwrap();
+    let reports: Vec<_> = (0..20).map(big_report).collect();
+    spool.push_written(reports.clone()).await.unwrap();
+    assert!(spool.is_full(), "{} bytes pending", spool.pending_bytes());
+    spool.ack(reports.iter().map(|r| (r.execution_id.clone(), 0)).collect());
+    assert_eq!(spool.pending_bytes(), 0);
+    assert!(!spool.is_full());
+}
