@@ -1,5 +1,7 @@
 //! The spool's tests: restarts, acknowledgements and torn tails, on a real file.
 
+use std::io::Write;
+
 use super::*;
 
 fn report(id: &str, revision: u32) -> ExecutionReport {
@@ -85,10 +87,18 @@ async fn compaction_stays_rare_while_reports_pile_up() {
         spool.push_written(reports).await.unwrap();
     }
     assert_eq!(spool.depth(), 6_000);
-    assert!(spool.compactions() <= 2, "{} compactions", spool.compactions());
+    assert!(
+        spool.compactions() <= 2,
+        "{} compactions",
+        spool.compactions()
+    );
     drop(spool);
     let (_, recovered) = Spool::open(dir.path()).unwrap();
-    assert_eq!(recovered.len(), 6_000, "every pending report survives compaction");
+    assert_eq!(
+        recovered.len(),
+        6_000,
+        "every pending report survives compaction"
+    );
 }
 
 #[tokio::test]
@@ -98,7 +108,12 @@ async fn the_spool_is_full_at_its_bound_and_frees_with_acks() {
     let reports: Vec<_> = (0..20).map(big_report).collect();
     spool.push_written(reports.clone()).await.unwrap();
     assert!(spool.is_full(), "{} bytes pending", spool.pending_bytes());
-    spool.ack(reports.iter().map(|r| (r.execution_id.clone(), 0)).collect());
+    spool.ack(
+        reports
+            .iter()
+            .map(|r| (r.execution_id.clone(), 0))
+            .collect(),
+    );
     assert_eq!(spool.pending_bytes(), 0);
     assert!(!spool.is_full());
 }

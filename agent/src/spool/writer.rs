@@ -4,8 +4,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prost::Message;
 use tokio::sync::mpsc;
@@ -184,4 +184,3 @@ impl Writer {
         Ok(())
     }
 }
-
