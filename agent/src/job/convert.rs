@@ -58,6 +58,11 @@ fn convert(spec: &pb::JobSpec) -> Result<Job, JobError> {
             format!("{:?} is not usable: {e}", spec.schedule),
         )
     })?;
+    let every_anchor = instant("every_anchor_ms", spec.every_anchor_ms)?;
+    let schedule = match every_anchor {
+        Some(anchor) => schedule.anchored(anchor),
+        None => schedule,
+    };
     let target = spec
         .target
         .as_ref()
@@ -101,6 +106,7 @@ fn convert(spec: &pb::JobSpec) -> Result<Job, JobError> {
         misfire_since: instant("misfire_since_ms", spec.misfire_since_ms)?,
         resume_after: instant("resume_after_ms", spec.resume_after_ms)?,
         uncertain_through: instant("uncertain_through_ms", spec.uncertain_through_ms)?,
+        every_anchor,
     })
 }
 
@@ -187,6 +193,7 @@ impl From<&Job> for pb::JobSpec {
             misfire_since_ms: job.misfire_since.map_or(0, |at| at.timestamp_millis()),
             resume_after_ms: job.resume_after.map_or(0, |at| at.timestamp_millis()),
             uncertain_through_ms: job.uncertain_through.map_or(0, |at| at.timestamp_millis()),
+            every_anchor_ms: job.every_anchor.map_or(0, |at| at.timestamp_millis()),
         }
     }
 }

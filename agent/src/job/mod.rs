@@ -109,4 +109,6 @@ pub struct Job {
     /// Moved from an owner whose lease ended unconfirmed: it may have started any instant up
     /// to this one, so none of them is started here.
     pub(crate) uncertain_through: Option<DateTime<Utc>>,
+    /// When the job was created: a fixed rate (`@every`) keeps its phase from there.
+    pub(crate) every_anchor: Option<DateTime<Utc>>,
 }

@@ -24,8 +24,12 @@ const MAX_INTERVAL: Duration = Duration::from_secs(366 * 24 * 3600);
 #[derive(Debug, Clone)]
 pub enum Schedule {
     Cron(Box<CronSchedule>),
-    /// Starts every interval whether or not the previous run finished.
+    /// Starts every interval whether or not the previous run finished, counted from whenever
+    /// the caller asks (a preview before the job exists).
     Every(Duration),
+    /// [`Schedule::Every`] of a stored job: at `anchor + k × interval` (k ≥ 1), the same
+    /// instants on every agent, across moves, restarts and edits, and in previews.
+    EveryFrom(Duration, DateTime<Utc>),
     /// Next run starts this long after the previous one finished.
     Delay(Duration),
     /// Runs once, then the job is disabled.
@@ -75,7 +79,7 @@ impl Schedule {
     pub fn kind(&self) -> ScheduleKind {
         match self {
             Schedule::Cron(_) => ScheduleKind::Cron,
-            Schedule::Every(_) => ScheduleKind::Every,
+            Schedule::Every(_) | Schedule::EveryFrom(..) => ScheduleKind::Every,
             Schedule::Delay(_) => ScheduleKind::Delay,
             Schedule::At(_) => ScheduleKind::At,
         }
@@ -93,7 +97,17 @@ impl Schedule {
             Schedule::Every(d) | Schedule::Delay(d) => {
                 after.checked_add_signed(chrono::Duration::from_std(*d).ok()?)
             }
+            Schedule::EveryFrom(d, anchor) => every_from(*d, *anchor, after),
             Schedule::At(at) => (*at > after).then_some(*at),
+        }
+    }
+
+    /// This schedule for a job created at `anchor`: a fixed rate keeps its phase from there;
+    /// every other form is unchanged.
+    pub fn anchored(self, anchor: DateTime<Utc>) -> Self {
+        match self {
+            Schedule::Every(d) => Schedule::EveryFrom(d, anchor),
+            other => other,
         }
     }
 
@@ -117,6 +131,14 @@ impl Schedule {
         }
         fires
     }
+}
+
+/// The first `anchor + k × every` (k ≥ 1) strictly after `after`.
+fn every_from(every: Duration, anchor: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let every = i64::try_from(every.as_millis()).ok()?.max(1);
+    let since = (after - anchor).num_milliseconds();
+    let k = if since < 0 { 1 } else { since / every + 1 };
+    anchor.checked_add_signed(chrono::Duration::milliseconds(k.checked_mul(every)?))
 }
 
 /// `30s`, `1h30m`, `1h 30m`: between 1 s and 366 days.
@@ -314,5 +336,25 @@ mod tests {
             cron.next_after(Tz::UTC, late).unwrap().to_rfc3339(),
             "2026-03-02T01:00:00+00:00"
         );
+    }
+
+    /// Created at 10:00:00.250 with `@every 1h`: 11:00:00.250, 12:00:00.250, … whenever the
+    /// question is asked (a move at 10:30 or a restart at 11:59 does not shift it).
+    #[test]
+    fn a_stored_fixed_rate_keeps_the_phase_of_its_creation() {
+        let anchor: DateTime<Utc> = "2026-03-05T10:00:00.250Z".parse().unwrap();
+        let every = Schedule::parse("@every 1h", Tz::UTC, anchor).unwrap().anchored(anchor);
+        assert_eq!(every.kind(), ScheduleKind::Every);
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let next = |after: &str| every.next_after(Tz::UTC, at(after));
+        assert_eq!(next("2026-03-05T10:30:00Z"), Some(at("2026-03-05T11:00:00.250Z")));
+        assert_eq!(next("2026-03-05T11:00:00.250Z"), Some(at("2026-03-05T12:00:00.250Z")));
+        assert_eq!(next("2026-03-05T11:59:59Z"), Some(at("2026-03-05T12:00:00.250Z")));
+        assert_eq!(next("2026-03-01T00:00:00Z"), Some(at("2026-03-05T11:00:00.250Z")));
+        let fires = every.next_fires(Tz::UTC, at("2026-03-05T10:30:00Z"), 2);
+        assert_eq!(fires, [at("2026-03-05T11:00:00.250Z"), at("2026-03-05T12:00:00.250Z")]);
+        // Other forms do not change.
+        let cron = Schedule::parse("0 * * * *", Tz::UTC, anchor).unwrap().anchored(anchor);
+        assert_eq!(cron.next_after(Tz::UTC, anchor), Some(at("2026-03-05T11:00:00Z")));
     }
 }

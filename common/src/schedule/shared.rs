@@ -66,6 +66,19 @@ impl SharedSchedule {
         })))
     }
 
+    /// This schedule for a job created at `anchor` ([`Schedule::anchored`]).
+    pub fn anchored(self, anchor: DateTime<Utc>) -> Self {
+        match &self.0.form {
+            Form::Ready(schedule) if matches!(**schedule, Schedule::Every(_)) => {
+                Self(Arc::new(Held {
+                    text: self.0.text.clone(),
+                    form: Form::Ready(Arc::new((**schedule).clone().anchored(anchor))),
+                }))
+            }
+            _ => self,
+        }
+    }
+
     /// The text exactly as pushed.
     pub fn text(&self) -> &str {
         &self.0.text

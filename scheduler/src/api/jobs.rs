@@ -49,12 +49,14 @@ pub fn fires(schedule: &Schedule, tz: Tz, after: DateTime<Utc>, count: usize) ->
 
 /// The next fires of a stored job. Only the schedule and zone are parsed: the rest of the
 /// spec was validated when it was written.
-fn fires_of(spec: &JobSpec, after: DateTime<Utc>, count: usize) -> Vec<Fire> {
+fn fires_of(job: &Job, after: DateTime<Utc>, count: usize) -> Vec<Fire> {
+    let spec = &job.spec;
     let Ok(tz) = spec.timezone.parse::<Tz>() else {
         return Vec::new();
     };
     match Schedule::parse(&spec.schedule, tz, after) {
-        Ok(schedule) => fires(&schedule, tz, after, count),
+        // The instants its agent fires: a fixed rate keeps the phase of the job's creation.
+        Ok(schedule) => fires(&schedule.anchored(job.created_at), tz, after, count),
         Err(_) => Vec::new(),
     }
 }
@@ -86,7 +88,7 @@ pub struct JobList {
 /// A job as `role` may see it.
 fn render(mut job: Job, last_outcome: Option<LastOutcome>, role: Role) -> JobView {
     let next_fires = if job.spec.enabled {
-        fires_of(&job.spec, Utc::now(), NEXT_FIRES)
+        fires_of(&job, Utc::now(), NEXT_FIRES)
     } else {
         Vec::new()
     };

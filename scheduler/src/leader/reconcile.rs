@@ -117,6 +117,7 @@ fn definition(job: &Job, agent: Option<AgentId>) -> UpcomingChange {
         schedule: job.spec.schedule.clone(),
         timezone: job.spec.timezone.clone(),
         enabled: job.spec.enabled,
+        created_at: job.created_at,
     }
 }
 

@@ -36,6 +36,8 @@ pub enum UpcomingChange {
         schedule: String,
         timezone: String,
         enabled: bool,
+        /// When the job was created: a fixed rate's phase.
+        created_at: DateTime<Utc>,
     },
     /// A job's new owner.
     Owner {
@@ -76,6 +78,7 @@ impl Upcoming {
                 schedule,
                 timezone,
                 enabled,
+                created_at,
             } => {
                 self.remove(&id);
                 self.set_owner(&id, agent.clone());
@@ -85,6 +88,7 @@ impl Upcoming {
                 let Ok(schedule) = SharedSchedule::parse(&schedule) else {
                     return;
                 };
+                let schedule = schedule.anchored(created_at);
                 if enabled {
                     let entry = Entry {
                         name,
@@ -232,6 +236,7 @@ mod tests {
             schedule: schedule.into(),
             timezone: "Asia/Shanghai".into(),
             enabled,
+            created_at: at("2026-01-01T00:00:00Z"),
         }
     }
 

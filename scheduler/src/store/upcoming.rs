@@ -40,6 +40,7 @@ pub struct RecentJob {
     pub agent_id: Option<AgentId>,
     pub schedule: String,
     pub timezone: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[async_trait::async_trait]
@@ -144,15 +145,17 @@ impl UpcomingStore for MySqlStore {
     ) -> Result<Vec<RecentJob>, StoreError> {
         // Schedule and time zone are never secret: read from the stored JSON without
         // decrypting anything.
-        let rows: Vec<(
+        type Row = (
             JobId,
             String,
             Option<AgentId>,
             Option<String>,
             Option<String>,
-        )> = sqlx::query_as(
+            DateTime<Utc>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, name, agent_id, JSON_VALUE(spec, '$.schedule'), \
-                 JSON_VALUE(spec, '$.timezone') FROM jobs \
+                 JSON_VALUE(spec, '$.timezone'), created_at FROM jobs \
                  WHERE enabled AND updated_at >= ? ORDER BY updated_at DESC LIMIT ?",
         )
         .bind(since)
@@ -161,13 +164,14 @@ impl UpcomingStore for MySqlStore {
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, name, agent_id, schedule, timezone)| {
+            .filter_map(|(id, name, agent_id, schedule, timezone, created_at)| {
                 Some(RecentJob {
                     id,
                     name,
                     agent_id,
                     schedule: schedule?,
                     timezone: timezone?,
+                    created_at,
                 })
             })
             .collect())
