@@ -63,7 +63,11 @@ async fn a_fixed_rate_keeps_its_phase_across_a_failover_and_an_edit() -> anyhow:
 
     // The previewed instants are the ones that fire.
     let fired = calls_after(&sink, 0, 3).await?;
-    assert_eq!(fired[..3], previewed[..3], "previewed {previewed:?}, fired {fired:?}");
+    assert_eq!(
+        fired[..3],
+        previewed[..3],
+        "previewed {previewed:?}, fired {fired:?}"
+    );
 
     // Failover: the job moves to another agent, which keeps the phase.
     let _second = AgentProcess::spawn(env.agent_spec("second").ttl(2))?;
@@ -71,12 +75,23 @@ async fn a_fixed_rate_keeps_its_phase_across_a_failover_and_an_edit() -> anyhow:
     let before = *instants(&sink).last().unwrap_or(&0);
     first.kill();
     let after_move = calls_after(&sink, before + 4_000, 2).await?;
-    assert!(after_move.iter().all(on_phase), "anchor {anchor}, after the move {after_move:?}");
+    assert!(
+        after_move.iter().all(on_phase),
+        "anchor {anchor}, after the move {after_move:?}"
+    );
 
     // An edit (a new description) re-pushes the job; the phase stays.
     let mut edited: Value = job.clone();
-    for field in ["id", "created_at", "updated_at", "next_fires", "last_outcome",
-                  "last_scheduled_at", "agent_id", "assignment_epoch"] {
+    for field in [
+        "id",
+        "created_at",
+        "updated_at",
+        "next_fires",
+        "last_outcome",
+        "last_scheduled_at",
+        "agent_id",
+        "assignment_epoch",
+    ] {
         edited.as_object_mut().map(|o| o.remove(field));
     }
     edited["description"] = json!("edited");
@@ -89,7 +104,10 @@ async fn a_fixed_rate_keeps_its_phase_across_a_failover_and_an_edit() -> anyhow:
     assert_eq!(status, 200);
     let edited_at = Utc::now().timestamp_millis();
     let after_edit = calls_after(&sink, edited_at, 2).await?;
-    assert!(after_edit.iter().all(on_phase), "anchor {anchor}, after the edit {after_edit:?}");
+    assert!(
+        after_edit.iter().all(on_phase),
+        "anchor {anchor}, after the edit {after_edit:?}"
+    );
     s.stop().await;
     Ok(())
 }

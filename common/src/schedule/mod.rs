@@ -134,7 +134,11 @@ impl Schedule {
 }
 
 /// The first `anchor + k × every` (k ≥ 1) strictly after `after`.
-fn every_from(every: Duration, anchor: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn every_from(
+    every: Duration,
+    anchor: DateTime<Utc>,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let every = i64::try_from(every.as_millis()).ok()?.max(1);
     let since = (after - anchor).num_milliseconds();
     let k = if since < 0 { 1 } else { since / every + 1 };
@@ -343,18 +347,43 @@ mod tests {
     #[test]
     fn a_stored_fixed_rate_keeps_the_phase_of_its_creation() {
         let anchor: DateTime<Utc> = "2026-03-05T10:00:00.250Z".parse().unwrap();
-        let every = Schedule::parse("@every 1h", Tz::UTC, anchor).unwrap().anchored(anchor);
+        let every = Schedule::parse("@every 1h", Tz::UTC, anchor)
+            .unwrap()
+            .anchored(anchor);
         assert_eq!(every.kind(), ScheduleKind::Every);
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         let next = |after: &str| every.next_after(Tz::UTC, at(after));
-        assert_eq!(next("2026-03-05T10:30:00Z"), Some(at("2026-03-05T11:00:00.250Z")));
-        assert_eq!(next("2026-03-05T11:00:00.250Z"), Some(at("2026-03-05T12:00:00.250Z")));
-        assert_eq!(next("2026-03-05T11:59:59Z"), Some(at("2026-03-05T12:00:00.250Z")));
-        assert_eq!(next("2026-03-01T00:00:00Z"), Some(at("2026-03-05T11:00:00.250Z")));
+        assert_eq!(
+            next("2026-03-05T10:30:00Z"),
+            Some(at("2026-03-05T11:00:00.250Z"))
+        );
+        assert_eq!(
+            next("2026-03-05T11:00:00.250Z"),
+            Some(at("2026-03-05T12:00:00.250Z"))
+        );
+        assert_eq!(
+            next("2026-03-05T11:59:59Z"),
+            Some(at("2026-03-05T12:00:00.250Z"))
+        );
+        assert_eq!(
+            next("2026-03-01T00:00:00Z"),
+            Some(at("2026-03-05T11:00:00.250Z"))
+        );
         let fires = every.next_fires(Tz::UTC, at("2026-03-05T10:30:00Z"), 2);
-        assert_eq!(fires, [at("2026-03-05T11:00:00.250Z"), at("2026-03-05T12:00:00.250Z")]);
+        assert_eq!(
+            fires,
+            [
+                at("2026-03-05T11:00:00.250Z"),
+                at("2026-03-05T12:00:00.250Z")
+            ]
+        );
         // Other forms do not change.
-        let cron = Schedule::parse("0 * * * *", Tz::UTC, anchor).unwrap().anchored(anchor);
-        assert_eq!(cron.next_after(Tz::UTC, anchor), Some(at("2026-03-05T11:00:00Z")));
+        let cron = Schedule::parse("0 * * * *", Tz::UTC, anchor)
+            .unwrap()
+            .anchored(anchor);
+        assert_eq!(
+            cron.next_after(Tz::UTC, anchor),
+            Some(at("2026-03-05T11:00:00Z"))
+        );
     }
 }

@@ -195,7 +195,9 @@ async fn upcoming(
         .collect();
     fires.extend(recent.into_iter().filter_map(|job| {
         let tz: Tz = job.timezone.parse().ok()?;
-        let schedule = SharedSchedule::parse(&job.schedule).ok()?.anchored(job.created_at);
+        let schedule = SharedSchedule::parse(&job.schedule)
+            .ok()?
+            .anchored(job.created_at);
         Some(PublishedFire {
             at: schedule.next_after(tz, now)?,
             job_id: job.id,

@@ -271,9 +271,10 @@ mod tests {
         view.apply(job("s", "@every 10s", true), at("2026-12-02T00:00:00Z"));
         view.apply(job("h", "0 * * * *", true), at("2026-12-02T00:00:00Z"));
         view.advance(at("2026-12-02T00:00:25Z"));
+        // On the phase of its creation (a whole minute): :30, not 25 s + 10 s.
         assert_eq!(
             ids(&view)[0],
-            ("s".into(), "2026-12-02T00:00:35+00:00".into())
+            ("s".into(), "2026-12-02T00:00:30+00:00".into())
         );
         assert_eq!(
             ids(&view)[1],
