@@ -291,6 +291,42 @@ async fn a_moved_job_resumes_strictly_after_the_old_owners_instant() {
     h.stop.cancel();
 }
 
+/// Hands `job` to the agent as an orphan (an `Assign` under term 1).
+async fn assign(h: &Harness, job: JobSpec) {
+    let assign = AssignRequest {
+        term: 1,
+        jobs: vec![job],
+        generation: 1,
+    };
+    h.service.assign(Request::new(assign)).await.unwrap();
+}
+
+/// What the spool holds for `job` once `done` says it is complete (10 s at most).
+async fn reports_of(
+    h: &Harness,
+    job: &str,
+    done: impl Fn(&[crony_proto::v1::ExecutionReport]) -> bool,
+) -> Vec<crony_proto::v1::ExecutionReport> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let of_job: Vec<_> = h
+            .spool
+            .batch(100_000)
+            .into_iter()
+            .filter(|r| r.job_id == job)
+            .collect();
+        if done(&of_job) {
+            return of_job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the spool never held what was expected of {job}: {} reports",
+            of_job.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A job placed after its owner's lease ended unconfirmed: the instants that owner may have
 /// started (up to `uncertain_through`) are recorded `lost` under their derived ids and never
 /// run; the newest instant after that runs once under `fire_once`.
@@ -303,16 +339,8 @@ async fn instants_a_dead_owner_may_have_started_are_recorded_lost_not_run() {
     orphan.misfire = Misfire::FireOnce as i32;
     orphan.misfire_since_ms = x - 10_000;
     orphan.uncertain_through_ms = x - 3_000;
-    let assign = AssignRequest {
-        term: 1,
-        jobs: vec![orphan],
-        generation: 1,
-    };
-    h.service.assign(Request::new(assign)).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let of_o = loop {
-        let reports = h.spool.batch(100_000);
-        let of_o: Vec<_> = reports.into_iter().filter(|r| r.job_id == "o").collect();
+    assign(&h, orphan).await;
+    let of_o = reports_of(&h, "o", |of_o| {
         let lost = of_o
             .iter()
             .filter(|r| r.status == ExecutionStatus::Lost as i32)
@@ -320,15 +348,9 @@ async fn instants_a_dead_owner_may_have_started_are_recorded_lost_not_run() {
         let ran = of_o
             .iter()
             .any(|r| r.started_at_ms > 0 && r.scheduled_at_ms > x - 3_000);
-        if lost == 7 && ran {
-            break of_o;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "7 lost records and a run after them: {of_o:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        lost == 7 && ran
+    })
+    .await;
     for r in of_o.iter().filter(|r| r.scheduled_at_ms <= x - 3_000) {
         let at = DateTime::from_timestamp_millis(r.scheduled_at_ms).unwrap();
         assert_eq!(r.status, ExecutionStatus::Lost as i32, "{r:?}");
@@ -355,34 +377,15 @@ async fn a_gap_beyond_the_cap_runs_the_newest_and_summarises_the_oldest() {
     let mut orphan = job("g", "* * * * * *");
     orphan.misfire = Misfire::FireOnce as i32;
     orphan.misfire_since_ms = x - 3_000_000;
-    let assign = AssignRequest {
-        term: 1,
-        jobs: vec![orphan],
-        generation: 1,
-    };
-    h.service.assign(Request::new(assign)).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let of_g = loop {
-        let of_g: Vec<_> = h
-            .spool
-            .batch(100_000)
-            .into_iter()
-            .filter(|r| r.job_id == "g")
-            .collect();
+    assign(&h, orphan).await;
+    let of_g = reports_of(&h, "g", |of_g| {
         let missed = of_g
             .iter()
             .filter(|r| r.status == ExecutionStatus::Missed as i32)
             .count();
-        if missed >= crate::catch_up::MISSED_CAP && of_g.iter().any(|r| r.started_at_ms > 0) {
-            break of_g;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "1,000 missed records and a run: {} so far",
-            of_g.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+        missed >= crate::catch_up::MISSED_CAP && of_g.iter().any(|r| r.started_at_ms > 0)
+    })
+    .await;
     let first_run = of_g
         .iter()
         .filter(|r| r.started_at_ms > 0)

@@ -53,6 +53,22 @@ fn calls_by_instant(sink: &HttpSink, path: &str) -> HashMap<i64, usize> {
     seen
 }
 
+/// Its own MariaDB (to freeze), a scheduler that does not rebalance (jobs stay on the first
+/// agent until it dies) and that first agent, `owner`, with a 2 s lease.
+async fn outage_cluster() -> anyhow::Result<(MariaDb, TestEnv, TestScheduler, AgentProcess, String)>
+{
+    let db = MariaDb::start()?;
+    let env = TestEnv::on(shared_etcd(), &db);
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.rebalance = false;
+    })
+    .await?;
+    let mut owner = AgentProcess::spawn(env.agent_spec("owner").ttl(2))?;
+    let owner_id = owner.id().await?;
+    online(&s.base_url, 1).await?;
+    Ok((db, env, s, owner, owner_id))
+}
+
 /// The owner dies in the middle of an instant's call while MariaDB is frozen, so no outcome
 /// of it can reach MySQL. Its successor's misfire window then contains that instant: under
 /// `fire_once` it must not run it again (it may have run: here it did), and the instant is
@@ -61,16 +77,7 @@ fn calls_by_instant(sink: &HttpSink, path: &str) -> HashMap<i64, usize> {
 /// run through the outage must have no `missed` row for an instant the service saw either.
 #[tokio::test]
 async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> anyhow::Result<()> {
-    let db = MariaDb::start()?;
-    let env = TestEnv::on(shared_etcd(), &db);
-    // No rebalancing: both jobs stay on the first agent until it dies.
-    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
-        c.rebalance = false;
-    })
-    .await?;
-    let mut owner = AgentProcess::spawn(env.agent_spec("owner").ttl(2))?;
-    let owner_id = owner.id().await?;
-    online(&s.base_url, 1).await?;
+    let (db, env, s, mut owner, owner_id) = outage_cluster().await?;
     let sink = HttpSink::start().await?;
     // The 5 s job's service answers after 3 s: the owner is killed while its call is open.
     let slow_sink = HttpSink::start().await?;
@@ -306,15 +313,7 @@ async fn scheduler_metric(s: &TestScheduler, sample: &str) -> Result<f64, String
 #[tokio::test]
 async fn an_outcome_the_scheduler_received_lands_though_its_agent_died_in_a_mysql_outage()
 -> anyhow::Result<()> {
-    let db = MariaDb::start()?;
-    let env = TestEnv::on(shared_etcd(), &db);
-    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
-        c.rebalance = false;
-    })
-    .await?;
-    let mut owner = AgentProcess::spawn(env.agent_spec("owner").ttl(2))?;
-    let owner_id = owner.id().await?;
-    online(&s.base_url, 1).await?;
+    let (db, env, s, mut owner, owner_id) = outage_cluster().await?;
     // A 1 s answer: the run's start and its end reach the scheduler as two revisions.
     let sink = HttpSink::start().await?;
     sink.delay(Duration::from_secs(1));
