@@ -10,6 +10,21 @@ use common::{agent_grpc_addr, create_job, get_json, held_by_agent, online, post}
 use crony_tests::{AgentProcess, HttpSink, TestEnv, TestScheduler, wait_until};
 use serde_json::json;
 
+/// POSTs and expects a 400 naming `schedule`; returns the error body.
+async fn refused_on_schedule(
+    base: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let (status, err) = post(base, path, body).await.map_err(anyhow::Error::msg)?;
+    assert_eq!(
+        (status, err["error"]["field"].clone()),
+        (400, json!("schedule")),
+        "{path}: {err}"
+    );
+    Ok(err)
+}
+
 #[tokio::test]
 async fn an_at_job_fires_once_then_is_disabled_and_a_past_at_is_refused() -> anyhow::Result<()> {
     let env = TestEnv::shared();
@@ -58,26 +73,12 @@ async fn an_at_job_fires_once_then_is_disabled_and_a_past_at_is_refused() -> any
     assert_eq!(entry["actor"]["kind"], "system", "{audit}");
 
     // Resuming it would never fire: refused, naming the schedule.
-    let (status, err) = post(&s.base_url, &format!("/api/v1/jobs/{id}/resume"), None)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    assert_eq!(
-        (status, err["error"]["field"].clone()),
-        (400, json!("schedule")),
-        "{err}"
-    );
+    refused_on_schedule(&s.base_url, &format!("/api/v1/jobs/{id}/resume"), None).await?;
 
     // A new one-shot job in the past: 400 naming the schedule, nothing written.
     let past = json!({"name": "too-late", "schedule": "@at 2026-01-01T00:00:00Z",
                       "target": {"kind": "http", "url": sink.url("/late")}});
-    let (status, err) = post(&s.base_url, "/api/v1/jobs", Some(&past))
-        .await
-        .map_err(anyhow::Error::msg)?;
-    assert_eq!(
-        (status, err["error"]["field"].clone()),
-        (400, json!("schedule")),
-        "{err}"
-    );
+    let err = refused_on_schedule(&s.base_url, "/api/v1/jobs", Some(&past)).await?;
     assert!(
         err["error"]["message"]
             .as_str()
