@@ -19,7 +19,7 @@ use crony_proto::v1::{ExecutionStatus, Released, TriggerKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::catch_up::{self, decide, due_after};
+use crate::catch_up::{decide, due_after};
 use crate::job::{Job, JobId};
 use crate::runner::{Fire, Runner};
 

@@ -79,9 +79,9 @@ async fn outage_cluster() -> anyhow::Result<(MariaDb, TestEnv, TestScheduler, Ag
 async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> anyhow::Result<()> {
     let (db, env, s, mut owner, owner_id) = outage_cluster().await?;
     let sink = HttpSink::start().await?;
-    // The 5 s job's service answers after 3 s: the owner is killed while its call is open.
+    // The 5 s job's service answers after 4 s: the owner is killed while its call is open.
     let slow_sink = HttpSink::start().await?;
-    slow_sink.delay(Duration::from_secs(3));
+    slow_sink.delay(Duration::from_secs(4));
     let target = |path: &str| json!({"kind": "http", "method": "POST", "url": sink.url(path)});
     let slow = create_job(
         &s.base_url,
@@ -101,13 +101,16 @@ async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> an
     let successor_id = successor.id().await?;
     online(&s.base_url, 2).await?;
 
-    // An instant of the slow job in MySQL, then MariaDB frozen before the next one.
+    // MySQL caught up with every instant the service has seen, then MariaDB frozen before the
+    // next one: that one is called after the freeze. (Waiting for just "a row" once let a
+    // loaded machine's ingest lag hide an instant that was already answered.)
     let recorded = wait_until(
-        "a 5 s instant in MySQL",
+        "MySQL holds the newest 5 s instant the service saw",
         Duration::from_secs(20),
         || async {
             let rows = rows_by_instant(&env.db_url, &slow).await?;
-            Ok(rows.keys().max().copied())
+            let seen = calls_by_instant(&slow_sink, "/slow").keys().max().copied();
+            Ok(seen.filter(|at| rows.contains_key(at)))
         },
     )
     .await?;

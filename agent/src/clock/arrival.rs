@@ -1,8 +1,6 @@
 //! A job arriving at the clock: which of the instants due before it arrived run, which are
 //! recorded `missed`, and which `lost` (a dead owner may have run them).
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use crony_common::schedule::Schedule;
 use crony_proto::v1::ExecutionStatus;
