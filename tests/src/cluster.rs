@@ -9,7 +9,7 @@ use anyhow::Context;
 use crony_scheduler::{Scheduler, SchedulerConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{crony_command, signal, spawn};
+use crate::process::{crony_command, crony_command_in_netns, signal, spawn};
 
 pub struct TestScheduler {
     pub scheduler: Scheduler,
@@ -110,6 +110,8 @@ pub struct AgentSpec {
     pub data_dir: PathBuf,
     /// Extra `CRONY_*` settings; an empty value unsets one (e.g. `CRONY_CLUSTER_TOKEN`).
     pub env: Vec<(String, String)>,
+    /// A network namespace to run in (`ip netns exec`), see [`crate::netns::Cage`].
+    pub netns: Option<String>,
 }
 
 impl AgentSpec {
@@ -120,7 +122,14 @@ impl AgentSpec {
             lease_ttl_secs: 10,
             data_dir: data_dir.to_owned(),
             env: Vec::new(),
+            netns: None,
         }
+    }
+
+    /// Runs the agent inside the network namespace `name`.
+    pub fn in_netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.to_owned());
+        self
     }
 
     pub fn ttl(mut self, secs: u64) -> Self {
@@ -148,7 +157,10 @@ impl AgentProcess {
             .create(true)
             .append(true)
             .open(&log)?;
-        let mut command = crony_command("crony-test-agent");
+        let mut command = match &spec.netns {
+            Some(ns) => crony_command_in_netns("crony-test-agent", ns),
+            None => crony_command("crony-test-agent"),
+        };
         command
             .env("CRONY_ETCD_ENDPOINTS", &spec.etcd)
             .env("CRONY_ETCD_PREFIX", &spec.prefix)

@@ -19,6 +19,8 @@ pub struct Etcd {
     peer_port: u16,
     server: Supervised,
     tls: Option<ServerTls>,
+    /// Another address it also serves clients on (a test's network namespace link).
+    also_on: Option<std::net::Ipv4Addr>,
 }
 
 /// What a TLS etcd serves with and checks clients against.
@@ -56,7 +58,19 @@ impl Etcd {
         Self::start_with(Some(tls))
     }
 
+    /// Plain, serving clients on `ip` as well as on loopback (see [`Etcd::endpoint_on`]).
+    pub fn start_also_on(ip: std::net::Ipv4Addr) -> anyhow::Result<Self> {
+        Self::start_inner(None, Some(ip))
+    }
+
     fn start_with(tls: Option<ServerTls>) -> anyhow::Result<Self> {
+        Self::start_inner(tls, None)
+    }
+
+    fn start_inner(
+        tls: Option<ServerTls>,
+        also_on: Option<std::net::Ipv4Addr>,
+    ) -> anyhow::Result<Self> {
         let binary = find_program(&["etcd"]).context(
             "no etcd binary: install the Debian package etcd-server (./scripts/dev test does)",
         )?;
@@ -73,6 +87,7 @@ impl Etcd {
                 peer_port: free_port(),
                 server,
                 tls: tls.clone(),
+                also_on,
             };
             match etcd.launch() {
                 Ok(()) => return Ok(etcd),
@@ -89,6 +104,11 @@ impl Etcd {
     pub fn endpoint(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// `http://<ip>:<port>`: the endpoint on the extra address of [`Etcd::start_also_on`].
+    pub fn endpoint_on(&self, ip: std::net::Ipv4Addr) -> String {
+        format!("http://{ip}:{}", self.client_port)
     }
 
     /// Where its data and log live.
@@ -120,6 +140,10 @@ impl Etcd {
 
     fn launch(&self) -> anyhow::Result<()> {
         let client = self.endpoint();
+        let listen = match self.also_on {
+            Some(ip) => format!("{client},{}", self.endpoint_on(ip)),
+            None => client.clone(),
+        };
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -129,7 +153,7 @@ impl Etcd {
         command
             .arg("--name=crony-test")
             .arg(format!("--data-dir={}", self.data_dir().display()))
-            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--listen-client-urls={listen}"))
             .arg(format!("--advertise-client-urls={client}"))
             .arg(format!("--listen-peer-urls={peer}"))
             .arg(format!("--initial-advertise-peer-urls={peer}"))

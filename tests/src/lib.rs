@@ -11,6 +11,7 @@ pub mod feishu;
 pub mod grpc;
 pub mod mariadb;
 pub mod metadata;
+pub mod netns;
 pub mod nginx;
 pub mod pki;
 pub mod process;

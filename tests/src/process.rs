@@ -82,11 +82,24 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 /// A command for one of this workspace's binaries that ignores any `CRONY_*` variables of the
 /// environment the tests run in, so only what the test sets applies.
 pub fn crony_command(binary: &str) -> Command {
-    let mut command = Command::new(workspace_binary(binary));
+    without_crony_env(Command::new(workspace_binary(binary)))
+}
+
+fn without_crony_env(mut command: Command) -> Command {
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("CRONY_")) {
         command.env_remove(key);
     }
     command
+}
+
+/// [`crony_command`] run inside the network namespace `netns` (`ip netns exec`, which execs
+/// the binary itself: the child's pid is the agent's).
+pub fn crony_command_in_netns(binary: &str, netns: &str) -> Command {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", netns])
+        .arg(workspace_binary(binary));
+    without_crony_env(command)
 }
 
 /// The first of `names` found on PATH or in the sbin directories Debian installs servers to.

@@ -3,55 +3,18 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use chrono::DateTime;
-use common::{create_job, online};
+use common::{calls_by_instant, create_job, online, rows_by_instant};
 use crony_tests::{
-    AgentProcess, HttpSink, MariaDb, TestEnv, TestScheduler, shared_etcd, wait_until,
+    AgentProcess, HttpSink, MariaDb, SchedulerProcess, TestEnv, TestScheduler, shared_etcd,
+    wait_until,
 };
 use serde_json::json;
 
 /// How long MariaDB stays frozen after the owner is killed: longer than the scheduler's 2 s
 /// wait for a database connection, so no report the dead owner sent can still commit.
 const FROZEN_AFTER_KILL: Duration = Duration::from_secs(4);
-
-/// (agent, status) of every row of `job`, by scheduled instant (Unix ms).
-async fn rows_by_instant(
-    db_url: &str,
-    job: &str,
-) -> Result<HashMap<i64, Vec<(String, String)>>, String> {
-    let pool = sqlx::MySqlPool::connect(db_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT agent_id, status, CAST(UNIX_TIMESTAMP(scheduled_at) * 1000 AS SIGNED) \
-         FROM executions WHERE job_id = ?",
-    )
-    .bind(job)
-    .fetch_all(&pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    pool.close().await;
-    let mut by_instant: HashMap<i64, Vec<(String, String)>> = HashMap::new();
-    for (agent, status, at) in rows {
-        by_instant.entry(at).or_default().push((agent, status));
-    }
-    Ok(by_instant)
-}
-
-/// The scheduled instants (Unix ms) the service was called for on `path`, with how often.
-fn calls_by_instant(sink: &HttpSink, path: &str) -> HashMap<i64, usize> {
-    let mut seen = HashMap::new();
-    for call in sink.calls_to(path) {
-        let at = DateTime::parse_from_rfc3339(&call.header("x-crony-scheduled-at"))
-            .map(|at| at.timestamp_millis())
-            .unwrap_or(0);
-        *seen.entry(at).or_insert(0) += 1;
-    }
-    seen
-}
 
 /// Its own MariaDB (to freeze), a scheduler that does not rebalance (jobs stay on the first
 /// agent until it dies) and that first agent, `owner`, with a 2 s lease.
@@ -384,5 +347,127 @@ async fn an_outcome_the_scheduler_received_lands_though_its_agent_died_in_a_mysq
         Ok((kept == 0.0).then_some(()))
     })
     .await?;
+    Ok(())
+}
+
+/// Which of two scheduler processes leads, once exactly one does: (leader, follower).
+async fn leader_of<'a>(
+    a: &'a mut SchedulerProcess,
+    b: &'a mut SchedulerProcess,
+) -> anyhow::Result<(&'a mut SchedulerProcess, &'a mut SchedulerProcess)> {
+    let leads = |base: String| async move {
+        let (_, health) = common::get_json(&format!("{base}/healthz")).await?;
+        Ok::<bool, String>(health["leader"] == true)
+    };
+    let first_leads = wait_until("one leader", Duration::from_secs(20), || async {
+        match (
+            leads(a.base_url.clone()).await?,
+            leads(b.base_url.clone()).await?,
+        ) {
+            (true, false) => Ok(Some(true)),
+            (false, true) => Ok(Some(false)),
+            other => Err(format!("leaders: {other:?}")),
+        }
+    })
+    .await?;
+    Ok(if first_leads { (a, b) } else { (b, a) })
+}
+
+/// An agent dies mid-run of a job that has a retry left, while no other agent could take the
+/// retry; then the leader dies too. The retry was owed on the `lost` row, so the next leader
+/// hands it to the agent that joins later: it runs once (before, it lived in the dead
+/// leader's memory and was never run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_runs_retry_outlives_the_leader_that_owed_it() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let logs = env.dir.path().join("logs");
+    let mut one = SchedulerProcess::spawn(&env.etcd, &env.prefix, &env.db_url, &logs)?;
+    let mut two = SchedulerProcess::spawn(&env.etcd, &env.prefix, &env.db_url, &logs)?;
+    let (leader, follower) = leader_of(&mut one, &mut two).await?;
+    let base = follower.base_url.clone();
+    let mut first = AgentProcess::spawn(env.agent_spec("first").ttl(2))?;
+    first.id().await?;
+    online(&base, 1).await?;
+    let job = create_job(
+        &base,
+        &json!({
+            "name": "owed",
+            "schedule": "0 0 3 1 1 *",
+            "target": {"kind": "shell", "command": "sleep 3; echo finished"},
+            "timeout_secs": 30,
+            "retry": {"max_retries": 1, "backoff": "fixed", "initial_secs": 1},
+        }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let run = wait_until(
+        "the run starts on the first agent",
+        Duration::from_secs(15),
+        || {
+            let base = base.clone();
+            let job = job.clone();
+            async move {
+                let (status, body) =
+                    common::post(&base, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
+                Ok((status == 202)
+                    .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
+            }
+        },
+    )
+    .await?;
+    let status_of = |id: String| {
+        let (db, job) = (env.db_url.clone(), job.clone());
+        async move {
+            let rows = common::executions_in_mysql(&db, &job).await?;
+            Ok::<_, String>(
+                rows.into_iter()
+                    .find(|(i, _, _)| *i == id)
+                    .map(|(_, s, _)| s),
+            )
+        }
+    };
+    wait_until(
+        "the run is in MySQL as running",
+        Duration::from_secs(10),
+        || async {
+            Ok((status_of(run.clone()).await?.as_deref() == Some("running")).then_some(()))
+        },
+    )
+    .await?;
+    first.kill();
+    wait_until("the run is lost", Duration::from_secs(15), || async {
+        Ok((status_of(run.clone()).await?.as_deref() == Some("lost")).then_some(()))
+    })
+    .await?;
+    leader.kill();
+    let mut second = AgentProcess::spawn(env.agent_spec("second").ttl(2))?;
+    let second_id = second.id().await?;
+    let retries = wait_until(
+        "the next leader runs the owed retry on the new agent",
+        Duration::from_secs(40),
+        || async {
+            let (_, page) =
+                common::get_json(&format!("{base}/api/v1/executions?job_id={job}")).await?;
+            let retries: Vec<serde_json::Value> = page["executions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e["retry_of"] == run.as_str())
+                .collect();
+            Ok(retries
+                .iter()
+                .any(|e| e["status"] == "succeeded")
+                .then_some(retries))
+        },
+    )
+    .await
+    .map_err(|e| e.context(format!("follower log: {}", follower.log())))?;
+    anyhow::ensure!(
+        retries.len() == 1,
+        "the retry ran {} times: {retries:?}",
+        retries.len()
+    );
+    assert_eq!(retries[0]["agent_id"], second_id.as_str());
     Ok(())
 }

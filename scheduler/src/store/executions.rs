@@ -311,7 +311,8 @@ impl ExecutionStore for MySqlStore {
             return Ok(lost);
         }
         let mut q = QueryBuilder::new(
-            "UPDATE executions SET status = 'lost', settled_by = 'sweeper', finished_at = ",
+            "UPDATE executions SET status = 'lost', settled_by = 'sweeper', \
+             retry_state = 'owed', finished_at = ",
         );
         q.push_bind(now)
             .push(", updated_at = ")

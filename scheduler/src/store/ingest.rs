@@ -9,6 +9,7 @@ use sqlx::{MySql, QueryBuilder, Transaction};
 
 use super::StoreError;
 use super::counts::{self, CountDeltas};
+use super::placeholders::{self, Knowledge};
 use crate::domain::execution::{ExecutionRecord, Status, is_placeholder};
 use crate::domain::ids::{ExecutionId, JobId};
 
@@ -217,69 +218,91 @@ async fn statuses(
     Ok(out)
 }
 
-/// Applies the placeholder/real rule for scheduled instants: drops placeholder records (`missed`,
-/// or `lost` under the unknown-instant id) whose instant has a real run (stored or in this
-/// batch) and deletes stored placeholders of instants that this batch brings a real run for
-/// (returned). Locks the instants' index
-/// range, so two schedulers deciding about the same instant serialise (or one deadlocks and
-/// retries).
+/// The stored rows of `keys`' instants that the placeholder rule weighs, locked.
+async fn stored_knowledge(
+    tx: &mut Transaction<'_, MySql>,
+    keys: &[Key],
+) -> Result<Vec<(ExecutionId, Key, Status, Knowledge)>, sqlx::Error> {
+    let mut q = QueryBuilder::new(
+        "SELECT id, job_id, scheduled_at, status, trigger_kind FROM executions WHERE ",
+    );
+    for (i, (job, ms)) in keys.iter().enumerate() {
+        if i > 0 {
+            q.push(" OR ");
+        }
+        q.push("(job_id = ")
+            .push_bind(job)
+            .push(" AND scheduled_at = ")
+            .push_bind(DateTime::from_timestamp_millis(*ms));
+        q.push(")");
+    }
+    q.push(" FOR UPDATE");
+    let rows: Vec<(ExecutionId, JobId, DateTime<Utc>, String, String)> =
+        q.build_query_as().fetch_all(&mut **tx).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, job, at, status, trigger)| {
+            let status = Status::parse(&status)?;
+            let knowledge = if is_placeholder(&id, &job, at, status) {
+                placeholders::placeholder_knowledge(status)
+            } else if trigger == "schedule" {
+                Knowledge::Ran
+            } else {
+                return None;
+            };
+            Some((id, key(&job, at), status, knowledge))
+        })
+        .collect())
+}
+
+/// Applies the placeholder rule for scheduled instants (`store::placeholders`): drops the
+/// batch's placeholder records (`missed`, or `lost` under the unknown-instant id) whose instant
+/// has something stronger known (a real run, or a `missed` over an unknown `lost`; stored or
+/// in this batch) and deletes the stored placeholders that give way (returned). Locks the
+/// instants' index range, so two schedulers deciding about the same instant serialise (or
+/// one deadlocks and retries).
 async fn resolve_missed<'r>(
     tx: &mut Transaction<'_, MySql>,
     records: &[&'r ExecutionRecord],
 ) -> Result<(Vec<&'r ExecutionRecord>, Vec<Doomed>), sqlx::Error> {
-    let keys: HashSet<Key> = records
+    let batch: Vec<(Key, Knowledge)> = records
         .iter()
-        .filter(|r| r.is_real_scheduled_run() || r.is_placeholder())
-        .map(|r| key(&r.job_id, r.scheduled_at))
+        .filter_map(|r| {
+            Some((
+                key(&r.job_id, r.scheduled_at),
+                placeholders::record_knowledge(r)?,
+            ))
+        })
         .collect();
-    if keys.is_empty() {
+    if batch.is_empty() {
         return Ok((records.to_vec(), Vec::new()));
     }
-    let mut real: HashSet<Key> = records
+    let keys: Vec<Key> = batch
         .iter()
-        .filter(|r| r.is_real_scheduled_run())
-        .map(|r| key(&r.job_id, r.scheduled_at))
+        .map(|(k, _)| k.clone())
+        .collect::<HashSet<Key>>()
+        .into_iter()
         .collect();
-    let mut stored_placeholders: Vec<(ExecutionId, Key, Status)> = Vec::new();
-    let keys: Vec<Key> = keys.into_iter().collect();
+    let mut stored: Vec<(ExecutionId, Key, Status, Knowledge)> = Vec::new();
     for chunk in keys.chunks(LIST_CHUNK) {
-        let mut q = QueryBuilder::new(
-            "SELECT id, job_id, scheduled_at, status, trigger_kind FROM executions WHERE ",
-        );
-        for (i, (job, ms)) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(" OR ");
-            }
-            q.push("(job_id = ")
-                .push_bind(job)
-                .push(" AND scheduled_at = ")
-                .push_bind(DateTime::from_timestamp_millis(*ms));
-            q.push(")");
-        }
-        q.push(" FOR UPDATE");
-        let rows: Vec<(ExecutionId, JobId, DateTime<Utc>, String, String)> =
-            q.build_query_as().fetch_all(&mut **tx).await?;
-        for (id, job, at, status, trigger) in rows {
-            let k = key(&job, at);
-            let Some(status) = Status::parse(&status) else {
-                continue;
-            };
-            if is_placeholder(&id, &job, at, status) {
-                stored_placeholders.push((id, k, status));
-            } else if trigger == "schedule" {
-                real.insert(k);
-            }
-        }
+        stored.extend(stored_knowledge(tx, chunk).await?);
     }
+    let best = placeholders::strongest(
+        batch.iter().cloned(),
+        stored.iter().map(|(_, k, _, n)| (k.clone(), *n)),
+    );
     let kept: Vec<&ExecutionRecord> = records
         .iter()
         .copied()
-        .filter(|r| !r.is_placeholder() || !real.contains(&key(&r.job_id, r.scheduled_at)))
+        .filter(|r| match placeholders::record_knowledge(r) {
+            Some(n) => !placeholders::gives_way(&best, &key(&r.job_id, r.scheduled_at), n),
+            None => true,
+        })
         .collect();
-    let doomed: Vec<Doomed> = stored_placeholders
+    let doomed: Vec<Doomed> = stored
         .into_iter()
-        .filter(|(_, k, _)| real.contains(k))
-        .map(|(id, (_, ms), status)| Doomed {
+        .filter(|(_, k, _, n)| placeholders::gives_way(&best, k, *n))
+        .map(|(id, (_, ms), status, _)| Doomed {
             id,
             at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
             status,

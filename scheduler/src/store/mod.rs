@@ -8,8 +8,10 @@ pub mod executions;
 pub mod ingest;
 pub mod job_feed;
 pub mod jobs;
+pub mod lost_retries;
 pub mod mysql;
 mod one_shot;
+mod placeholders;
 pub mod stats;
 pub mod tokens;
 pub mod upcoming;
@@ -80,6 +82,7 @@ pub trait Store:
     + assignments::AssignmentStore
     + job_feed::JobFeedStore
     + executions::ExecutionStore
+    + lost_retries::LostRetryStore
     + stats::StatsStore
     + upcoming::UpcomingStore
     + crate::alert::store::AlertStore

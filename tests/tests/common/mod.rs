@@ -326,3 +326,43 @@ pub async fn every_call_recorded_once(
     );
     Ok(calls.len())
 }
+
+/// (agent, status) of every row of `job`, by scheduled instant (Unix ms).
+pub async fn rows_by_instant(
+    db_url: &str,
+    job: &str,
+) -> Result<std::collections::HashMap<i64, Vec<(String, String)>>, String> {
+    let pool = sqlx::MySqlPool::connect(db_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT agent_id, status, CAST(UNIX_TIMESTAMP(scheduled_at) * 1000 AS SIGNED) \
+         FROM executions WHERE job_id = ?",
+    )
+    .bind(job)
+    .fetch_all(&pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    pool.close().await;
+    let mut by_instant: std::collections::HashMap<i64, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for (agent, status, at) in rows {
+        by_instant.entry(at).or_default().push((agent, status));
+    }
+    Ok(by_instant)
+}
+
+/// The scheduled instants (Unix ms) the service was called for on `path`, with how often.
+pub fn calls_by_instant(
+    sink: &crony_tests::HttpSink,
+    path: &str,
+) -> std::collections::HashMap<i64, usize> {
+    let mut seen = std::collections::HashMap::new();
+    for call in sink.calls_to(path) {
+        let at = chrono::DateTime::parse_from_rfc3339(&call.header("x-crony-scheduled-at"))
+            .map(|at| at.timestamp_millis())
+            .unwrap_or(0);
+        *seen.entry(at).or_insert(0) += 1;
+    }
+    seen
+}
