@@ -20,7 +20,10 @@ use crate::metrics::Metrics;
 use crate::schedulers::SchedulerDirectory;
 use crate::spool::Spool;
 
+mod awaiting;
 mod unrun;
+
+use awaiting::Awaiting;
 
 /// One fire to run.
 #[derive(Debug, Clone)]
@@ -50,6 +53,8 @@ pub struct Runner {
     pub finished: mpsc::UnboundedSender<(JobId, DateTime<Utc>)>,
     tracker: TaskTracker,
     runs: Mutex<Runs>,
+    /// Async runs handed to their service, holding their place until settled.
+    awaiting: Awaiting,
 }
 
 impl Runner {
@@ -75,6 +80,7 @@ impl Runner {
             finished,
             tracker: TaskTracker::new(),
             runs: Mutex::new(HashMap::new()),
+            awaiting: Awaiting::default(),
         }
     }
 
@@ -145,6 +151,17 @@ impl Runner {
             }
             None => false,
         }
+    }
+
+    /// An async run's result arrived at a scheduler: its place is free. False if this agent
+    /// was not holding it.
+    pub fn settled(&self, execution_id: &str) -> bool {
+        self.awaiting.settled(execution_id)
+    }
+
+    /// Ends every async hold at once (shutdown: there is no work here to wait for).
+    pub fn release_async_holds(&self) {
+        self.awaiting.release_all();
     }
 
     /// Stops every running execution (shutdown after the grace period).
@@ -308,8 +325,10 @@ impl Runner {
                     + chrono::Duration::from_std(job.async_timeout)
                         .unwrap_or(chrono::Duration::MAX))
                 .timestamp_millis();
-                // Settled later by the result the service posts, or by the async timeout.
+                // Settled later by the result the service posts, or by the async timeout;
+                // until then the run holds its place (overlap, `@delay`).
                 self.save(&mut report).await;
+                self.awaiting.hold(&id, job.async_timeout, &kill).await;
                 return;
             }
             if !retryable || number >= allowed {

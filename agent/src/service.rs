@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use crony_proto::v1::agent_service_server::AgentService;
 use crony_proto::v1::{
     AgentInfo, AssignRequest, AssignResponse, DescribeRequest, KillRequest, KillResponse,
-    ListHeldRequest, ListHeldResponse, RemoveRequest, RemoveResponse, SyncRequest, SyncResponse,
-    TriggerKind, TriggerRequest, TriggerResponse,
+    ListHeldRequest, ListHeldResponse, RemoveRequest, RemoveResponse, SettledRequest,
+    SettledResponse, SyncRequest, SyncResponse, TriggerKind, TriggerRequest, TriggerResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -213,6 +213,14 @@ impl AgentService for AgentServiceImpl {
     async fn kill(&self, request: Request<KillRequest>) -> Result<Response<KillResponse>, Status> {
         let killed = self.runner.kill(&request.into_inner().execution_id);
         Ok(Response::new(KillResponse { killed }))
+    }
+
+    async fn settled(
+        &self,
+        request: Request<SettledRequest>,
+    ) -> Result<Response<SettledResponse>, Status> {
+        let held = self.runner.settled(&request.into_inner().execution_id);
+        Ok(Response::new(SettledResponse { held }))
     }
 
     async fn list_held(

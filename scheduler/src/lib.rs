@@ -7,6 +7,7 @@
 pub mod alert;
 pub mod announce;
 pub mod api;
+mod async_settled;
 pub mod audit;
 pub mod auth;
 pub mod config;

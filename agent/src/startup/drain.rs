@@ -28,6 +28,9 @@ impl Drain {
         self.clock_stop.cancel();
         let _ = self.clock_task.await;
         let runner = &self.runner;
+        // Async runs waiting for their result do their work at their service: nothing here
+        // to wait for (their results reach the scheduler directly).
+        runner.release_async_holds();
         if runner.running() > 0 {
             tracing::info!(
                 running = runner.running(),

@@ -328,6 +328,12 @@ pub async fn post_result(
                     .inc();
                 app.alert_events
                     .settled(&id, &row.summary.job_id, result.status);
+                crate::async_settled::tell_agent(
+                    &app.live,
+                    &app.agent_dialer,
+                    &row.summary.agent_id,
+                    &id,
+                );
             }
             Ok(Json(render_detail(row)).into_response())
         }
