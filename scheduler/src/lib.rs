@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod leader;
 pub mod lost;
 pub mod metrics;
+mod owed_retries;
 pub mod placement;
 pub mod registry;
 pub mod startup;

@@ -1,6 +1,7 @@
 //! Async runs (issue 15): a service that answers 202 and posts its result later, in the
 //! test's own process as a user's service would. Until the result arrives the run is still
-//! going: `overlap: skip` skips fires meanwhile, and `@delay` counts from the result.
+//! going: `overlap: skip` skips fires meanwhile, and `@delay` counts from the result; a
+//! `failed` result is retried per the job's policy, after its backoff.
 
 mod common;
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::{create_job, executions_in_mysql, scheduler_and_agent};
+use crony_tests::sink::Call;
 use crony_tests::{HttpSink, TestEnv, wait_until};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -19,10 +21,15 @@ const WORK: Duration = Duration::from_secs(3);
 /// When the service posted each execution's result, by execution id.
 type Posted = Arc<Mutex<Vec<(String, DateTime<Utc>)>>>;
 
-/// The service's worker: for every call to `path`, works [`WORK`], then posts `succeeded` to
-/// the call's report URL with its report token (again while the scheduler says the run is not
-/// recorded yet). Stops with `stop`.
-fn serve_results(sink: &HttpSink, path: &str, stop: CancellationToken) -> Posted {
+/// The service's worker: for every call to `path`, works [`WORK`], then posts the status
+/// `outcome` picks for the call to its report URL with its report token (again while the
+/// scheduler says the run is not recorded yet). Stops with `stop`.
+fn serve_results(
+    sink: &HttpSink,
+    path: &str,
+    stop: CancellationToken,
+    outcome: fn(&Call) -> &'static str,
+) -> Posted {
     let posted: Posted = Arc::default();
     let (sink, path, out) = (sink.clone(), path.to_owned(), posted.clone());
     tokio::spawn(async move {
@@ -35,9 +42,10 @@ fn serve_results(sink: &HttpSink, path: &str, stop: CancellationToken) -> Posted
                     call.header("x-crony-report-token"),
                 );
                 let (id, out) = (call.header("x-crony-execution-id"), out.clone());
+                let status = outcome(call);
                 tokio::spawn(async move {
                     tokio::time::sleep(WORK).await; // the service's own work
-                    if post_result(&url, &token).await {
+                    if post_result(&url, &token, status).await {
                         out.lock().unwrap().push((id, Utc::now()));
                     }
                 });
@@ -50,12 +58,12 @@ fn serve_results(sink: &HttpSink, path: &str, stop: CancellationToken) -> Posted
 }
 
 /// Posts a result, retrying (bounded) while the run is not recorded yet; true once taken.
-async fn post_result(url: &str, token: &str) -> bool {
+async fn post_result(url: &str, token: &str, status: &str) -> bool {
     for _ in 0..100 {
         let answer = reqwest::Client::new()
             .post(url)
             .bearer_auth(token)
-            .json(&json!({"status": "succeeded", "output": "done"}))
+            .json(&json!({"status": status, "output": "done"}))
             .send()
             .await;
         match answer.map(|a| a.status().as_u16()) {
@@ -111,7 +119,7 @@ async fn an_async_run_holds_overlap_skip_until_its_result_arrives() -> anyhow::R
     let sink = HttpSink::start().await?;
     sink.answer(202);
     let stop = CancellationToken::new();
-    let posted = serve_results(&sink, "/async", stop.clone());
+    let posted = serve_results(&sink, "/async", stop.clone(), |_| "succeeded");
     let job = create_job(
         &s.base_url,
         &json!({
@@ -156,7 +164,7 @@ async fn a_fixed_delay_counts_from_an_async_result_not_from_the_202() -> anyhow:
     let sink = HttpSink::start().await?;
     sink.answer(202);
     let stop = CancellationToken::new();
-    let posted = serve_results(&sink, "/delay", stop.clone());
+    let posted = serve_results(&sink, "/delay", stop.clone(), |_| "succeeded");
     create_job(
         &s.base_url,
         &json!({
@@ -182,5 +190,73 @@ async fn a_fixed_delay_counts_from_an_async_result_not_from_the_202() -> anyhow:
         soon.is_empty(),
         "the next run came sooner than 2 s after the previous result (ms): {soon:?}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_async_result_is_retried_after_the_backoff() -> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let (s, _agent) = scheduler_and_agent(&env).await?;
+    let sink = HttpSink::start().await?;
+    sink.answer(202);
+    let stop = CancellationToken::new();
+    // The first attempt's work fails; the retry's succeeds.
+    let posted = serve_results(&sink, "/retry", stop.clone(), |call| {
+        match call.header("x-crony-attempt").as_str() {
+            "1" => "failed",
+            _ => "succeeded",
+        }
+    });
+    let job = create_job(
+        &s.base_url,
+        &json!({
+            "name": "async-retry",
+            "schedule": "0 0 3 1 1 *",
+            "target": {"kind": "http", "method": "POST", "url": sink.url("/retry")},
+            "async_timeout_secs": 60,
+            "retry": {"max_retries": 1, "backoff": "fixed", "initial_secs": 1},
+        }),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let first = wait_until(
+        "triggered on the agent",
+        Duration::from_secs(10),
+        || async {
+            let (status, body) =
+                common::post(&s.base_url, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
+            Ok((status == 202)
+                .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
+        },
+    )
+    .await?;
+    let gaps = gaps_after_results(&sink, "/retry", &posted, 1).await?;
+    stop.cancel();
+    let attempts: Vec<String> = sink
+        .calls_to("/retry")
+        .iter()
+        .map(|c| c.header("x-crony-attempt"))
+        .collect();
+    anyhow::ensure!(
+        attempts == ["1", "2"],
+        "attempts at the service: {attempts:?}"
+    );
+    anyhow::ensure!(
+        gaps[0] >= chrono::Duration::milliseconds(950),
+        "the retry came {} ms after the failed result, before its 1 s backoff",
+        gaps[0].num_milliseconds()
+    );
+    let retried = wait_until("the retry succeeds", Duration::from_secs(20), || async {
+        let all = common::executions_of(&s.base_url, &job).await?;
+        Ok(all
+            .into_iter()
+            .find(|e| e["retry_of"] == first.as_str() && e["status"] == "succeeded"))
+    })
+    .await?;
+    anyhow::ensure!(retried["trigger"] == "retry", "{retried}");
+    let rows = common::executions_of(&s.base_url, &job)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(rows.len() == 2, "one failed run and one retry: {rows:?}");
     Ok(())
 }

@@ -7,4 +7,5 @@ pub mod job;
 mod job_allow;
 mod job_secrets;
 mod job_validate;
+mod retry_delay;
 pub mod schedule;

@@ -208,8 +208,10 @@ impl ExecutionStore for MySqlStore {
             .ok_or_else(|| StoreError::Other(format!("execution {id}: unknown status {status}")))?;
         let outcome = if !current.is_final() {
             sqlx::query(
+                // A failed result owes a retry (store::lost_retries), in the same statement.
                 "UPDATE executions SET status = ?, settled_by = 'result', finished_at = ?, \
-                 output = ?, output_truncated = ?, error = ?, updated_at = ? WHERE id = ?",
+                 output = ?, output_truncated = ?, error = ?, updated_at = ?, \
+                 retry_state = COALESCE(?, retry_state) WHERE id = ?",
             )
             .bind(result.status.as_str())
             .bind(result.received_at)
@@ -217,6 +219,7 @@ impl ExecutionStore for MySqlStore {
             .bind(result.output_truncated)
             .bind(&result.error)
             .bind(result.received_at)
+            .bind((result.status == Status::Failed).then_some("owed"))
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -261,7 +264,8 @@ impl ExecutionStore for MySqlStore {
             return Ok(Vec::new());
         }
         let mut q = QueryBuilder::new(
-            "UPDATE executions SET status = 'timed_out', settled_by = 'sweeper', finished_at = ",
+            "UPDATE executions SET status = 'timed_out', settled_by = 'sweeper', \
+             retry_state = 'owed', finished_at = ",
         );
         q.push_bind(now)
             .push(", updated_at = ")

@@ -1,6 +1,7 @@
-//! Retries owed to lost executions, kept on their rows (migration `lost_retries`) so that a
-//! leader change never forgets one: `owed` from the moment the row is marked lost, `handed`
-//! while a leader hands it to an agent, cleared once handed or not wanted.
+//! Retries the scheduler owes — to executions lost with their agent, and to async runs whose
+//! result was `failed` or that timed out — kept on their rows (migration `lost_retries`) so
+//! that a leader change never forgets one: `owed` from the statement that settles the row,
+//! `handed` while a leader hands it to an agent, cleared once handed or not wanted.
 
 use chrono::{DateTime, Utc};
 
@@ -8,18 +9,31 @@ use super::StoreError;
 use super::mysql::MySqlStore;
 use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
-/// A lost execution whose retry is owed.
+/// A settled execution whose retry is owed.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OwedRetry {
     pub id: ExecutionId,
     pub job_id: JobId,
-    /// The agent that died with it.
+    /// The agent that ran it (for a lost one: the agent that died with it).
     pub agent_id: AgentId,
     pub scheduled_at: DateTime<Utc>,
-    /// Attempts finished before the agent died (the interrupted one is not among them).
+    /// `lost`, `failed` or `timed_out`.
+    pub status: String,
+    /// Attempts on record (for a lost run the interrupted one is not among them).
     pub attempt_count: u32,
-    /// When it was marked lost.
-    pub lost_at: DateTime<Utc>,
+    /// When it was settled.
+    pub settled_at: DateTime<Utc>,
+}
+
+impl OwedRetry {
+    pub fn is_lost(&self) -> bool {
+        self.status == "lost"
+    }
+
+    /// Attempts used so far, the interrupted attempt of a lost run included.
+    pub fn attempts_used(&self) -> u32 {
+        self.attempt_count + u32::from(self.is_lost())
+    }
 }
 
 #[async_trait::async_trait]
@@ -63,7 +77,8 @@ impl LostRetryStore for MySqlStore {
 
     async fn owed_retries(&self, limit: u32) -> Result<Vec<OwedRetry>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, job_id, agent_id, scheduled_at, attempt_count, finished_at AS lost_at \
+            "SELECT id, job_id, agent_id, scheduled_at, status, attempt_count, \
+             finished_at AS settled_at \
              FROM executions WHERE retry_state = 'owed' ORDER BY finished_at LIMIT ?",
         )
         .bind(limit)
