@@ -90,6 +90,12 @@ const HTTP_PER_HOST: Setting = s(
     "CRONY_AGENT_HTTP_PER_HOST",
     "HTTP calls in flight to one host (scheme, host, port); more wait for a slot, 1-100000 [default: 64]",
 );
+const SPOOL_MAX_MB: Setting = s(
+    "agent_spool_max_mb",
+    "CRONY_AGENT_SPOOL_MAX_MB",
+    "MiB of reports no scheduler has taken before the agent starts nothing new (each fire is \
+     recorded skipped until schedulers take reports), 1-65536 [default: 256]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -117,6 +123,7 @@ static SETTINGS: &[Setting] = &[
     METRICS_ADDR,
     SHUTDOWN_GRACE,
     HTTP_PER_HOST,
+    SPOOL_MAX_MB,
     LOG_FORMAT,
     TLS_CERT,
     TLS_KEY,
@@ -148,6 +155,8 @@ pub struct AgentConfig {
     /// HTTP calls in flight to one host: a burst reuses pooled connections instead of opening
     /// one per fire.
     pub http_per_host: usize,
+    /// The spool's bound: past it the agent applies back-pressure (docs/firing.md).
+    pub spool_max_bytes: u64,
     pub log_format: LogFormat,
     /// `Some`: `AgentService` serves TLS with this certificate.
     pub tls: Option<ServerIdentity>,
@@ -181,6 +190,7 @@ impl AgentConfig {
             metrics_addr: SocketAddr::from(([0, 0, 0, 0], 9192)),
             shutdown_grace: Duration::from_secs(30),
             http_per_host: crate::executor::host_limit::DEFAULT_PER_HOST,
+            spool_max_bytes: crate::spool::MAX_PENDING_BYTES,
             log_format: LogFormat::Plain,
             tls: None,
             tls_ca: None,
@@ -237,6 +247,9 @@ impl AgentConfig {
             })?,
             http_per_host: src.get_or(&HTTP_PER_HOST, d.http_per_host, |r| {
                 parse_in_range(r, 1, 100_000).map(|n| n as usize)
+            })?,
+            spool_max_bytes: src.get_or(&SPOOL_MAX_MB, d.spool_max_bytes, |r| {
+                parse_in_range(r, 1, 65_536).map(|mib| mib << 20)
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             metrics_token: src.get(&METRICS_TOKEN, MetricsToken::parse)?,

@@ -102,7 +102,7 @@ impl Agent {
             None => ClusterTokenCheck::accept_anyone(),
         };
         // What a previous run of this agent left: unfinished runs are lost, the rest is resent.
-        let (spool, recovered) = Spool::open(&config.data_dir)?;
+        let (spool, recovered) = Spool::open_with_limit(&config.data_dir, config.spool_max_bytes)?;
         let metrics = Arc::new(Metrics::new());
         let fired = fired_instants(&recovered);
         settle_recovered(&spool, recovered, &metrics).await?;

@@ -1,4 +1,5 @@
-//! A small tmpfs that a test can fill up: a real "disk full" under an agent's data dir.
+//! Disks a test can break under an agent's data dir: a small tmpfs to fill up (a real "disk
+//! full"), and a loop ext4 to freeze (a disk that hangs).
 //! Needs root (mount); a test that cannot mount fails saying so.
 
 use std::path::{Path, PathBuf};
@@ -61,4 +62,80 @@ impl Drop for SmallDisk {
         // Lazy: a process still holding a file there must not keep the mount.
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
+}
+
+/// A small ext4 filesystem on a loop device whose writes a test can stop (`fsfreeze`): a disk
+/// that hangs, as a stalled SAN or a dying drive does. Needs root (mount, fsfreeze).
+pub struct FreezableDisk {
+    path: PathBuf,
+    _image: tempfile::TempDir,
+}
+
+impl FreezableDisk {
+    /// Mounts a fresh ext4 of `bytes` at `path` (created).
+    pub fn mount(path: &Path, bytes: u64) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(path)?;
+        let image_dir = tempfile::Builder::new().prefix("crony-disk-").tempdir()?;
+        let image = image_dir.path().join("disk.img");
+        std::fs::File::create(&image)?.set_len(bytes)?;
+        run("mkfs.ext4", &["-q", "-F", &image.to_string_lossy()])?;
+        run(
+            "mount",
+            &[
+                "-o",
+                "loop",
+                &image.to_string_lossy(),
+                &path.to_string_lossy(),
+            ],
+        )
+        .context("mounting a loop ext4 (the frozen-disk test needs root)")?;
+        Ok(Self {
+            path: path.to_owned(),
+            _image: image_dir,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops every write (and fsync) to the disk until the guard is dropped.
+    pub fn freeze(&self) -> anyhow::Result<Frozen<'_>> {
+        run("fsfreeze", &["-f", &self.path.to_string_lossy()])?;
+        Ok(Frozen(self))
+    }
+}
+
+/// A frozen [`FreezableDisk`]; thawed on drop (also when a test fails while it is frozen, so
+/// no process stays blocked on it).
+pub struct Frozen<'a>(&'a FreezableDisk);
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("fsfreeze")
+            .arg("-u")
+            .arg(&self.0.path)
+            .status();
+    }
+}
+
+impl Drop for FreezableDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("fsfreeze").arg("-u").arg(&self.path).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
 }

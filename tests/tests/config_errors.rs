@@ -65,6 +65,14 @@ fn agent_refuses_a_bad_lease_ttl() {
 }
 
 #[test]
+fn agent_refuses_a_spool_bound_out_of_range() {
+    for bad in ["0", "65537", "big"] {
+        let stderr = fails_with("crony-test-agent", &[("CRONY_AGENT_SPOOL_MAX_MB", bad)]);
+        assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_AGENT_SPOOL_MAX_MB");
+    }
+}
+
+#[test]
 fn agent_refuses_unparsable_labels() {
     let stderr = fails_with("crony-test-agent", &[("CRONY_AGENT_LABELS", "zone")]);
     assert_one_line_naming(&stderr, "crony-test-agent", "CRONY_AGENT_LABELS");

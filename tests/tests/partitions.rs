@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::{calls_by_instant, create_job, online, rows_by_instant};
 use crony_tests::cluster::AgentSpec;
+use crony_tests::disk::FreezableDisk;
 use crony_tests::netns::{Cage, Path};
 use crony_tests::{
     AgentProcess, Etcd, HttpSink, TestEnv, TestScheduler, shared_mariadb, wait_until,
@@ -35,6 +36,9 @@ struct Lab {
     env: TestEnv,
     s: TestScheduler,
     sink: HttpSink,
+    /// The caged agent's data dir, when it is a disk the test can freeze; before the agent,
+    /// so it is thawed before the agent is killed (drop order).
+    disk: Option<FreezableDisk>,
     /// Kept alive for the test (killed on drop).
     _caged: AgentProcess,
     caged_id: String,
@@ -44,6 +48,11 @@ struct Lab {
 
 impl Lab {
     async fn start() -> anyhow::Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// With `freezable`, the caged agent's data dir is a [`FreezableDisk`].
+    async fn start_with(freezable: bool) -> anyhow::Result<Self> {
         let cage = Cage::create()?;
         let etcd = Etcd::start_also_on(cage.host_ip(Path::Etcd))?;
         let env = TestEnv::on(&etcd, shared_mariadb());
@@ -56,6 +65,10 @@ impl Lab {
         })
         .await?;
         let sink = HttpSink::start_on(cage.host_ip(Path::Service).into()).await?;
+        let disk = match freezable {
+            true => Some(FreezableDisk::mount(&env.path("caged"), 64 << 20)?),
+            false => None,
+        };
         let mut caged = AgentProcess::spawn(caged_spec(&cage, &etcd, &env))?;
         let caged_id = caged.id().await?;
         online(&s.base_url, 1).await?;
@@ -68,6 +81,7 @@ impl Lab {
             env,
             s,
             sink,
+            disk,
             _caged: caged,
             caged_id,
             _survivor: survivor,
@@ -174,7 +188,7 @@ impl Lab {
                 .unwrap_or_default();
             let ok = matches!(
                 (seen.contains_key(&at), statuses.as_slice()),
-                (true, ["succeeded"]) | (false, ["missed" | "lost"])
+                (true, ["succeeded"]) | (false, ["missed" | "lost" | "skipped"])
             );
             if !ok {
                 let rows = rows.get(&at).cloned().unwrap_or_default();
@@ -309,4 +323,60 @@ async fn an_agent_cut_from_everything_loses_no_outcome_and_nothing_runs_twice() 
     lab.caged_is("online").await?;
     lab.every_job_fires().await?;
     lab.settled(settled_until()).await
+}
+
+/// The caged agent's disk hangs (fsfreeze) just as a fire writes its start, and it is cut from
+/// etcd: by the time the write returns its lease has lapsed and the job is the survivor's. The
+/// fence is checked again after the write, so that fire never calls the service — it is
+/// recorded `skipped` (self-fenced) — and nothing it held runs twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_whose_start_write_outlasts_the_lease_never_calls_the_service() -> anyhow::Result<()>
+{
+    let lab = Lab::start_with(true).await?;
+    let disk = lab.disk.as_ref().expect("a freezable disk");
+    let frozen = disk.freeze()?;
+    lab.cage.cut(Path::Etcd)?;
+    lab.caged_is("offline").await?;
+    lab.every_second_job_fires(3).await?;
+    let thawed_at = chrono::Utc::now();
+    drop(frozen);
+    let fenced = wait_until(
+        "the blocked fire is recorded skipped (self-fenced)",
+        Duration::from_secs(30),
+        || async {
+            let mut fenced = Vec::new();
+            for job in &lab.jobs {
+                for (id, status, _) in common::executions_in_mysql(&lab.env.db_url, &job.id).await?
+                {
+                    if status == "skipped" && self_fenced(&lab, &id).await? {
+                        fenced.push(id);
+                    }
+                }
+            }
+            Ok((!fenced.is_empty()).then_some(fenced))
+        },
+    )
+    .await?;
+    let late: Vec<String> = lab
+        .jobs
+        .iter()
+        .flat_map(|j| lab.sink.calls_to(&format!("/{}", j.name)))
+        .filter(|c| c.received_at > thawed_at)
+        .map(|c| c.header("x-crony-execution-id"))
+        .filter(|id| fenced.contains(id))
+        .collect();
+    anyhow::ensure!(late.is_empty(), "fenced fires called the service: {late:?}");
+    lab.cage.heal(Path::Etcd)?;
+    lab.caged_is("online").await?;
+    lab.every_job_fires().await?;
+    lab.settled(settled_until()).await
+}
+
+/// Whether execution `id` was refused because the lease lapsed while its start was written.
+async fn self_fenced(lab: &Lab, id: &str) -> Result<bool, String> {
+    let (_, body) = common::get_json(&lab.s.url(&format!("/api/v1/executions/{id}"))).await?;
+    Ok(body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("self-fenced"))
 }
