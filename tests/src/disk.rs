@@ -7,6 +7,8 @@ use std::process::Command;
 
 use anyhow::Context;
 
+use crate::process::run;
+
 pub struct SmallDisk {
     path: PathBuf,
     filler: PathBuf,
@@ -124,18 +126,4 @@ impl Drop for FreezableDisk {
         let _ = Command::new("fsfreeze").arg("-u").arg(&self.path).status();
         let _ = Command::new("umount").arg("-l").arg(&self.path).status();
     }
-}
-
-fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{program} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(())
 }

@@ -131,17 +131,7 @@ impl Drop for Cage {
 }
 
 fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip (iproute2)")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    Ok(())
+    crate::process::run("ip", args)
 }
 
 /// Deletes namespaces an earlier, killed test run left behind (its pid no longer alive), so

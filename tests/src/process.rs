@@ -102,6 +102,22 @@ pub fn crony_command_in_netns(binary: &str, netns: &str) -> Command {
     without_crony_env(command)
 }
 
+/// Runs `program` to its end; an error naming the command and its stderr if it fails.
+pub fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{program} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(())
+}
+
 /// The first of `names` found on PATH or in the sbin directories Debian installs servers to.
 pub fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
