@@ -174,6 +174,7 @@ impl Clock {
                         (held || fired.is_some()).then(|| Released {
                             job_id: id,
                             fired_through_ms: fired.unwrap_or(0),
+                            busy_until_ms: 0, // the runner's to say (service.rs)
                         })
                     })
                     .collect();

@@ -21,9 +21,11 @@ use crate::schedulers::SchedulerDirectory;
 use crate::spool::Spool;
 
 mod awaiting;
+mod bounds;
 mod unrun;
 
 use awaiting::Awaiting;
+use bounds::Bounds;
 
 /// One fire to run.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct Runner {
     runs: Mutex<Runs>,
     /// Async runs handed to their service, holding their place until settled.
     awaiting: Awaiting,
+    /// When each run going here ends at the latest.
+    bounds: Bounds,
 }
 
 impl Runner {
@@ -81,6 +85,7 @@ impl Runner {
             tracker: TaskTracker::new(),
             runs: Mutex::new(HashMap::new()),
             awaiting: Awaiting::default(),
+            bounds: Bounds::default(),
         }
     }
 
@@ -92,23 +97,28 @@ impl Runner {
         {
             let mut runs = self.lock();
             let running = runs.get(&fire.job.id).filter(|r| !r.is_empty());
-            if let Some(running) = running {
+            // A run the previous owner had going when the job moved here counts too.
+            let elsewhere = fire.job.busy_until.is_some_and(|until| Utc::now() < until);
+            if running.is_some() || elsewhere {
                 match fire.job.overlap {
                     Overlap::Allow => {}
+                    // A run elsewhere cannot be killed from here: it ends by its own bound.
                     Overlap::Replace => {
-                        for kill in running.values() {
+                        for kill in running.into_iter().flat_map(HashMap::values) {
                             kill.cancel();
                         }
                     }
                     Overlap::Skip => {
                         drop(runs);
                         self.metrics.skipped.inc();
-                        self.record_unrun(
-                            &fire,
-                            id.clone(),
-                            ExecutionStatus::Skipped,
-                            "the previous run was still going (overlap: skip)",
-                        );
+                        let why = match elsewhere {
+                            true => {
+                                "the previous run was still going on the agent this job \
+                                     moved from (overlap: skip)"
+                            }
+                            false => "the previous run was still going (overlap: skip)",
+                        };
+                        self.record_unrun(&fire, id.clone(), ExecutionStatus::Skipped, why);
                         return id;
                     }
                 }
@@ -118,11 +128,16 @@ impl Runner {
                 .insert(id.clone(), kill.clone());
         }
         self.metrics.running.inc();
+        let longest = bounds::worst_case(&fire.job.retry, fire.job.timeout);
+        let ends_by =
+            Utc::now() + chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::MAX);
+        self.bounds.set(&id, &fire.job.id, ends_by);
         let this = self.clone();
         let exec_id = id.clone();
         self.tracker.spawn(async move {
             let job_id = fire.job.id.clone();
             this.execute(fire, exec_id.clone(), kill).await;
+            this.bounds.remove(&exec_id);
             {
                 let mut runs = this.lock();
                 if let Some(of_job) = runs.get_mut(&job_id) {
@@ -157,6 +172,11 @@ impl Runner {
     /// was not holding it.
     pub fn settled(&self, execution_id: &str) -> bool {
         self.awaiting.settled(execution_id)
+    }
+
+    /// When the runs of `job` going here end at the latest; `None` if none is going.
+    pub fn busy_until(&self, job: &JobId) -> Option<DateTime<Utc>> {
+        self.bounds.busy_until(job)
     }
 
     /// Ends every async hold at once (shutdown: there is no work here to wait for).
@@ -328,6 +348,9 @@ impl Runner {
                 // Settled later by the result the service posts, or by the async timeout;
                 // until then the run holds its place (overlap, `@delay`).
                 self.save(&mut report).await;
+                let deadline = DateTime::from_timestamp_millis(report.async_deadline_ms);
+                self.bounds
+                    .set(&id, &job.id, deadline.unwrap_or_else(Utc::now));
                 self.awaiting.hold(&id, job.async_timeout, &kill).await;
                 return;
             }

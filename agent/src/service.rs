@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::{ClockHandle, Command};
 use crate::holdings::{HoldError, Holdings};
-use crate::job::JobError;
+use crate::job::{JobError, JobId};
 use crate::registration::Fence;
 use crate::runner::{Fire, Runner};
 use crate::staging::{Staged, Staging};
@@ -118,11 +118,16 @@ impl AgentService for AgentServiceImpl {
         let generation = held.map_err(status)?;
         // The answer waits for the clock to have stopped the jobs: the instants it reports are
         // final, so a new owner that starts strictly after them cannot run one twice.
-        let released = self
+        let mut released = self
             .clock
             .remove(job_ids)
             .await
             .ok_or_else(|| Status::unavailable("the agent is shutting down"))?;
+        // Runs keep going after their job is released: the new owner must count them.
+        for r in &mut released {
+            let busy = JobId::new(&r.job_id).and_then(|job| self.runner.busy_until(&job));
+            r.busy_until_ms = busy.map_or(0, |at| at.timestamp_millis());
+        }
         Ok(Response::new(RemoveResponse {
             generation,
             released,

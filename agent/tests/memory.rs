@@ -90,6 +90,7 @@ fn http_job(i: usize, misfire_since_ms: i64) -> JobSpec {
         resume_after_ms: 0,
         uncertain_through_ms: 0,
         every_anchor_ms: 1_764_000_000_000,
+        busy_until_ms: 0,
     }
 }
 

@@ -265,3 +265,55 @@ async fn a_joining_agent_receives_its_share_and_weights_move_jobs_without_a_doub
     s.stop().await;
     Ok(())
 }
+
+/// A job moved while its run is still going on the old owner: the new owner counts that run
+/// for `overlap: skip` (until the bound the old owner answered: its timeout), so the user's
+/// service never has two calls of the job open at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_moved_mid_run_does_not_start_beside_its_run_on_the_old_owner() -> anyhow::Result<()>
+{
+    const CALL: Duration = Duration::from_secs(4);
+    let env = TestEnv::shared();
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.rebalance = false;
+    })
+    .await?;
+    let sink = HttpSink::start().await?;
+    sink.delay(CALL);
+    let mut a = agent(&env, "a")?;
+    let mut b = agent(&env, "b")?;
+    let (a_id, b_id) = (a.id().await?, b.id().await?);
+    common::online(&s.base_url, 2).await?;
+    let mut body = every_second("long", &sink, "skip", json!({"labels": {"name": "a"}}));
+    body["timeout_secs"] = json!(6);
+    let id = create_job(&s.base_url, &body)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    owned_by(&env.db_url, &id, &a_id).await?;
+    fires_on(&sink, &["long".to_owned()], 1).await?;
+    // Mid-call on `a`: move the job to `b`.
+    body["placement"] = json!({"labels": {}});
+    replace_job(&s, &id, &body).await?;
+    patch_agent(&s, &a_id, json!({"drained": true})).await?;
+    owned_by(&env.db_url, &id, &b_id).await?;
+    wait_until(
+        "a call from the new owner",
+        Duration::from_secs(30),
+        || async {
+            let calls = sink.calls_to("/long");
+            let from_b = calls.len() >= 2;
+            Ok(from_b.then_some(()))
+        },
+    )
+    .await?;
+    let calls = sink.calls_to("/long");
+    for pair in calls.windows(2) {
+        let gap = pair[1].received_at - pair[0].received_at;
+        anyhow::ensure!(
+            gap >= chrono::Duration::from_std(CALL)?,
+            "a call started {} ms after the previous one, which was open for {CALL:?}",
+            gap.num_milliseconds()
+        );
+    }
+    Ok(())
+}

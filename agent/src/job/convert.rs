@@ -107,6 +107,7 @@ fn convert(spec: &pb::JobSpec) -> Result<Job, JobError> {
         resume_after: instant("resume_after_ms", spec.resume_after_ms)?,
         uncertain_through: instant("uncertain_through_ms", spec.uncertain_through_ms)?,
         every_anchor,
+        busy_until: instant("busy_until_ms", spec.busy_until_ms)?,
     })
 }
 
@@ -194,6 +195,7 @@ impl From<&Job> for pb::JobSpec {
             resume_after_ms: job.resume_after.map_or(0, |at| at.timestamp_millis()),
             uncertain_through_ms: job.uncertain_through.map_or(0, |at| at.timestamp_millis()),
             every_anchor_ms: job.every_anchor.map_or(0, |at| at.timestamp_millis()),
+            busy_until_ms: job.busy_until.map_or(0, |at| at.timestamp_millis()),
         }
     }
 }

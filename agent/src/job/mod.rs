@@ -111,4 +111,7 @@ pub struct Job {
     pub(crate) uncertain_through: Option<DateTime<Utc>>,
     /// When the job was created: a fixed rate (`@every`) keeps its phase from there.
     pub(crate) every_anchor: Option<DateTime<Utc>>,
+    /// Moved here from a live agent whose run of it may still be going until then: `overlap`
+    /// counts that run as one of this agent's.
+    pub(crate) busy_until: Option<DateTime<Utc>>,
 }

@@ -83,6 +83,7 @@ pub fn to_proto(job: &Job) -> pb::JobSpec {
         // Set by the leader when the job moves between live agents (see `leader::moves`).
         resume_after_ms: 0,
         uncertain_through_ms: 0,
+        busy_until_ms: 0,
         every_anchor_ms: job.created_at.timestamp_millis(),
     }
 }

@@ -115,6 +115,7 @@ impl JobIndex {
                 known.spec.misfire_since_ms.max(fresh.spec.misfire_since_ms);
             fresh.spec.resume_after_ms = known.spec.resume_after_ms;
             fresh.spec.uncertain_through_ms = known.spec.uncertain_through_ms;
+            fresh.spec.busy_until_ms = known.spec.busy_until_ms;
         }
         self.insert(job.id.clone(), fresh);
     }
@@ -135,6 +136,7 @@ impl JobIndex {
         job.spec.assignment_epoch = epoch;
         job.spec.resume_after_ms = window.resume_after_ms;
         job.spec.uncertain_through_ms = window.uncertain_through_ms;
+        job.spec.busy_until_ms = window.busy_until_ms;
         job.spec.misfire_since_ms = job.spec.misfire_since_ms.max(window.misfire_since_ms);
         self.insert(id.clone(), job);
     }
@@ -162,12 +164,13 @@ impl JobIndex {
 }
 
 /// Where a job's new owner starts firing (see `JobSpec.resume_after_ms`, `misfire_since_ms`,
-/// `uncertain_through_ms`).
+/// `uncertain_through_ms`, `busy_until_ms`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
     pub resume_after_ms: i64,
     pub misfire_since_ms: i64,
     pub uncertain_through_ms: i64,
+    pub busy_until_ms: i64,
 }
 
 #[cfg(test)]

@@ -56,11 +56,12 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
                     resume_after_ms: 0,
                     misfire_since_ms: since.unwrap_or(0),
                     uncertain_through_ms: uncertain,
+                    busy_until_ms: 0,
                 };
                 (Some(to.clone()), job.epoch() + 1, window, None)
             }
             Decision::Move { to, .. } => {
-                let Some(&fired) = released.get(&id) else {
+                let Some(&Stopped { fired, busy_until }) = released.get(&id) else {
                     // The old owner did not confirm it stopped: the job stays, for now.
                     r.deferred.insert(id);
                     continue;
@@ -69,6 +70,7 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
                     resume_after_ms: fired.max(job.spec.misfire_since_ms),
                     misfire_since_ms: fired,
                     uncertain_through_ms: 0,
+                    busy_until_ms: busy_until,
                 };
                 let at = (fired > 0)
                     .then(|| DateTime::<Utc>::from_timestamp_millis(fired))
@@ -111,9 +113,19 @@ pub async fn carry_out(r: &mut Reconciler, decisions: Vec<Decision>) -> Result<u
     Ok(changes.len())
 }
 
-/// Phase one of every move: each old owner stops its moving jobs. Returns, per job it
-/// confirmed, the newest instant it fired (0: none).
-async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashMap<JobId, i64> {
+/// What an old owner answered for a job it stopped (Unix ms; 0: none).
+#[derive(Debug, Clone, Copy, Default)]
+struct Stopped {
+    /// The newest instant it fired.
+    fired: i64,
+    /// When its runs of the job still going end at the latest: the new owner's overlap
+    /// counts them until then.
+    busy_until: i64,
+}
+
+/// Phase one of every move: each old owner stops its moving jobs. Returns what it answered
+/// for each job it confirmed.
+async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashMap<JobId, Stopped> {
     let mut by_owner: HashMap<&AgentId, Vec<JobId>> = HashMap::new();
     for decision in decisions {
         if let Decision::Move { job, from, .. } = decision {
@@ -143,14 +155,20 @@ async fn stop_at_old_owners(r: &mut Reconciler, decisions: &[Decision]) -> HashM
         match result {
             Ok(answer) => {
                 // The proto edge: released job ids arrive as plain strings.
-                let fired: HashMap<JobId, i64> = answer
+                let stopped: HashMap<JobId, Stopped> = answer
                     .into_iter()
-                    .map(|r| (JobId::from(r.job_id), r.fired_through_ms))
+                    .map(|r| {
+                        let s = Stopped {
+                            fired: r.fired_through_ms,
+                            busy_until: r.busy_until_ms,
+                        };
+                        (JobId::from(r.job_id), s)
+                    })
                     .collect();
                 for job in jobs {
                     link.acked.remove(&job);
-                    let at = fired.get(&job).copied().unwrap_or(0);
-                    released.insert(job, at);
+                    let s = stopped.get(&job).copied().unwrap_or_default();
+                    released.insert(job, s);
                 }
             }
             Err(e) => {
