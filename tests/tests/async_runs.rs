@@ -59,17 +59,22 @@ fn serve_results(
 
 /// Posts a result, retrying (bounded) while the run is not recorded yet; true once taken.
 async fn post_result(url: &str, token: &str, status: &str) -> bool {
-    for _ in 0..100 {
+    for _ in 0..300 {
         let answer = reqwest::Client::new()
             .post(url)
             .bearer_auth(token)
             .json(&json!({"status": status, "output": "done"}))
             .send()
             .await;
+        // Retried as a real service would: not recorded yet (409), the scheduler busy (5xx)
+        // or unreachable for a moment.
         match answer.map(|a| a.status().as_u16()) {
             Ok(200) => return true,
-            Ok(409) | Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            Ok(_) => return false,
+            Ok(409) | Ok(500..) | Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Ok(other) => {
+                eprintln!("the scheduler refused a result with {other}");
+                return false;
+            }
         }
     }
     false
@@ -93,9 +98,13 @@ async fn gaps_after_results(
 ) -> anyhow::Result<Vec<chrono::Duration>> {
     wait_until(
         &format!("{n} results posted"),
-        Duration::from_secs(40),
+        Duration::from_secs(60),
         || async {
-            Ok((posted.lock().unwrap().len() >= n && calls(sink, path).len() > n).then_some(()))
+            let (results, calls) = (posted.lock().unwrap().len(), calls(sink, path).len());
+            match results >= n && calls > n {
+                true => Ok(Some(())),
+                false => Err(format!("{results} results posted, {calls} calls")),
+            }
         },
     )
     .await?;
