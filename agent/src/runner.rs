@@ -131,7 +131,7 @@ impl Runner {
         let longest = bounds::worst_case(&fire.job.retry, fire.job.timeout);
         let ends_by =
             Utc::now() + chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::MAX);
-        self.bounds.set(&id, &fire.job.id, ends_by);
+        self.bounds.set(&id, ends_by);
         let this = self.clone();
         let exec_id = id.clone();
         self.tracker.spawn(async move {
@@ -176,7 +176,9 @@ impl Runner {
 
     /// When the runs of `job` going here end at the latest; `None` if none is going.
     pub fn busy_until(&self, job: &JobId) -> Option<DateTime<Utc>> {
-        self.bounds.busy_until(job)
+        let runs = self.lock();
+        self.bounds
+            .latest(runs.get(job).into_iter().flat_map(HashMap::keys))
     }
 
     /// Ends every async hold at once (shutdown: there is no work here to wait for).
@@ -349,8 +351,7 @@ impl Runner {
                 // until then the run holds its place (overlap, `@delay`).
                 self.save(&mut report).await;
                 let deadline = DateTime::from_timestamp_millis(report.async_deadline_ms);
-                self.bounds
-                    .set(&id, &job.id, deadline.unwrap_or_else(Utc::now));
+                self.bounds.set(&id, deadline.unwrap_or_else(Utc::now));
                 self.awaiting.hold(&id, job.async_timeout, &kill).await;
                 return;
             }

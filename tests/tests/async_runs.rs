@@ -228,17 +228,7 @@ async fn a_failed_async_result_is_retried_after_the_backoff() -> anyhow::Result<
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let first = wait_until(
-        "triggered on the agent",
-        Duration::from_secs(10),
-        || async {
-            let (status, body) =
-                common::post(&s.base_url, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
-            Ok((status == 202)
-                .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
-        },
-    )
-    .await?;
+    let first = common::trigger_when_placed(&s.base_url, &job).await?;
     let gaps = gaps_after_results(&sink, "/retry", &posted, 1).await?;
     stop.cancel();
     let attempts: Vec<String> = sink

@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{
-    create_job, every_call_recorded_once, executions_in_mysql, executions_of, online, post,
-};
+use common::{create_job, every_call_recorded_once, executions_in_mysql, executions_of, online};
 use crony_tests::{
     AgentProcess, HttpSink, MariaDb, SchedulerProcess, TestEnv, TestScheduler, shared_etcd,
     wait_until,
@@ -50,17 +48,7 @@ async fn a_run_interrupted_by_sigkill_is_lost_then_retried_on_another_agent() ->
     let mut second = AgentProcess::spawn(env.agent_spec("second").ttl(2))?;
     let second_id = second.id().await?;
     online(&s.base_url, 2).await?;
-    let triggered = wait_until(
-        "triggered on the first agent",
-        Duration::from_secs(10),
-        || async {
-            let (status, body) =
-                post(&s.base_url, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
-            Ok((status == 202)
-                .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
-        },
-    )
-    .await?;
+    let triggered = common::trigger_when_placed(&s.base_url, &job).await?;
     wait_until(
         "the run is recorded as running",
         Duration::from_secs(10),

@@ -355,14 +355,10 @@ async fn leader_of<'a>(
     a: &'a mut SchedulerProcess,
     b: &'a mut SchedulerProcess,
 ) -> anyhow::Result<(&'a mut SchedulerProcess, &'a mut SchedulerProcess)> {
-    let leads = |base: String| async move {
-        let (_, health) = common::get_json(&format!("{base}/healthz")).await?;
-        Ok::<bool, String>(health["leader"] == true)
-    };
     let first_leads = wait_until("one leader", Duration::from_secs(20), || async {
         match (
-            leads(a.base_url.clone()).await?,
-            leads(b.base_url.clone()).await?,
+            common::is_leader(&a.base_url).await?.0,
+            common::is_leader(&b.base_url).await?.0,
         ) {
             (true, false) => Ok(Some(true)),
             (false, true) => Ok(Some(false)),
@@ -400,21 +396,7 @@ async fn a_lost_runs_retry_outlives_the_leader_that_owed_it() -> anyhow::Result<
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let run = wait_until(
-        "the run starts on the first agent",
-        Duration::from_secs(15),
-        || {
-            let base = base.clone();
-            let job = job.clone();
-            async move {
-                let (status, body) =
-                    common::post(&base, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
-                Ok((status == 202)
-                    .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
-            }
-        },
-    )
-    .await?;
+    let run = common::trigger_when_placed(&base, &job).await?;
     let status_of = |id: String| {
         let (db, job) = (env.db_url.clone(), job.clone());
         async move {

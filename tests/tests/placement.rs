@@ -314,14 +314,6 @@ async fn pause_and_delete_take_the_job_off_its_agent() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn is_leader(base: &str) -> Result<(bool, u64), String> {
-    let (_, health) = common::get_json(&format!("{base}/healthz")).await?;
-    Ok((
-        health["leader"] == true,
-        health["term"].as_u64().unwrap_or(0),
-    ))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_and_placement_continues() -> anyhow::Result<()> {
     let env = TestEnv::shared();
@@ -333,8 +325,8 @@ async fn a_killed_leader_is_replaced_and_placement_continues() -> anyhow::Result
 
     // Exactly one leader.
     let elected = wait_until("one leader elected", Duration::from_secs(20), || async {
-        let (one, t1) = is_leader(&first.base_url).await?;
-        let (two, t2) = is_leader(&second.base_url).await?;
+        let (one, t1) = common::is_leader(&first.base_url).await?;
+        let (two, t2) = common::is_leader(&second.base_url).await?;
         match (one, two) {
             (true, false) => Ok(Some((true, t1))),
             (false, true) => Ok(Some((false, t2))),
@@ -368,7 +360,7 @@ async fn a_killed_leader_is_replaced_and_placement_continues() -> anyhow::Result
         "the follower takes over within election TTL + 1 s",
         Duration::from_secs(3),
         || async {
-            let (leads, t) = is_leader(&follower_url).await?;
+            let (leads, t) = common::is_leader(&follower_url).await?;
             Ok(leads.then_some(t))
         },
     )

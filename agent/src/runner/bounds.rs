@@ -9,33 +9,35 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::job::JobId;
 use crate::retry::{Backoff, RetryPolicy, UNCAPPED_MAX, attempts_allowed};
 
+/// By execution id; the runner finds a job's runs in its own per-job map.
 #[derive(Default)]
 pub(super) struct Bounds {
-    by_execution: Mutex<HashMap<String, (JobId, DateTime<Utc>)>>,
+    by_execution: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
 impl Bounds {
-    pub(super) fn set(&self, id: &str, job: &JobId, ends_by: DateTime<Utc>) {
-        self.lock().insert(id.to_owned(), (job.clone(), ends_by));
+    pub(super) fn set(&self, id: &str, ends_by: DateTime<Utc>) {
+        self.lock().insert(id.to_owned(), ends_by);
     }
 
     pub(super) fn remove(&self, id: &str) {
         self.lock().remove(id);
     }
 
-    /// The latest end of `job`'s runs going here; `None` if none is.
-    pub(super) fn busy_until(&self, job: &JobId) -> Option<DateTime<Utc>> {
-        self.lock()
-            .values()
-            .filter(|(of, _)| of == job)
-            .map(|(_, at)| *at)
+    /// The latest end among `ids`; `None` if none of them is going.
+    pub(super) fn latest<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a String>,
+    ) -> Option<DateTime<Utc>> {
+        let bounds = self.lock();
+        ids.into_iter()
+            .filter_map(|id| bounds.get(id).copied())
             .max()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (JobId, DateTime<Utc>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, DateTime<Utc>>> {
         self.by_execution.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -87,20 +89,17 @@ mod tests {
     }
 
     #[test]
-    fn the_latest_run_of_a_job_bounds_it() {
+    fn the_latest_of_the_runs_bounds_them() {
         let bounds = Bounds::default();
-        let (a, b) = (JobId::new("a").unwrap(), JobId::new("b").unwrap());
         let t = Utc::now();
-        bounds.set("1", &a, t);
-        bounds.set("2", &a, t + chrono::Duration::seconds(5));
-        bounds.set("3", &b, t + chrono::Duration::seconds(50));
-        assert_eq!(
-            bounds.busy_until(&a),
-            Some(t + chrono::Duration::seconds(5))
-        );
+        bounds.set("1", t);
+        bounds.set("2", t + chrono::Duration::seconds(5));
+        bounds.set("3", t + chrono::Duration::seconds(50));
+        let ids = ["1".to_owned(), "2".to_owned()];
+        assert_eq!(bounds.latest(&ids), Some(t + chrono::Duration::seconds(5)));
         bounds.remove("2");
-        assert_eq!(bounds.busy_until(&a), Some(t));
+        assert_eq!(bounds.latest(&ids), Some(t));
         bounds.remove("1");
-        assert_eq!(bounds.busy_until(&a), None);
+        assert_eq!(bounds.latest(&ids), None);
     }
 }

@@ -366,3 +366,26 @@ pub fn calls_by_instant(
     }
     seen
 }
+
+/// Triggers `job` through the API once it is placed (409 until then); its execution id.
+pub async fn trigger_when_placed(base: &str, job: &str) -> anyhow::Result<String> {
+    crony_tests::wait_until(
+        "the job triggered on its agent",
+        std::time::Duration::from_secs(15),
+        || async move {
+            let (status, body) = post(base, &format!("/api/v1/jobs/{job}/trigger"), None).await?;
+            Ok((status == 202)
+                .then(|| body["execution_id"].as_str().unwrap_or_default().to_owned()))
+        },
+    )
+    .await
+}
+
+/// Whether the scheduler at `base` leads, and its term (`/healthz`).
+pub async fn is_leader(base: &str) -> Result<(bool, u64), String> {
+    let (_, health) = get_json(&format!("{base}/healthz")).await?;
+    Ok((
+        health["leader"] == true,
+        health["term"].as_u64().unwrap_or(0),
+    ))
+}
