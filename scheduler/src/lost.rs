@@ -44,6 +44,9 @@ impl Sweeper {
             .collect();
         match self.store.mark_lost(&live, Utc::now(), BATCH).await {
             Ok(lost) => {
+                if !lost.is_empty() {
+                    self.alerts.written();
+                }
                 for execution in lost {
                     tracing::warn!(
                         execution = %execution.id,
@@ -55,8 +58,6 @@ impl Sweeper {
                         .executions
                         .with_label_values(&[execution.job_id.as_str(), Status::Lost.as_str()])
                         .inc();
-                    self.alerts
-                        .settled(&execution.id, &execution.job_id, Status::Lost);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "lost-execution sweep failed; retrying"),

@@ -177,8 +177,15 @@ impl Scheduler {
             shutdown.clone(),
         ));
         tracker.spawn(run_recorder(live.clone(), store.clone(), shutdown.clone()));
-        // Alerts: every instance records what it sees; the leader delivers (see `alert/`).
+        // Alerts: every instance writes what it sees to the outbox; the leader records and
+        // delivers (see `alert/`).
         let (alert_events, happenings) = AlertEvents::channel();
+        tracker.spawn(crate::alert::events::feed(
+            happenings,
+            store.clone(),
+            alert_events.clone(),
+            shutdown.clone(),
+        ));
         let wake = Arc::new(tokio::sync::Notify::new());
         let dashboard = config.alerts.dashboard_url.clone().unwrap_or_else(|| {
             url_for(http_addr, config.advertise_host.as_deref(), tls)
@@ -190,11 +197,12 @@ impl Scheduler {
             config.alerts.clone(),
             dashboard,
             metrics.clone(),
-            wake.clone(),
+            (wake.clone(), alert_events.outbox_written()),
+            config.alert_interval,
         );
-        tracker.spawn(recorder.run(happenings, shutdown.clone()));
         let channels = Arc::new(Channels::new(senders, config.alerts.clone()));
         let alerting = LeaderAlerting {
+            recorder,
             worker: Worker {
                 store: store.clone(),
                 channels: channels.clone(),

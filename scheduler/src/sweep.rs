@@ -58,8 +58,10 @@ impl Sweeper {
                 match self.store.time_out_async(Utc::now(), TIMEOUT_BATCH).await {
                     Ok(jobs) => {
                         self.metrics.async_timeouts.inc_by(jobs.len() as u64);
-                        for (id, job) in &jobs {
-                            self.alerts.settled(id, job, Status::TimedOut);
+                        if !jobs.is_empty() {
+                            self.alerts.written();
+                        }
+                        for (_, job) in &jobs {
                             self.metrics
                                 .executions
                                 .with_label_values(&[job.as_str(), Status::TimedOut.as_str()])

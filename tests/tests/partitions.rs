@@ -22,6 +22,8 @@ use serde_json::json;
 
 /// The caged agent's lease: the 5 s jobs' period is longer, the 1 s jobs' shorter.
 const TTL_SECS: u64 = 3;
+/// Where the scheduler's webhook alerts arrive (on the service's sink).
+const ALERTS: &str = "/alerts";
 
 struct Job {
     id: String,
@@ -59,12 +61,16 @@ impl Lab {
         // The scheduler's gRPC on the host end of the scheduler link: the caged agent reports
         // there, the survivor reaches the same (local) address.
         let grpc = SocketAddr::new(cage.host_ip(Path::Scheduler).into(), 0);
+        let sink = HttpSink::start_on(cage.host_ip(Path::Service).into()).await?;
         let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
             c.rebalance = false; // the jobs stay on the caged agent until a fault moves them
             c.grpc_addr = grpc;
+            // Every lost and missed instant alerts (no throttle), so each can be counted.
+            c.alerts.webhook = Some(sink.url(ALERTS));
+            c.alerts.throttle = Duration::ZERO;
+            c.alert_interval = Duration::from_millis(200);
         })
         .await?;
-        let sink = HttpSink::start_on(cage.host_ip(Path::Service).into()).await?;
         let disk = match freezable {
             true => Some(FreezableDisk::mount(&env.path("caged"), 64 << 20)?),
             false => None,
@@ -167,7 +173,25 @@ impl Lab {
             )
             .await?;
         }
-        Ok(())
+        self.alerts_once().await
+    }
+
+    /// Every `lost` and `missed` row left has one alert of its event, and every alert row was
+    /// delivered once: `sent`, and its id at the webhook exactly once.
+    async fn alerts_once(&self) -> anyhow::Result<()> {
+        let jobs: Vec<&str> = self.jobs.iter().map(|j| j.id.as_str()).collect();
+        wait_until(
+            "each lost and missed instant alerted once",
+            Duration::from_secs(30),
+            || async {
+                let problems = alert_problems(&self.env.db_url, &jobs, &self.sink).await?;
+                match problems.len() {
+                    0 => Ok(Some(())),
+                    n => Err(format!("{n} wrong: {}", problems[..n.min(8)].join("; "))),
+                }
+            },
+        )
+        .await
     }
 
     /// What is still wrong with `job`'s record up to `until` (nothing when settled).
@@ -202,6 +226,66 @@ impl Lab {
     }
 }
 
+/// (id, event, execution, status, grouped into) of one `alerts` row.
+type AlertRow = (u64, String, Option<String>, String, Option<u64>);
+
+/// What is wrong with the alerts of `jobs` so far (see [`Lab::alerts_once`]).
+async fn alert_problems(db: &str, jobs: &[&str], sink: &HttpSink) -> Result<Vec<String>, String> {
+    let mut delivered: BTreeMap<u64, usize> = BTreeMap::new();
+    for call in sink.calls_to(ALERTS) {
+        let body: serde_json::Value =
+            serde_json::from_str(&call.body).map_err(|e| e.to_string())?;
+        *delivered
+            .entry(body["id"].as_u64().unwrap_or(0))
+            .or_default() += 1;
+    }
+    let pool = sqlx::MySqlPool::connect(db)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    for job in jobs {
+        let alerts: Vec<AlertRow> = sqlx::query_as(
+            "SELECT id, event, execution_id, status, grouped_into FROM alerts \
+             WHERE job_id = ? AND event IN ('lost', 'missed')",
+        )
+        .bind(job)
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM executions WHERE job_id = ? AND status IN ('lost', 'missed')",
+        )
+        .bind(job)
+        .fetch_all(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        for (execution, status) in &rows {
+            let raised = alerts
+                .iter()
+                .filter(|(_, e, x, _, _)| e == status && x.as_deref() == Some(execution))
+                .count();
+            if raised != 1 {
+                problems.push(format!("{status} {execution}: {raised} alerts"));
+            }
+        }
+        for (id, event, execution, status, grouped_into) in &alerts {
+            // A burst for one recipient goes out as one message carried by its first row.
+            let (carrier, carried) = match (status.as_str(), grouped_into) {
+                ("suppressed", Some(carrier)) => (*carrier, true),
+                _ => (*id, status == "sent"),
+            };
+            let calls = delivered.get(&carrier).copied().unwrap_or(0);
+            if !carried || calls != 1 {
+                problems.push(format!(
+                    "alert {id} ({event} {execution:?}) {status}, {calls} calls"
+                ));
+            }
+        }
+    }
+    pool.close().await;
+    Ok(problems)
+}
+
 /// The caged agent: etcd and the scheduler reached over their own links.
 fn caged_spec(cage: &Cage, etcd: &Etcd, env: &TestEnv) -> AgentSpec {
     let grpc = format!("{}:0", cage.agent_ip(Path::Scheduler));
@@ -226,6 +310,7 @@ async fn create_jobs(s: &TestScheduler, sink: &HttpSink) -> anyhow::Result<Vec<J
                 "schedule": schedule,
                 "target": {"kind": "http", "method": "POST", "url": sink.url(&format!("/{name}"))},
                 "misfire": misfire,
+                "alerts": {"on": ["lost", "missed"]},
             });
             let id = create_job(&s.base_url, &body)
                 .await

@@ -11,6 +11,7 @@ pub mod events;
 pub mod feishu;
 pub mod feishu_message;
 mod http;
+pub mod outbox;
 mod reason;
 pub mod recorder;
 pub mod recording;

@@ -1,17 +1,19 @@
-//! The recorder: turns happenings into alerts by the rules and writes them to MySQL as
-//! `pending` rows before anything is delivered. Every scheduler runs one for the happenings it
-//! saw itself (its ingest, its API); agent and reconcile happenings come from the leader only.
+//! The recorder (leader only): turns the alert outbox's happenings into alerts by the rules
+//! and writes them to MySQL as `pending` rows, deleting each happening in the transaction that
+//! records its alerts (`outbox.rs`), before anything is delivered. A pass that fails (MySQL
+//! away) leaves the rest of the outbox for the next one: nothing is dropped while it waits.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::events::Happening;
+use super::outbox::OutboxEntry;
 use super::rules::{
     self, Target, event_for, failure_rate_crossed, is_failure, is_outcome, is_recovery, wants,
 };
@@ -27,24 +29,31 @@ use crate::store::{Store, StoreError};
 /// How long a job's alert settings are reused before they are read again: settlements come in
 /// bursts, and most jobs alert nobody.
 const JOB_CACHE: Duration = Duration::from_secs(5);
-/// Tries to record one event while MySQL is away, a second apart.
-const RECORD_TRIES: u32 = 30;
-/// Events taken from the queue at a time.
-const BATCH: usize = 1_000;
+/// Outbox rows taken at a time.
+const BATCH: u32 = 1_000;
 /// More cache misses than this in one batch: read every job at once instead.
 const BULK_LOAD_AT: usize = 50;
 /// Jobs kept in the cache (a bound, not a working-set guess: 100k jobs fit).
 const MAX_CACHED: usize = 200_000;
+/// Passes a happening may fail with an error that is not an outage before it is given up
+/// (with an error log), so one damaged row cannot hold back every alert after it.
+const POISON_AFTER: u32 = 5;
 
+#[derive(Clone)]
 pub struct Recorder {
     pub store: Arc<dyn Store>,
     pub settings: AlertSettings,
     /// Base of links in alerts, without a trailing slash.
     pub dashboard: String,
     pub metrics: Arc<Metrics>,
-    /// Woken after rows are written, so a worker in this process delivers at once.
+    /// Woken after rows are written, so the delivery worker sends at once.
     pub wake: Arc<Notify>,
+    /// Woken when this process wrote outbox rows; other schedulers' rows are found by polling.
+    pub outbox: Arc<Notify>,
+    /// How often the outbox is read when nothing wakes the recorder.
+    pub interval: Duration,
     jobs: HashMap<JobId, (Option<Job>, Instant)>,
+    failures: HashMap<u64, u32>,
 }
 
 impl Recorder {
@@ -53,7 +62,8 @@ impl Recorder {
         settings: AlertSettings,
         dashboard: String,
         metrics: Arc<Metrics>,
-        wake: Arc<Notify>,
+        (wake, outbox): (Arc<Notify>, Arc<Notify>),
+        interval: Duration,
     ) -> Self {
         Self {
             store,
@@ -61,51 +71,106 @@ impl Recorder {
             dashboard,
             metrics,
             wake,
+            outbox,
+            interval,
             jobs: HashMap::new(),
+            failures: HashMap::new(),
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Happening>, shutdown: CancellationToken) {
-        let mut batch = Vec::with_capacity(BATCH);
+    /// Records until `cancel` (the end of this leadership).
+    pub async fn run(mut self, cancel: CancellationToken) {
         loop {
-            batch.clear();
-            let received = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                n = rx.recv_many(&mut batch, BATCH) => n,
-            };
-            if received == 0 {
-                return;
+            loop {
+                match self.pass().await {
+                    Ok(n) if n >= BATCH as usize && !cancel.is_cancelled() => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "recording alerts failed; the outbox keeps them");
+                        break;
+                    }
+                }
             }
-            // Under load most events concern jobs not in the cache: one read of every job is
-            // far cheaper than thousands of single look-ups (and keeps the queue from filling).
-            let misses = batch
-                .iter()
-                .filter(
-                    |h| matches!(h, Happening::Settled { job_id, .. } if !self.is_cached(job_id)),
-                )
-                .count();
-            if misses > BULK_LOAD_AT {
-                self.load_all_jobs().await;
-            }
-            for happening in &batch {
-                self.record_one(happening, &shutdown).await;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.outbox.notified() => {}
+                _ = tokio::time::sleep(self.interval) => {}
             }
         }
     }
 
-    async fn record_one(&mut self, happening: &Happening, shutdown: &CancellationToken) {
-        for attempt in 1..=RECORD_TRIES {
-            match self.handle(happening).await {
-                Ok(()) => break,
-                Err(e) if attempt < RECORD_TRIES && !shutdown.is_cancelled() => {
-                    tracing::warn!(error = %e, ?happening, "recording an alert failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+    /// One pass over the oldest outbox rows; how many there were.
+    async fn pass(&mut self) -> Result<usize, StoreError> {
+        let entries = self.store.outbox_due(BATCH).await?;
+        // Under load most events concern jobs not in the cache: one read of every job is
+        // far cheaper than thousands of single look-ups.
+        let misses = entries
+            .iter()
+            .filter(|e| {
+                matches!(&e.happening, Happening::Settled { job_id, .. } if !self.is_cached(job_id))
+            })
+            .count();
+        if misses > BULK_LOAD_AT {
+            self.load_all_jobs().await;
+        }
+        let mut quiet = Vec::new();
+        for entry in &entries {
+            match self.record_one(entry).await {
+                Ok(false) => quiet.push(entry.id),
+                Ok(true) => {}
+                Err(e) if is_outage(&e) => {
+                    self.store.drop_outbox(&quiet).await?;
+                    return Err(e);
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, ?happening, "alert not recorded");
-                    break;
-                }
+                Err(e) => self.note_failure(entry, &e, &mut quiet),
             }
+        }
+        self.store.drop_outbox(&quiet).await?;
+        Ok(entries.len())
+    }
+
+    /// Records one happening's alerts with its outbox row; false when it alerts nobody (the
+    /// row is deleted with the others of the pass).
+    async fn record_one(&mut self, entry: &OutboxEntry) -> Result<bool, StoreError> {
+        let alerts = self.handle(&entry.happening).await?;
+        if alerts.is_empty() {
+            return Ok(false);
+        }
+        let now = Utc::now();
+        let throttle = self.settings.throttle;
+        let Some(rows) = self
+            .store
+            .record_from_outbox(entry.id, &alerts, throttle, now)
+            .await?
+        else {
+            return Ok(true); // another leader recorded it
+        };
+        self.failures.remove(&entry.id);
+        let suppressed = rows.iter().filter(|r| r.suppressed).count();
+        self.metrics.alerts_suppressed.inc_by(suppressed as u64);
+        for alert in &alerts {
+            tracing::info!(
+                event = alert.event.as_str(),
+                group = %alert.group_key,
+                recipients = alert.targets.len(),
+                "alert recorded"
+            );
+        }
+        if suppressed < rows.len() {
+            self.wake.notify_one();
+        }
+        Ok(true)
+    }
+
+    fn note_failure(&mut self, entry: &OutboxEntry, e: &StoreError, quiet: &mut Vec<u64>) {
+        let failures = self.failures.entry(entry.id).or_default();
+        *failures += 1;
+        if *failures >= POISON_AFTER {
+            tracing::error!(error = %e, happening = ?entry.happening, "alert not recorded; given up");
+            self.failures.remove(&entry.id);
+            quiet.push(entry.id);
+        } else {
+            tracing::warn!(error = %e, happening = ?entry.happening, "recording an alert failed; retrying");
         }
     }
 
@@ -128,7 +193,8 @@ impl Recorder {
         }
     }
 
-    async fn handle(&mut self, happening: &Happening) -> Result<(), StoreError> {
+    /// The alerts one happening raises, by the rules (none when nobody is to be told).
+    async fn handle(&mut self, happening: &Happening) -> Result<Vec<NewAlert>, StoreError> {
         match happening {
             Happening::Settled {
                 execution_id,
@@ -138,16 +204,16 @@ impl Recorder {
             Happening::AgentOffline { agent_id, at } => {
                 let item = self.agent_item(EventKind::AgentOffline, agent_id, *at);
                 let targets = rules::system_targets(&self.settings);
-                self.record(item, targets).await
+                Ok(new_alert(item, targets).into_iter().collect())
             }
             Happening::AgentOnline { agent_id, at } => {
                 let item = self.agent_item(EventKind::AgentOnline, agent_id, *at);
                 let targets = rules::system_targets(&self.settings);
-                self.record(item, targets).await
+                Ok(new_alert(item, targets).into_iter().collect())
             }
             Happening::Unassigned { job_id, at } => {
                 let Some(job) = self.job(job_id).await? else {
-                    return Ok(());
+                    return Ok(Vec::new());
                 };
                 let mut targets = rules::system_targets(&self.settings);
                 if wants(&job.spec.alerts, EventKind::Unassigned) {
@@ -157,7 +223,9 @@ impl Recorder {
                 item.error = "no live agent matches the job's placement (labels, pinned agent, \
                               shell) or every match is drained"
                     .into();
-                self.record(item, rules::dedupe(targets)).await
+                Ok(new_alert(item, rules::dedupe(targets))
+                    .into_iter()
+                    .collect())
             }
         }
     }
@@ -167,9 +235,9 @@ impl Recorder {
         execution_id: &ExecutionId,
         job_id: &JobId,
         status: Status,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<NewAlert>, StoreError> {
         let Some(job) = self.job(job_id).await? else {
-            return Ok(()); // deleted since
+            return Ok(Vec::new()); // deleted since
         };
         let spec = &job.spec.alerts;
         let mut events: Vec<EventKind> = event_for(status)
@@ -179,10 +247,10 @@ impl Recorder {
         let recovery = status == Status::Succeeded && wants(spec, EventKind::Recovered);
         let rate = is_outcome(status) && wants(spec, EventKind::FailureRate);
         if events.is_empty() && !recovery && !rate {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let Some(execution) = self.store.get_execution(execution_id).await? else {
-            return Ok(()); // purged since
+            return Ok(Vec::new()); // purged since
         };
         let summary = &execution.summary;
         let window = self.settings.failure_window;
@@ -211,6 +279,7 @@ impl Recorder {
         }
         let at = summary.finished_at.unwrap_or(summary.scheduled_at);
         let targets = rules::job_targets(spec, &self.settings);
+        let mut alerts = Vec::new();
         for event in events {
             let mut item = self.job_item(event, &job, at);
             item.execution_id = Some(execution_id.clone());
@@ -224,51 +293,9 @@ impl Recorder {
             if event != EventKind::FailureRate {
                 item.output_excerpt = rules::excerpt(&execution.output);
             }
-            self.record(item, targets.clone()).await?;
+            alerts.extend(new_alert(item, targets.clone()));
         }
-        Ok(())
-    }
-
-    async fn record(&mut self, item: AlertItem, targets: Vec<Target>) -> Result<(), StoreError> {
-        if targets.is_empty() {
-            tracing::debug!(
-                event = item.event.as_str(),
-                "alert with no recipients configured"
-            );
-            return Ok(());
-        }
-        let alert = NewAlert {
-            event: item.event,
-            job_id: item.job_id.clone(),
-            execution_id: item.execution_id.clone(),
-            agent_id: item.agent_id.clone(),
-            group_key: rules::group_key(item.event, &item),
-            alert: Alert {
-                id: 0,
-                title: rules::title(&item),
-                items: vec![item],
-            },
-            targets,
-            throttle: true,
-            claim: None,
-        };
-        let rows = self
-            .store
-            .record_alert(&alert, self.settings.throttle, Utc::now())
-            .await?;
-        let suppressed = rows.iter().filter(|r| r.suppressed).count();
-        self.metrics.alerts_suppressed.inc_by(suppressed as u64);
-        tracing::info!(
-            event = alert.event.as_str(),
-            group = %alert.group_key,
-            recipients = rows.len(),
-            suppressed,
-            "alert recorded"
-        );
-        if suppressed < rows.len() {
-            self.wake.notify_one();
-        }
-        Ok(())
+        Ok(alerts)
     }
 
     fn job_item(&self, event: EventKind, job: &Job, at: DateTime<Utc>) -> AlertItem {
@@ -318,4 +345,38 @@ impl Recorder {
         self.jobs.insert(id.clone(), (job.clone(), Instant::now()));
         Ok(job)
     }
+}
+
+/// Connection trouble: the pass stops and the outbox keeps everything for the next one.
+fn is_outage(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Unavailable(_) | StoreError::Retry(_) | StoreError::Deposed { .. }
+    )
+}
+
+/// The alert to record for `item`; `None` when nobody is configured to receive it.
+fn new_alert(item: AlertItem, targets: Vec<Target>) -> Option<NewAlert> {
+    if targets.is_empty() {
+        tracing::debug!(
+            event = item.event.as_str(),
+            "alert with no recipients configured"
+        );
+        return None;
+    }
+    Some(NewAlert {
+        event: item.event,
+        job_id: item.job_id.clone(),
+        execution_id: item.execution_id.clone(),
+        agent_id: item.agent_id.clone(),
+        group_key: rules::group_key(item.event, &item),
+        alert: Alert {
+            id: 0,
+            title: rules::title(&item),
+            items: vec![item],
+        },
+        targets,
+        throttle: true,
+        claim: None,
+    })
 }

@@ -1,6 +1,6 @@
-//! What the leader alerts about beyond executions: agents leaving and coming back (changes of
-//! the live set), and the delivery worker. Only the leader runs this, so several schedulers
-//! record each agent event once and send each alert once.
+//! The leader's alerting: the recorder (outbox to alerts), agents leaving and coming back
+//! (changes of the live set), and the delivery worker. Only the leader runs this, so several
+//! schedulers record each event once and send each alert once.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{AlertEvents, Happening};
+use super::recorder::Recorder;
 use super::worker::Worker;
 use crate::domain::ids::AgentId;
 use crate::registry::LiveAgents;
@@ -16,6 +17,7 @@ use crate::registry::LiveAgents;
 /// The leader's alerting: started with each leadership, stopped with it.
 #[derive(Clone)]
 pub struct LeaderAlerting {
+    pub recorder: Recorder,
     pub worker: Worker,
     pub live: Arc<LiveAgents>,
     pub events: AlertEvents,
@@ -24,6 +26,7 @@ pub struct LeaderAlerting {
 impl LeaderAlerting {
     pub async fn run(self, cancel: CancellationToken) {
         tokio::join!(
+            self.recorder.clone().run(cancel.clone()),
             self.worker.clone().run(cancel.clone()),
             self.agents(&cancel)
         );

@@ -326,8 +326,7 @@ pub async fn post_result(
                     .executions
                     .with_label_values(&[row.summary.job_id.as_str(), result.status.as_str()])
                     .inc();
-                app.alert_events
-                    .settled(&id, &row.summary.job_id, result.status);
+                app.alert_events.written();
                 crate::async_settled::tell_agent(
                     &app.live,
                     &app.agent_dialer,

@@ -244,8 +244,10 @@ async fn write_records(
     metrics.report_batch_size.observe(records.len() as f64);
     match result {
         Ok(outcome) => {
-            for (id, job, status) in outcome.settled {
-                alerts.settled(&id, &job, status);
+            if !outcome.settled.is_empty() {
+                alerts.written();
+            }
+            for (_, job, status) in outcome.settled {
                 metrics
                     .executions
                     .with_label_values(&[job.as_str(), status.as_str()])

@@ -9,6 +9,7 @@ use super::StoreError;
 use super::counts::{self, CountDeltas};
 use super::ingest::{IngestOutcome, write_batch};
 use super::mysql::MySqlStore;
+use crate::alert::outbox::{add_in, settlements};
 use crate::domain::execution::{ExecutionRecord, Status, Trigger};
 use crate::domain::ids::{AgentId, ExecutionId, JobId};
 
@@ -196,12 +197,13 @@ impl ExecutionStore for MySqlStore {
         result: &PostedResult,
     ) -> Result<ResultOutcome, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row: Option<(String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT status, scheduled_at FROM executions WHERE id = ? FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((status, scheduled_at)) = row else {
+        let row: Option<(String, DateTime<Utc>, JobId)> = sqlx::query_as(
+            "SELECT status, scheduled_at, job_id FROM executions WHERE id = ? FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, scheduled_at, job_id)) = row else {
             return Ok(ResultOutcome::NotRecorded);
         };
         let current = Status::parse(&status)
@@ -229,6 +231,8 @@ impl ExecutionStore for MySqlStore {
                 Some((scheduled_at, result.status)),
             );
             counts::apply(&mut tx, &deltas).await?;
+            let happenings = settlements([(id, &job_id, result.status)]);
+            add_in(&mut tx, &happenings, result.received_at).await?;
             ResultOutcome::Settled
         } else if current == result.status {
             ResultOutcome::AlreadyThis
@@ -286,6 +290,8 @@ impl ExecutionStore for MySqlStore {
             deltas.change(Some((*at, Status::Running)), Some((*at, Status::TimedOut)));
         }
         counts::apply(&mut tx, &deltas).await?;
+        let happenings = settlements(due.iter().map(|(id, job, _)| (id, job, Status::TimedOut)));
+        add_in(&mut tx, &happenings, now).await?;
         tx.commit().await?;
         Ok(due.into_iter().map(|(id, job, _)| (id, job)).collect())
     }
@@ -337,6 +343,8 @@ impl ExecutionStore for MySqlStore {
             deltas.change(Some((at, Status::Running)), Some((at, Status::Lost)));
         }
         counts::apply(&mut tx, &deltas).await?;
+        let happenings = settlements(lost.iter().map(|e| (&e.id, &e.job_id, Status::Lost)));
+        add_in(&mut tx, &happenings, now).await?;
         tx.commit().await?;
         Ok(lost)
     }

@@ -136,7 +136,11 @@ async fn write_in(
             row.status.is_final() && before.get(id).is_none_or(|old| old.status != row.status)
         })
         .map(|(id, row)| (id, row.job_id, row.status))
-        .collect();
+        .collect::<Vec<_>>();
+    // The alert intents commit with the settlements (the outbox).
+    let happenings =
+        crate::alert::outbox::settlements(settled.iter().map(|(id, job, s)| (id, job, *s)));
+    crate::alert::outbox::add_in(tx, &happenings, now).await?;
     Ok(IngestOutcome { settled })
 }
 

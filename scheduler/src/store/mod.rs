@@ -86,6 +86,7 @@ pub trait Store:
     + stats::StatsStore
     + upcoming::UpcomingStore
     + crate::alert::store::AlertStore
+    + crate::alert::outbox::OutboxStore
     + Send
     + Sync
 {
