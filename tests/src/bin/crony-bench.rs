@@ -3,11 +3,13 @@
 //! - `crony-bench placement`: placing 100,000 jobs across 10 agents (pure placement).
 //! - `crony-bench failover [JOBS]`: see `crony-bench/failover.rs`.
 //! - `crony-bench scale [JOBS] [AGENTS] [EXECUTIONS]`: see `crony-bench/scale.rs`.
-//! - `crony-bench fire [JOBS] [SECS] [burst|spread]`: the whole system with one agent holding
-//!   JOBS every-second HTTP jobs (default 1,000) for SECS seconds (default 30), all due at the
-//!   same whole second (`burst`, the default) or spread over it (`spread`): fire lateness
-//!   (call received − scheduled instant) percentiles, fires missing or doubled, and how long
-//!   until every execution is in MySQL.
+//! - `crony-bench fire [JOBS] [SECS] [burst|spread|timers [PERIOD]]`: the whole system with one
+//!   agent holding JOBS HTTP jobs (default 1,000) for SECS seconds (default 30): every second,
+//!   all due at the same whole second (`burst`, the default) or spread over it (`spread`), or
+//!   `@every PERIOD s` (`timers`, default 25); lateness at the service (its own process,
+//!   `crony-bench sink`), fires delivered and doubled, how long after its end each execution
+//!   was in MySQL, and CPU µs per execution of each process. `crony-bench fire all`: the four
+//!   loads of issue 16 in one table.
 
 use std::time::{Duration, Instant};
 
@@ -17,12 +19,18 @@ use crony_scheduler::placement::{Candidate, Placer, Requirements, Strategy};
 use crony_tests::wait_until;
 use serde_json::{Value, json};
 
+#[path = "crony-bench/cpu.rs"]
+mod cpu;
 #[path = "crony-bench/failover.rs"]
 mod failover;
 #[path = "crony-bench/fire.rs"]
 mod fire;
+#[path = "crony-bench/peers.rs"]
+mod peers;
 #[path = "crony-bench/scale.rs"]
 mod scale;
+#[path = "crony-bench/sink.rs"]
+mod sink;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -37,43 +45,38 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("placement") => placement(),
-        Some("failover") => {
-            let jobs = args
-                .get(1)
-                .map(|n| n.parse())
-                .transpose()?
-                .unwrap_or(10_000);
-            failover::run(jobs).await
-        }
+        Some("failover") => failover::run(arg(&args, 1, 10_000)?).await,
+        Some("fire") if args.get(1).is_some_and(|a| a == "all") => fire::all().await.map(drop),
         Some("fire") => {
-            let number = |i: usize, default: usize| -> anyhow::Result<usize> {
-                Ok(args
-                    .get(i)
-                    .map(|n| n.parse())
-                    .transpose()?
-                    .unwrap_or(default))
+            let (jobs, secs) = (arg(&args, 1, 1_000)?, arg(&args, 2, 30)?);
+            let load = match args.get(3).map(String::as_str) {
+                Some("spread") => fire::Load::spread(jobs, secs),
+                Some("timers") => fire::Load::timers(jobs, arg(&args, 4, 25)?, secs),
+                _ => fire::Load::burst(jobs, secs),
             };
-            let spread = args.get(3).is_some_and(|mode| mode == "spread");
-            fire::run(number(1, 1_000)?, number(2, 30)?, spread).await
+            fire::run(load).await
         }
+        Some("sink") => sink::serve().await,
+        Some("peers") => peers::run(arg(&args, 1, 1_000)?, arg(&args, 2, 20)?).await,
         Some("scale") => {
-            let number = |i: usize, default: u64| -> anyhow::Result<u64> {
-                Ok(args
-                    .get(i)
-                    .map(|n| n.parse())
-                    .transpose()?
-                    .unwrap_or(default))
-            };
-            let (jobs, agents) = (number(1, 100_000)?, number(2, 10)?);
-            scale::run(jobs as usize, agents as usize, number(3, 10_000_000)?).await
+            let (jobs, agents) = (arg(&args, 1, 100_000)?, arg(&args, 2, 10)?);
+            scale::run(jobs, agents, arg(&args, 3, 10_000_000)?).await
         }
         _ => {
             eprintln!(
-                "usage: crony-bench placement | failover [JOBS] | fire [JOBS] [SECS] [burst|spread] | scale [JOBS] [AGENTS] [EXECUTIONS]"
+                "usage: crony-bench placement | failover [JOBS] | fire [JOBS] [SECS] [burst|spread|timers [PERIOD]] | fire all | peers [JOBS] [SECS] | scale [JOBS] [AGENTS] [EXECUTIONS]"
             );
             std::process::exit(2);
         }
     }
+}
+
+/// Argument `i` as a number, `default` when it is absent.
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(args.get(i).map(|n| n.parse()).transpose()?.unwrap_or(default))
 }
 
 fn placement() -> anyhow::Result<()> {

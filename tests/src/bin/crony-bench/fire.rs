@@ -1,26 +1,142 @@
-//! `crony-bench fire`: fire lateness and completeness under load, end to end.
+//! `crony-bench fire`: fire lateness, completeness and cost under load, end to end: etcd,
+//! MariaDB, the scheduler (in this process), one agent process and the user's service in its
+//! own process (`sink.rs`), all on this machine.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
-use chrono::{DateTime, Utc};
 use crony_tests::cluster::AgentSpec;
 use crony_tests::{AgentProcess, Etcd, MariaDb, TestScheduler, wait_until};
-use serde_json::json;
+use serde_json::{Value, json};
 
-/// (job id, scheduled instant ms, received instant µs)
-type Calls = Arc<Mutex<Vec<(String, i64, i64)>>>;
+use super::cpu::{self, Cpu};
+use super::sink::SinkProcess;
 
-/// `spread`: `@every 1s` jobs, whose phases follow their creation times, so fires are spread
-/// over the second; otherwise `* * * * * *`, so all JOBS fire at each whole second at once.
-pub async fn run(jobs: usize, secs: usize, spread: bool) -> anyhow::Result<()> {
-    let schedule = if spread { "@every 1s" } else { "* * * * * *" };
-    eprintln!("starting etcd, MariaDB, a scheduler and an agent…");
+/// One load: `jobs` jobs on `schedule`, measured over `secs` whole seconds.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub name: &'static str,
+    pub jobs: usize,
+    pub schedule: String,
+    /// Fires per job per second (1 for every-second jobs, 1/25 for `@every 25s`).
+    pub rate: f64,
+    pub secs: usize,
+}
+
+impl Load {
+    pub fn burst(jobs: usize, secs: usize) -> Self {
+        Self {
+            name: "burst",
+            jobs,
+            schedule: "* * * * * *".into(),
+            rate: 1.0,
+            secs,
+        }
+    }
+
+    /// `@every 1s` jobs, whose phases follow their creation times: spread over the second.
+    pub fn spread(jobs: usize, secs: usize) -> Self {
+        Self {
+            name: "spread",
+            schedule: "@every 1s".into(),
+            ..Self::burst(jobs, secs)
+        }
+    }
+
+    /// Many timers, few due: `jobs` jobs `@every {period}s`.
+    pub fn timers(jobs: usize, period: usize, secs: usize) -> Self {
+        Self {
+            name: "timers",
+            jobs,
+            schedule: format!("@every {period}s"),
+            rate: 1.0 / period as f64,
+            secs,
+        }
+    }
+}
+
+/// What one load measured.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub load: Load,
+    pub expected: usize,
+    pub delivered: usize,
+    pub doubled: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub in_mysql: usize,
+    pub settle_ms: u128,
+    /// CPU µs per execution: agent, scheduler (this process), MariaDB, service.
+    pub cpu_us: [f64; 4],
+}
+
+pub async fn run(load: Load) -> anyhow::Result<()> {
+    let row = measure(&load).await?;
+    print_rows(std::slice::from_ref(&row));
+    Ok(())
+}
+
+/// The four loads of issue 16, one after another, each on a fresh cluster.
+pub async fn all() -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for load in [
+        Load::burst(1_000, 20),
+        Load::spread(1_000, 20),
+        Load::spread(10_000, 60),
+        Load::timers(25_000, 25, 30),
+    ] {
+        rows.push(measure(&load).await?);
+    }
+    print_rows(&rows);
+    Ok(rows)
+}
+
+pub fn print_rows(rows: &[Row]) {
+    println!(
+        "| load | jobs | schedule | fires/s | expected | delivered | doubled | p50 (ms) | p99 (ms) | max (ms) | in MySQL | end → MySQL max (ms) | CPU µs/exec agent | scheduler | MariaDB | service |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let l = &r.load;
+        println!(
+            "| {} | {} | `{}` | {:.0} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            l.name,
+            l.jobs,
+            l.schedule,
+            l.jobs as f64 * l.rate,
+            r.expected,
+            r.delivered,
+            r.doubled,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.in_mysql,
+            r.settle_ms,
+            r.cpu_us[0],
+            r.cpu_us[1],
+            r.cpu_us[2],
+            r.cpu_us[3],
+        );
+    }
+    let json: Vec<Value> = rows.iter().map(row_json).collect();
+    println!("{}", json!({ "fire": json }));
+}
+
+fn row_json(r: &Row) -> Value {
+    json!({"load": r.load.name, "jobs": r.load.jobs, "schedule": r.load.schedule,
+           "expected": r.expected, "delivered": r.delivered, "doubled": r.doubled,
+           "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
+           "in_mysql": r.in_mysql, "settle_ms": r.settle_ms as u64,
+           "cpu_us_per_exec": {"agent": r.cpu_us[0], "scheduler": r.cpu_us[1],
+                               "mariadb": r.cpu_us[2], "service": r.cpu_us[3]}})
+}
+
+pub async fn measure(load: &Load) -> anyhow::Result<Row> {
+    eprintln!(
+        "[{}] {} jobs `{}`: starting etcd, MariaDB, a scheduler, an agent and the service…",
+        load.name, load.jobs, load.schedule
+    );
     let etcd = Etcd::start()?;
     let db = MariaDb::start()?;
     let dir = tempfile::tempdir()?;
@@ -33,56 +149,60 @@ pub async fn run(jobs: usize, secs: usize, spread: bool) -> anyhow::Result<()> {
     )?;
     agent.id().await?;
     super::online(&scheduler.base_url, 1).await?;
+    let sink = SinkProcess::spawn().await?;
+    let url = format!("{}/fire", sink.base);
 
-    let calls: Calls = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let sink = format!("http://{}/fire", listener.local_addr()?);
-    let app = Router::new()
-        .route("/fire", post(record))
-        .with_state(calls.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    eprintln!("creating {jobs} every-second jobs…");
-    super::create_jobs(&scheduler.base_url, jobs, |n| {
-        json!({"name": format!("fire-{n}"), "schedule": schedule,
-               "target": {"kind": "http", "method": "POST", "url": sink},
+    eprintln!("[{}] creating {} jobs…", load.name, load.jobs);
+    super::create_jobs(&scheduler.base_url, load.jobs, |n| {
+        json!({"name": format!("fire-{n}"), "schedule": load.schedule,
+               "target": {"kind": "http", "method": "POST", "url": url},
                "overlap": "allow"})
     })
     .await?;
-    eprintln!("waiting until every job fires…");
-    wait_until("every job fired", Duration::from_secs(120), || {
-        let calls = calls.clone();
-        async move {
-            let seen: std::collections::HashSet<String> =
-                calls.lock().unwrap().iter().map(|c| c.0.clone()).collect();
-            Ok((seen.len() == jobs).then_some(()))
-        }
-    })
+    eprintln!("[{}] waiting until every job fires…", load.name);
+    let period = Duration::from_secs_f64(1.0 / load.rate);
+    wait_until(
+        "every job fired",
+        Duration::from_secs(120) + 2 * period,
+        || async {
+            let calls = sink.calls().await.map_err(|e| e.to_string())?;
+            let seen: std::collections::HashSet<&str> =
+                calls.iter().map(|c| c.0.as_str()).collect();
+            Ok((seen.len() == load.jobs).then_some(()))
+        },
+    )
     .await?;
-    // Measure whole seconds after a short warm-up.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let from = (Utc::now().timestamp() + 1) * 1000;
-    let to = from + secs as i64 * 1000;
-    eprintln!("measuring {secs} s…");
+    let from = (chrono::Utc::now().timestamp() + 1) * 1000;
+    let to = from + load.secs as i64 * 1000;
+    let pids = [
+        Some(agent.pid()),
+        Some(std::process::id()),
+        cpu::pid_of("mariadbd", &format!("--port={}", db.port())),
+        sink.pid(),
+    ];
     tokio::time::sleep(Duration::from_millis(
-        (to - Utc::now().timestamp_millis()).max(0) as u64 + 2_000,
+        (from - chrono::Utc::now().timestamp_millis()).max(0) as u64,
     ))
     .await;
+    let before = Cpu::read(&pids);
+    eprintln!("[{}] measuring {} s…", load.name, load.secs);
+    tokio::time::sleep(Duration::from_millis(load.secs as u64 * 1000)).await;
+    let spent = Cpu::read(&pids).since(&before);
+    tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let window: Vec<(String, i64, i64)> = calls
-        .lock()
-        .unwrap()
-        .iter()
+    let window: Vec<(String, i64, i64)> = sink
+        .calls()
+        .await?
+        .into_iter()
         .filter(|(_, at, _)| *at >= from && *at < to)
-        .cloned()
         .collect();
     let mut per_instant: HashMap<(&str, i64), u32> = HashMap::new();
     for (job, at, _) in &window {
         *per_instant.entry((job.as_str(), *at)).or_default() += 1;
     }
-    let expected = jobs * secs;
+    let expected = (load.jobs as f64 * load.rate * load.secs as f64).round() as usize;
     let doubled = per_instant.values().filter(|n| **n > 1).count();
-    let missing = expected.saturating_sub(per_instant.len());
     let mut lateness: Vec<f64> = window
         .iter()
         .map(|(_, at, received_us)| (*received_us - at * 1000) as f64 / 1000.0)
@@ -95,15 +215,17 @@ pub async fn run(jobs: usize, secs: usize, spread: bool) -> anyhow::Result<()> {
             .unwrap_or(f64::NAN)
     };
 
-    eprintln!("waiting for every measured execution to reach MySQL…");
-    let recorded_at = Instant::now();
+    eprintln!("[{}] waiting for the measured executions in MySQL…", load.name);
     let pool = sqlx::MySqlPool::connect(&db_url).await?;
     let distinct = per_instant.len();
-    let in_mysql = wait_until("executions in MySQL", Duration::from_secs(120), || {
+    // How long after its end each execution's outcome was in MySQL (the scheduler's write
+    // time against the agent's end time: one clock, this machine's).
+    let (in_mysql, settle_us) = wait_until("executions in MySQL", Duration::from_secs(120), || {
         let pool = pool.clone();
         async move {
-            let (n,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM executions WHERE status = 'succeeded' \
+            let (n, slowest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT COUNT(*), MAX(TIMESTAMPDIFF(MICROSECOND, finished_at, updated_at)) \
+                 FROM executions WHERE status = 'succeeded' \
                  AND scheduled_at >= FROM_UNIXTIME(?) AND scheduled_at < FROM_UNIXTIME(?)",
             )
             .bind(from / 1000)
@@ -111,48 +233,26 @@ pub async fn run(jobs: usize, secs: usize, spread: bool) -> anyhow::Result<()> {
             .fetch_one(&pool)
             .await
             .map_err(|e| e.to_string())?;
-            Ok((n as usize >= distinct).then_some(n))
+            Ok((n as usize >= distinct).then_some((n as usize, slowest.unwrap_or(0))))
         }
     })
     .await?;
-    let settle = recorded_at.elapsed();
-    println!(
-        "| jobs | fires/s | seconds | fires | missing | doubled | lateness p50 (ms) | p99 (ms) | max (ms) | in MySQL | last row after (ms) |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| `{schedule}` | {jobs} | {jobs} | {secs} | {} | {missing} | {doubled} | {:.2} | {:.2} | {:.2} | {in_mysql} | {} |",
-        window.len(),
-        pct(0.50),
-        pct(0.99),
-        lateness.last().copied().unwrap_or(f64::NAN),
-        settle.as_millis()
-    );
-    println!(
-        "{}",
-        json!({"fire": {"schedule": schedule, "jobs": jobs, "secs": secs, "fires": window.len(), "missing": missing,
-                "doubled": doubled, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-                "in_mysql": in_mysql, "settle_ms": settle.as_millis() as u64}})
-    );
+    let settle_ms = (settle_us.max(0) / 1000) as u128;
+    let executions = per_instant.len().max(1) as f64;
+    let row = Row {
+        load: load.clone(),
+        expected,
+        delivered: per_instant.len(),
+        doubled,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: lateness.last().copied().unwrap_or(f64::NAN),
+        in_mysql,
+        settle_ms,
+        cpu_us: spent.map(|us| us / executions),
+    };
+    pool.close().await;
     drop(agent);
     scheduler.stop().await;
-    Ok(())
-}
-
-async fn record(State(calls): State<Calls>, headers: HeaderMap) -> &'static str {
-    let received = Utc::now().timestamp_micros();
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-    };
-    let scheduled = DateTime::parse_from_rfc3339(header("x-crony-scheduled-at"))
-        .map(|t| t.timestamp_millis())
-        .unwrap_or(0);
-    calls
-        .lock()
-        .unwrap()
-        .push((header("x-crony-job-id").to_owned(), scheduled, received));
-    "ok"
+    Ok(row)
 }
