@@ -239,6 +239,8 @@ impl Clock {
     }
 
     fn fire_due(&mut self, now: DateTime<Utc>) {
+        // Every fire due now starts together: their start records share one spool write.
+        let mut fires = Vec::new();
         while let Some((at, id)) = self.queue.first().cloned() {
             if at > now {
                 break;
@@ -295,23 +297,27 @@ impl Clock {
             let decision = decide(&due, now, grace, job.misfire);
             self.runner.record_missed(&job, &decision.missed, why);
             for at in decision.start {
-                self.start(&job, at);
+                fires.push(self.fire(&job, at));
             }
             if let Some(last) = decision.missed.last() {
                 self.mark_fired(&id, *last);
             }
         }
+        if !fires.is_empty() {
+            self.runner.start_all(fires);
+        }
     }
 
-    fn start(&mut self, job: &Arc<Job>, at: DateTime<Utc>) {
-        self.runner.start(Fire {
+    /// The fire of `job` at `at`, marked fired (it starts with the others due now).
+    fn fire(&mut self, job: &Arc<Job>, at: DateTime<Utc>) -> Fire {
+        self.mark_fired(&job.id, at);
+        Fire {
             job: job.clone(),
             scheduled_at: at,
             kind: TriggerKind::Schedule,
             retry_of: String::new(),
             attempts_used: 0,
-        });
-        self.mark_fired(&job.id, at);
+        }
     }
 
     fn mark_fired(&mut self, job_id: &JobId, at: DateTime<Utc>) {

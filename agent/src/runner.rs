@@ -15,17 +15,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::executor::{AttemptContext, AttemptStatus, Executors, run_attempt};
-use crate::job::{Job, JobId, Overlap};
+use crate::job::{Job, JobId};
 use crate::metrics::Metrics;
 use crate::schedulers::SchedulerDirectory;
 use crate::spool::Spool;
 
 mod awaiting;
 mod bounds;
+mod start;
 mod unrun;
 
 use awaiting::Awaiting;
 use bounds::Bounds;
+use start::Started;
 
 /// One fire to run.
 #[derive(Debug, Clone)]
@@ -87,70 +89,6 @@ impl Runner {
             awaiting: Awaiting::default(),
             bounds: Bounds::default(),
         }
-    }
-
-    /// Starts `fire` (or records it as skipped, per the job's overlap policy); returns the
-    /// execution id at once.
-    pub fn start(self: &Arc<Self>, fire: Fire) -> String {
-        let id = uuid::Uuid::now_v7().to_string();
-        let kill = CancellationToken::new();
-        {
-            let mut runs = self.lock();
-            let running = runs.get(&fire.job.id).filter(|r| !r.is_empty());
-            // A run the previous owner had going when the job moved here counts too.
-            let elsewhere = fire.job.busy_until.is_some_and(|until| Utc::now() < until);
-            if running.is_some() || elsewhere {
-                match fire.job.overlap {
-                    Overlap::Allow => {}
-                    // A run elsewhere cannot be killed from here: it ends by its own bound.
-                    Overlap::Replace => {
-                        for kill in running.into_iter().flat_map(HashMap::values) {
-                            kill.cancel();
-                        }
-                    }
-                    Overlap::Skip => {
-                        drop(runs);
-                        self.metrics.skipped.inc();
-                        let why = match elsewhere {
-                            true => {
-                                "the previous run was still going on the agent this job \
-                                     moved from (overlap: skip)"
-                            }
-                            false => "the previous run was still going (overlap: skip)",
-                        };
-                        self.record_unrun(&fire, id.clone(), ExecutionStatus::Skipped, why);
-                        return id;
-                    }
-                }
-            }
-            runs.entry(fire.job.id.clone())
-                .or_default()
-                .insert(id.clone(), kill.clone());
-        }
-        self.metrics.running.inc();
-        let longest = bounds::worst_case(&fire.job.retry, fire.job.timeout);
-        let ends_by =
-            Utc::now() + chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::MAX);
-        self.bounds.set(&id, ends_by);
-        let this = self.clone();
-        let exec_id = id.clone();
-        self.tracker.spawn(async move {
-            let job_id = fire.job.id.clone();
-            this.execute(fire, exec_id.clone(), kill).await;
-            this.bounds.remove(&exec_id);
-            {
-                let mut runs = this.lock();
-                if let Some(of_job) = runs.get_mut(&job_id) {
-                    of_job.remove(&exec_id);
-                    if of_job.is_empty() {
-                        runs.remove(&job_id);
-                    }
-                }
-            }
-            this.metrics.running.dec();
-            let _ = this.finished.send((job_id, Utc::now()));
-        });
-        id
     }
 
     /// Stops a running execution; false if it is not running here.
@@ -265,16 +203,10 @@ impl Runner {
         None
     }
 
-    async fn execute(&self, fire: Fire, id: String, kill: CancellationToken) {
+    /// Runs `fire` whose start is on record (`recorded`: the spool took `report`).
+    async fn execute(&self, start: Started, mut report: ExecutionReport, recorded: bool) {
+        let Started { fire, id, kill } = start;
         let job = fire.job.clone();
-        let lateness = (Utc::now() - fire.scheduled_at)
-            .to_std()
-            .unwrap_or_default();
-        if fire.kind == TriggerKind::Schedule {
-            self.metrics.fire_lateness.observe(lateness.as_secs_f64());
-        }
-        let mut report = self.snapshot(&fire, &id);
-        let recorded = self.save(&mut report).await;
         if let Some(why) = self.refuse_start(recorded) {
             report.status = ExecutionStatus::Skipped as i32;
             report.started_at_ms = 0;

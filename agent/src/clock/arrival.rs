@@ -68,8 +68,13 @@ impl Clock {
         if self.fence.is_alive() {
             let decision = decide(&window.due, now, grace, job.misfire);
             self.runner.record_missed(&job, &decision.missed, why);
-            for at in decision.start {
-                self.start(&job, at);
+            let fires: Vec<_> = decision
+                .start
+                .into_iter()
+                .map(|at| self.fire(&job, at))
+                .collect();
+            if !fires.is_empty() {
+                self.runner.start_all(fires);
             }
         } else {
             self.runner.record_missed(&job, &window.due, why);

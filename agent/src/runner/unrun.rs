@@ -62,7 +62,7 @@ impl Runner {
         self.record_unrun(&scheduled(job, older.first), id, status, &why);
     }
 
-    pub(super) fn record_unrun(
+    pub(in crate::runner) fn record_unrun(
         self: &Arc<Self>,
         fire: &Fire,
         id: String,

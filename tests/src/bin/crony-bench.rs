@@ -32,6 +32,10 @@ mod scale;
 #[path = "crony-bench/sink.rs"]
 mod sink;
 
+/// The scheduler runs in this process: the same allocator as its binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `RUST_LOG=info crony-bench …` shows the in-process scheduler's log, to find where time
@@ -76,7 +80,11 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> anyhow::R
 where
     T::Err: std::error::Error + Send + Sync + 'static,
 {
-    Ok(args.get(i).map(|n| n.parse()).transpose()?.unwrap_or(default))
+    Ok(args
+        .get(i)
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(default))
 }
 
 fn placement() -> anyhow::Result<()> {

@@ -43,7 +43,9 @@ impl Load {
         }
     }
 
-    /// Many timers, few due: `jobs` jobs `@every {period}s`.
+    /// Many timers, few due: `jobs` jobs `@every {period}s` (their phases follow their creation
+    /// times; measure a multiple of `period` seconds so that each job is due a known number
+    /// of times).
     pub fn timers(jobs: usize, period: usize, secs: usize) -> Self {
         Self {
             name: "timers",
@@ -84,7 +86,7 @@ pub async fn all() -> anyhow::Result<Vec<Row>> {
         Load::burst(1_000, 20),
         Load::spread(1_000, 20),
         Load::spread(10_000, 60),
-        Load::timers(25_000, 25, 30),
+        Load::timers(25_000, 25, 50),
     ] {
         rows.push(measure(&load).await?);
     }
@@ -215,7 +217,10 @@ pub async fn measure(load: &Load) -> anyhow::Result<Row> {
             .unwrap_or(f64::NAN)
     };
 
-    eprintln!("[{}] waiting for the measured executions in MySQL…", load.name);
+    eprintln!(
+        "[{}] waiting for the measured executions in MySQL…",
+        load.name
+    );
     let pool = sqlx::MySqlPool::connect(&db_url).await?;
     let distinct = per_instant.len();
     // How long after its end each execution's outcome was in MySQL (the scheduler's write

@@ -73,9 +73,11 @@ fn print(jobs: usize, secs: usize, peers: &[Peer]) {
     }
     let json: Vec<Value> = peers
         .iter()
-        .map(|p| json!({"name": p.name, "expected": p.expected, "delivered": p.delivered,
+        .map(|p| {
+            json!({"name": p.name, "expected": p.expected, "delivered": p.delivered,
                         "doubled": p.doubled, "p50_ms": p.p50_ms, "p99_ms": p.p99_ms,
-                        "max_ms": p.max_ms}))
+                        "max_ms": p.max_ms})
+        })
         .collect();
     println!("{}", json!({ "peers": json }));
 }
@@ -202,7 +204,10 @@ fn apscheduler(jobs: usize, secs: usize) -> anyhow::Result<Peer> {
         .lines()
         .find_map(|l| {
             let mut w = l.strip_prefix("window ")?.split(' ');
-            Some((w.next()?.parse::<i64>().ok()?, w.next()?.parse::<i64>().ok()?))
+            Some((
+                w.next()?.parse::<i64>().ok()?,
+                w.next()?.parse::<i64>().ok()?,
+            ))
         })
         .context("APScheduler printed no window")?;
     let fires: Vec<(usize, i64, f64)> = stdout
