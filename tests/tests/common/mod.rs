@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod alerts_once;
 pub mod routes;
 
 use serde_json::Value;
