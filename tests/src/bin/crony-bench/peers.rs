@@ -90,12 +90,7 @@ fn figures(name: &str, expected: usize, fires: &[(usize, i64, f64)]) -> Peer {
     }
     let mut lateness: Vec<f64> = fires.iter().map(|f| f.2).collect();
     lateness.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        lateness
-            .get(((lateness.len() as f64 * p) as usize).min(lateness.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let pct = |p: f64| fire::percentile(&lateness, p);
     Peer {
         name: name.into(),
         expected,
