@@ -137,13 +137,13 @@ pub(crate) async fn add_in(
     Ok(())
 }
 
-/// The happenings of settled executions among (id, job, status) (only final statuses alert).
+/// The happenings of settled executions among (id, job, status) that may alert.
 pub(crate) fn settlements<'a>(
     settled: impl IntoIterator<Item = (&'a ExecutionId, &'a JobId, Status)>,
 ) -> Vec<Happening> {
     settled
         .into_iter()
-        .filter(|(_, _, status)| status.is_final())
+        .filter(|(_, _, status)| super::rules::may_alert(*status))
         .map(|(id, job, status)| Happening::Settled {
             execution_id: id.clone(),
             job_id: job.clone(),
@@ -224,44 +224,59 @@ impl OutboxStore for MySqlStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<Recorded>>, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx = self.pool().begin().await?;
-            match record_in_tx(&mut tx, id, alerts, window, now).await {
-                Ok(Some(rows)) => {
-                    tx.commit().await?;
-                    return Ok(Some(rows));
-                }
-                Ok(None) => {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
-                Err(e) if attempt < LOCK_RETRIES && is_lock_conflict(&e) => {
-                    let _ = tx.rollback().await;
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                }
-                Err(e) => return Err(e.into()),
+        record_retrying(self.pool(), Some(id), alerts, window, now).await
+    }
+}
+
+/// Records `alerts` in one transaction, after deleting outbox row `outbox` if given (`None`
+/// when it was gone: nothing is recorded); lock conflicts with another recorder of the same
+/// throttle group are retried. Shared by the recorder and test alerts (`store.rs`).
+pub(super) async fn record_retrying(
+    pool: &sqlx::MySqlPool,
+    outbox: Option<u64>,
+    alerts: &[NewAlert],
+    window: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<Recorded>>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = pool.begin().await?;
+        match record_in_tx(&mut tx, outbox, alerts, window, now).await {
+            Ok(Some(rows)) => {
+                tx.commit().await?;
+                return Ok(Some(rows));
             }
+            Ok(None) => {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            Err(e) if attempt < LOCK_RETRIES && is_lock_conflict(&e) => {
+                let _ = tx.rollback().await;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 async fn record_in_tx(
     tx: &mut Transaction<'_, MySql>,
-    id: u64,
+    outbox: Option<u64>,
     alerts: &[NewAlert],
     window: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Vec<Recorded>>, sqlx::Error> {
-    // The row lock taken here makes a second leader (at a leader change) wait, then find 0.
-    let deleted = sqlx::query("DELETE FROM alert_outbox WHERE id = ?")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
-        return Ok(None);
+    if let Some(id) = outbox {
+        // The row lock taken here makes a second leader (at a leader change) wait, then find 0.
+        let deleted = sqlx::query("DELETE FROM alert_outbox WHERE id = ?")
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(None);
+        }
     }
     let mut recorded = Vec::new();
     for alert in alerts {

@@ -58,6 +58,12 @@ pub fn event_for(status: Status) -> Option<EventKind> {
     }
 }
 
+/// Whether an execution settling in `status` can raise any alert (skipped and killed runs
+/// never do, so no outbox row is written for them).
+pub fn may_alert(status: Status) -> bool {
+    event_for(status).is_some() || is_outcome(status)
+}
+
 /// Outcomes that count for recovery and the failure rate; skipped, missed and killed runs say
 /// nothing about whether the job works.
 pub fn is_outcome(status: Status) -> bool {

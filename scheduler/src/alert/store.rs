@@ -8,13 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::QueryBuilder;
 
-use super::recording::record_in;
 use super::rules::{SecretRef, Target};
 use super::{Alert, ChannelKind, EventKind};
 use crate::domain::execution::Status;
 use crate::domain::ids::{AgentId, ExecutionId, JobId};
 use crate::store::StoreError;
-use crate::store::ingest::is_lock_conflict;
 use crate::store::mysql::MySqlStore;
 
 /// An event to record, before it is split per recipient.
@@ -177,9 +175,6 @@ pub trait AlertStore: Send + Sync {
     ) -> Result<Vec<Status>, StoreError>;
 }
 
-/// Lock conflicts between schedulers recording the same group are retried this often.
-const LOCK_RETRIES: u32 = 5;
-
 #[async_trait::async_trait]
 impl AlertStore for MySqlStore {
     async fn record_alert(
@@ -188,22 +183,15 @@ impl AlertStore for MySqlStore {
         window: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Recorded>, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx = self.pool().begin().await?;
-            match record_in(&mut tx, alert, window, now).await {
-                Ok(rows) => {
-                    tx.commit().await?;
-                    return Ok(rows);
-                }
-                Err(e) if attempt < LOCK_RETRIES && is_lock_conflict(&e) => {
-                    let _ = tx.rollback().await;
-                    tokio::time::sleep(Duration::from_millis(10 * u64::from(attempt))).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let recorded = super::outbox::record_retrying(
+            self.pool(),
+            None,
+            std::slice::from_ref(alert),
+            window,
+            now,
+        )
+        .await?;
+        Ok(recorded.unwrap_or_default())
     }
 
     async fn claim_due(
