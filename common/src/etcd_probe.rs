@@ -26,15 +26,31 @@ pub(crate) async fn probe_endpoints(
     tls: Option<&EtcdTls>,
 ) -> Option<(String, String, Blame)> {
     for endpoint in endpoints {
-        if let Err(message) = probe(endpoint, tls).await {
-            let blame = blame(endpoint, &message, tls);
+        if let Err(failure) = probe(endpoint, tls).await {
+            let blame = blame(endpoint, &failure, tls);
+            let message = failure.message;
             return Some((endpoint.clone(), message, blame));
         }
     }
     None
 }
 
-async fn probe(endpoint: &str, tls: Option<&EtcdTls>) -> Result<(), String> {
+/// A failed dial, and whether it failed before the connection (and its TLS handshake) was up.
+struct Failure {
+    connecting: bool,
+    message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure {
+            connecting: false,
+            message,
+        }
+    }
+}
+
+async fn probe(endpoint: &str, tls: Option<&EtcdTls>) -> Result<(), Failure> {
     let mut dial = Endpoint::from_shared(endpoint.to_owned())
         .map_err(|e| error_chain(&e))?
         .connect_timeout(Duration::from_secs(3))
@@ -45,7 +61,10 @@ async fn probe(endpoint: &str, tls: Option<&EtcdTls>) -> Result<(), String> {
             .map_err(|e| error_chain(&e))?;
     }
     let call = async {
-        let channel = dial.connect().await.map_err(|e| error_chain(&e))?;
+        let channel = dial.connect().await.map_err(|e| Failure {
+            connecting: true,
+            message: error_chain(&e),
+        })?;
         let mut grpc = tonic::client::Grpc::new(channel);
         grpc.ready().await.map_err(|e| error_chain(&e))?;
         // StatusRequest is an empty message, and `()` decodes any answer, so no generated
@@ -55,11 +74,11 @@ async fn probe(endpoint: &str, tls: Option<&EtcdTls>) -> Result<(), String> {
         grpc.unary(tonic::Request::new(()), path, codec)
             .await
             .map(drop)
-            .map_err(|status| status_text(&status))
+            .map_err(|status| Failure::from(status_text(&status)))
     };
     tokio::time::timeout(Duration::from_secs(4), call)
         .await
-        .unwrap_or_else(|_| Err("no answer within 4 s".into()))
+        .unwrap_or_else(|_| Err(Failure::from("no answer within 4 s".to_owned())))
 }
 
 /// A status that came from the transport carries the real cause (TLS alert, reset) as source.
@@ -71,17 +90,24 @@ pub(crate) fn status_text(status: &tonic::Status) -> String {
 
 /// rustls words its failures "invalid peer certificate: …" when it rejects etcd's certificate,
 /// and "received fatal alert: …" when etcd rejects this side's (or its missing) certificate.
-fn blame(endpoint: &str, message: &str, tls: Option<&EtcdTls>) -> Blame {
+fn blame(endpoint: &str, failure: &Failure, tls: Option<&EtcdTls>) -> Blame {
+    let message = failure.message.as_str();
+    let unreachable = [
+        "refused",
+        "no answer",
+        "dns",
+        "timed out",
+        "tcp connect error",
+    ];
+    if unreachable
+        .iter()
+        .any(|m| message.to_lowercase().contains(m))
+    {
+        return Blame::Endpoint;
+    }
     let Some(tls) = tls else {
         // Something listens but does not speak plain HTTP/2: most likely a TLS etcd, which
         // drops a connection that does not start with a TLS handshake.
-        let unreachable = ["refused", "no answer", "dns", "timed out"];
-        if unreachable
-            .iter()
-            .any(|m| message.to_lowercase().contains(m))
-        {
-            return Blame::Endpoint;
-        }
         return Blame::Tls(format!(
             "{endpoint} is plain http://; if etcd serves TLS, use https:// and CRONY_ETCD_TLS_CA"
         ));
@@ -97,9 +123,12 @@ fn blame(endpoint: &str, message: &str, tls: Option<&EtcdTls>) -> Blame {
                 .to_owned(),
         });
     }
-    // A plain etcd answers a ClientHello with an HTTP/2 frame, or just hangs up.
+    // A plain etcd answers a ClientHello with an HTTP/2 frame, or just hangs up (a close, or a
+    // reset when the hello was still unread) before the handshake is done. A refused client
+    // certificate is an alert, or (TLS 1.3) a close after the handshake.
     let plain = ["InvalidContentType", "corrupt message", "tls handshake eof"];
-    if plain.iter().any(|m| message.contains(m)) {
+    let hung_up = failure.connecting && !message.contains("alert");
+    if hung_up || plain.iter().any(|m| message.contains(m)) {
         return Blame::Tls(format!(
             "{endpoint} probably does not serve TLS; for a plain etcd use http:// and no \
              CRONY_ETCD_TLS_* settings"
@@ -131,7 +160,12 @@ mod tests {
     fn failures_blame_the_setting_to_fix() {
         let ep = "https://e:1";
         let tls = EtcdTls::default();
-        let tls_blame = |message: &str| match blame(ep, message, Some(&tls)) {
+        let after = |message: &str| Failure::from(message.to_owned());
+        let connecting = |message: &str| Failure {
+            connecting: true,
+            message: message.to_owned(),
+        };
+        let tls_blame = |message: &str| match blame(ep, &after(message), Some(&tls)) {
             Blame::Tls(text) => text,
             Blame::Endpoint => String::new(),
         };
@@ -143,17 +177,21 @@ mod tests {
         assert!(
             tls_blame("received corrupt message of type InvalidContentType").contains("http://")
         );
-        assert_eq!(
-            blame(ep, "tcp connect error: Connection refused", Some(&tls)),
-            Blame::Endpoint
+        let refused = connecting("tcp connect error: Connection refused");
+        assert_eq!(blame(ep, &refused, Some(&tls)), Blame::Endpoint);
+        // A plain etcd that resets the connection during the handshake is not a certificate
+        // problem (this was once blamed on CRONY_ETCD_TLS_CERT).
+        let reset = connecting("transport error: Connection reset by peer (os error 104)");
+        assert!(
+            matches!(blame(ep, &reset, Some(&tls)), Blame::Tls(t) if t.contains("does not serve TLS"))
+        );
+        let alert = connecting("transport error: received fatal alert: CertificateRequired");
+        assert!(
+            matches!(blame(ep, &alert, Some(&tls)), Blame::Tls(t) if t.contains("CRONY_ETCD_TLS_CERT"))
         );
         let plain = "http://e:1";
-        assert_eq!(
-            blame(plain, "tcp connect error: Connection refused", None),
-            Blame::Endpoint
-        );
-        assert!(
-            matches!(blame(plain, "stream closed because of a broken pipe", None), Blame::Tls(t) if t.contains("https://"))
-        );
+        assert_eq!(blame(plain, &refused, None), Blame::Endpoint);
+        let pipe = after("stream closed because of a broken pipe");
+        assert!(matches!(blame(plain, &pipe, None), Blame::Tls(t) if t.contains("https://")));
     }
 }
