@@ -19,6 +19,8 @@ pub struct AuditRecord {
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
     pub ip: Option<String>,
+    /// The tool that made the change (`X-Crony-Source`), when it said.
+    pub source: Option<String>,
 }
 
 impl AuditRecord {
@@ -31,6 +33,7 @@ impl AuditRecord {
             before: None,
             after: None,
             ip: None,
+            source: None,
         }
     }
 
@@ -53,6 +56,11 @@ impl AuditRecord {
         self.ip = ip;
         self
     }
+
+    pub fn source(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
+    }
 }
 
 /// One row of the audit log as the API shows it.
@@ -69,6 +77,8 @@ pub struct AuditEntry {
     #[schema(value_type = Option<Object>)]
     pub after: Option<serde_json::Value>,
     pub ip: Option<String>,
+    /// The tool that made the change (its `X-Crony-Source` header): `crony-cli apply`, say.
+    pub source: Option<String>,
 }
 
 /// Filters of `GET /api/v1/audit`; newest first.

@@ -40,7 +40,7 @@ mod jobs;
 mod report;
 
 pub use callback::{grpc, http};
-pub use client::Client;
+pub use client::{Client, path_segment};
 pub use context::{JobContext, Outcome, ReportTarget};
 pub use error::Error;
 pub use executions::{
@@ -57,3 +57,5 @@ pub use report::{JobResult, ReportRetryPolicy, Reporter, ResultStatus};
 pub use async_trait::async_trait;
 /// Crony's wire types (`crony.v1`), for services that want the raw gRPC messages.
 pub use crony_proto as proto;
+/// The HTTP method of [`Client::request_json`].
+pub use reqwest::Method;

@@ -43,7 +43,7 @@ async fn make_token(
 /// The same request with `credential` as bearer (none when `None`).
 fn request(s: &TestScheduler, route: &str, credential: Option<&str>) -> reqwest::RequestBuilder {
     let (method, path) = route.split_once(' ').expect("METHOD path");
-    let path = path.replace("{id}", "999999");
+    let path = path.replace("{id}", "999999").replace("{name}", "nobody");
     let method = Method::from_bytes(method.as_bytes()).expect("a method");
     // A plain client: the harness's default admin token must not leak into these calls.
     let mut request = reqwest::Client::new().request(method.clone(), s.url(&path));

@@ -161,7 +161,11 @@ async fn every_route_is_documented_and_every_documented_route_is_served() -> any
     let client = crony_tests::api_client();
     for route in &documented {
         let (method, path) = route.split_once(' ').expect("METHOD path");
-        let url = s.url(&path.replace("{id}", "no-such-id"));
+        let url = s.url(
+            &path
+                .replace("{id}", "no-such-id")
+                .replace("{name}", "no-such-name"),
+        );
         let method = reqwest::Method::from_bytes(method.as_bytes())?;
         let mut request = client.request(method.clone(), &url);
         if method != reqwest::Method::GET && method != reqwest::Method::DELETE {

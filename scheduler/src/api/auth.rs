@@ -41,6 +41,8 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub struct Caller<R> {
     pub principal: Principal,
     pub ip: Option<IpAddr>,
+    /// The request's `X-Crony-Source` (which tool made the change), recorded in the audit log.
+    pub source: Option<String>,
     role: PhantomData<R>,
 }
 
@@ -55,7 +57,9 @@ impl<R> Caller<R> {
 
     /// An audit record of this caller, from this address.
     pub fn audit(&self, target_type: &'static str, verb: &str) -> AuditRecord {
-        AuditRecord::new(self.actor(), target_type, verb).ip(self.ip.map(|ip| ip.to_string()))
+        AuditRecord::new(self.actor(), target_type, verb)
+            .ip(self.ip.map(|ip| ip.to_string()))
+            .source(self.source.clone())
     }
 }
 
@@ -78,9 +82,31 @@ impl<R: Required> FromRequestParts<AppState> for Caller<R> {
         Ok(Caller {
             principal,
             ip: client_ip(parts, app),
+            source: source(&parts.headers)?,
             role: PhantomData,
         })
     }
+}
+
+pub const SOURCE_HEADER: &str = "x-crony-source";
+/// The longest `X-Crony-Source` the audit log keeps (its column's width).
+pub const MAX_SOURCE: usize = 64;
+
+/// `X-Crony-Source`: printable ASCII, at most [`MAX_SOURCE`] characters. A bad one is refused
+/// rather than cut, so the audit log never records something the caller did not send.
+fn source(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(SOURCE_HEADER) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default().trim();
+    let printable = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if text.is_empty() || text.len() > MAX_SOURCE || !printable {
+        return Err(ApiError::invalid(
+            SOURCE_HEADER,
+            format!("must be 1 to {MAX_SOURCE} printable ASCII characters"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
 }
 
 fn unauthenticated(message: impl Into<String>) -> ApiError {

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,10 @@ use super::AppState;
 use super::alerts::shown_recipient;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use super::job_apply::{
+    DryRunQuery, Plan, check_name_free, checked_new, checked_replacement, created, plan, planned,
+    replaced,
+};
 use super::json::ValidJson;
 use super::paging::{given, page_limit};
 use super::params::{ValidPath, ValidQuery};
@@ -86,7 +91,7 @@ pub struct JobList {
 }
 
 /// A job as `role` may see it.
-fn render(mut job: Job, last_outcome: Option<LastOutcome>, role: Role) -> JobView {
+pub(super) fn render(mut job: Job, last_outcome: Option<LastOutcome>, role: Role) -> JobView {
     let next_fires = if job.spec.enabled {
         fires_of(&job, Utc::now(), NEXT_FIRES)
     } else {
@@ -110,7 +115,7 @@ fn render(mut job: Job, last_outcome: Option<LastOutcome>, role: Role) -> JobVie
 
 /// A job with its last outcome looked up. The outcome is decoration: when the look-up fails
 /// the job is still answered, without it.
-async fn view(app: &AppState, job: Job, role: Role) -> JobView {
+pub(super) async fn view(app: &AppState, job: Job, role: Role) -> JobView {
     let last = match app.store.last_outcomes(std::slice::from_ref(&job.id)).await {
         Ok(mut found) => found.remove(&job.id),
         Err(e) => {
@@ -122,7 +127,7 @@ async fn view(app: &AppState, job: Job, role: Role) -> JobView {
 }
 
 /// Only admins create, change or delete shell jobs: they run commands on the agents' hosts.
-fn may_touch<R>(who: &Caller<R>, spec: &JobSpec) -> Result<(), ApiError> {
+pub(super) fn may_touch<R>(who: &Caller<R>, spec: &JobSpec) -> Result<(), ApiError> {
     if spec.needs_shell() && who.role() < Role::Admin {
         return Err(ApiError::new(
             ErrorCode::PermissionDenied,
@@ -136,14 +141,16 @@ fn may_touch<R>(who: &Caller<R>, spec: &JobSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn not_found(id: &JobId) -> ApiError {
+pub(super) fn not_found(id: &JobId) -> ApiError {
     ApiError::new(ErrorCode::NotFound, format!("no job with id {id:?}"))
 }
 
 /// Creates a job; placement and the push to its agent follow at once.
 #[utoipa::path(post, path = "/jobs", tag = "jobs",
-    security(("token" = ["operator"]), ("session" = ["operator"])), request_body = JobSpec, responses(
+    security(("token" = ["operator"]), ("session" = ["operator"])), params(DryRunQuery),
+    request_body = JobSpec, responses(
     (status = 201, description = "The job", body = JobView),
+    (status = 200, description = "`dry_run=true`: what would be created; nothing written", body = Plan),
     (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
     (status = 409, description = "Another job has this name (`field` = `name`)", body = ErrorBody),
     (status = 503, description = "MySQL unreachable", body = ErrorBody),
@@ -151,30 +158,18 @@ fn not_found(id: &JobId) -> ApiError {
 pub async fn create(
     who: Caller<Operator>,
     State(app): State<AppState>,
+    ValidQuery(query): ValidQuery<DryRunQuery>,
     ValidJson(spec): ValidJson<JobSpec>,
-) -> Result<(StatusCode, Json<JobView>), ApiError> {
-    may_touch(&who, &spec)?;
+) -> Result<Response, ApiError> {
+    let dry_run = query.wanted()?;
     let now = Utc::now();
-    let (schedule, _) = spec.validate(now)?;
-    spec.check_at_is_ahead(&schedule, now, None)?;
-    if let Some(allow) = &app.callback_allow {
-        spec.check_callback_allow(allow)?;
+    let spec = checked_new(&who, &app, spec, now)?;
+    if dry_run {
+        check_name_free(&app, &spec.name, None).await?;
+        return Ok(planned(plan(None, Some(&spec))));
     }
-    let job = Job {
-        id: uuid::Uuid::now_v7().simple().to_string().into(),
-        spec,
-        agent_id: None,
-        assignment_epoch: 0,
-        created_at: now,
-        updated_at: now,
-        last_scheduled_at: None,
-    };
-    app.store
-        .create_job(&job, who.audit("job", "create"))
-        .await
-        .map_err(name_field)?;
-    app.jobs_changed.notify_one();
-    Ok((StatusCode::CREATED, Json(render(job, None, who.role()))))
+    let job = created(&who, &app, spec, now).await?;
+    Ok((StatusCode::CREATED, Json(render(job, None, who.role()))).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -259,10 +254,10 @@ pub async fn get(
 /// Replaces a job's whole definition (fields left out take their defaults).
 #[utoipa::path(put, path = "/jobs/{id}", tag = "jobs",
     security(("token" = ["operator"]), ("session" = ["operator"])),
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = String, Path, description = "Job id"), DryRunQuery),
     request_body = JobSpec,
     responses(
-        (status = 200, description = "The job", body = JobView),
+        (status = 200, description = "The job; with `dry_run=true` a `Plan` of what would change, nothing written", body = JobView),
         (status = 400, description = "A field is invalid (named in `field`)", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "Another job has this name (`field` = `name`)", body = ErrorBody),
@@ -272,37 +267,29 @@ pub async fn replace(
     who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<JobId>,
-    ValidJson(mut spec): ValidJson<JobSpec>,
-) -> Result<Json<JobView>, ApiError> {
+    ValidQuery(query): ValidQuery<DryRunQuery>,
+    ValidJson(spec): ValidJson<JobSpec>,
+) -> Result<Response, ApiError> {
+    let dry_run = query.wanted()?;
     let now = Utc::now();
     may_touch(&who, &spec)?;
     let current = load(&app, &id).await?;
-    // An operator may not turn a shell job into another kind either.
-    may_touch(&who, &current.spec)?;
-    if spec.has_redacted() {
-        spec.keep_redacted(&current.spec)?;
+    let spec = checked_replacement(&who, &app, &current, spec, now)?;
+    if dry_run {
+        check_name_free(&app, &spec.name, Some(&id)).await?;
+        return Ok(planned(plan(Some(&current), Some(&spec))));
     }
-    let (schedule, _) = spec.validate(now)?;
-    spec.check_at_is_ahead(&schedule, now, Some(&current.spec))?;
-    if let Some(allow) = &app.callback_allow {
-        spec.check_callback_allow(allow)?;
-    }
-    let job = app
-        .store
-        .replace_job(&id, &spec, now, who.audit("job", "update"))
-        .await
-        .map_err(name_field)?;
-    let job = job.ok_or_else(|| not_found(&id))?;
-    app.jobs_changed.notify_one();
-    Ok(Json(view(&app, job, who.role()).await))
+    let job = replaced(&who, &app, &current, &spec, now).await?;
+    Ok(Json(view(&app, job, who.role()).await).into_response())
 }
 
 /// Deletes a job; its agent stops firing it at the next push.
 #[utoipa::path(delete, path = "/jobs/{id}", tag = "jobs",
     security(("token" = ["operator"]), ("session" = ["operator"])),
-    params(("id" = String, Path, description = "Job id")),
+    params(("id" = String, Path, description = "Job id"), DryRunQuery),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 200, description = "`dry_run=true`: what would be deleted; nothing written", body = Plan),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 503, description = "MySQL unreachable", body = ErrorBody),
 ))]
@@ -310,9 +297,14 @@ pub async fn delete(
     who: Caller<Operator>,
     State(app): State<AppState>,
     ValidPath(id): ValidPath<JobId>,
-) -> Result<StatusCode, ApiError> {
+    ValidQuery(query): ValidQuery<DryRunQuery>,
+) -> Result<Response, ApiError> {
+    let dry_run = query.wanted()?;
     let current = load(&app, &id).await?;
     may_touch(&who, &current.spec)?;
+    if dry_run {
+        return Ok(planned(plan(Some(&current), None)));
+    }
     if !app
         .store
         .delete_job(&id, who.audit("job", "delete"))
@@ -321,7 +313,7 @@ pub async fn delete(
         return Err(not_found(&id));
     }
     app.jobs_changed.notify_one();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Disables a job (idempotent).
@@ -390,7 +382,7 @@ async fn set_enabled(
 }
 
 /// A name clash is the `name` field's fault.
-fn name_field(e: crate::store::StoreError) -> ApiError {
+pub(super) fn name_field(e: crate::store::StoreError) -> ApiError {
     let mut error = ApiError::from(e);
     if error.code == ErrorCode::Conflict {
         error.field = Some("name".into());

@@ -10,6 +10,7 @@ pub mod cron;
 pub mod error;
 pub mod executions;
 pub mod health;
+pub mod job_apply;
 pub mod jobs;
 pub mod json;
 pub mod openapi;
@@ -87,6 +88,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::get, agents::patch))
         .routes(routes!(jobs::list, jobs::create))
         .routes(routes!(jobs::get, jobs::replace, jobs::delete))
+        .routes(routes!(job_apply::get, job_apply::apply))
         .routes(routes!(jobs::pause))
         .routes(routes!(jobs::resume))
         .routes(routes!(control::trigger))

@@ -14,6 +14,7 @@ pub const MAX_DESCRIPTION: usize = 2_000;
 pub const MAX_BLOB: usize = 64 * 1024;
 pub const MAX_TIMEOUT_SECS: u32 = 7 * 24 * 3600;
 pub const MAX_RETRIES: u32 = 100;
+pub const MAX_MANAGED_BY: usize = 64;
 /// What the API shows instead of a secret value; sending it back keeps the stored secret.
 pub const REDACTED: &str = "********";
 
@@ -53,6 +54,10 @@ pub struct JobSpec {
     pub async_timeout_secs: u32,
     #[serde(default)]
     pub alerts: AlertSpec,
+    /// Which tool owns the definition (`crony-apply:<set>` for jobs that `crony apply`
+    /// created): `apply --prune` deletes only jobs carrying its own set's marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

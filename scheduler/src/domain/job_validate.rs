@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::job::{
-    FieldError, JobSpec, MAX_BLOB, MAX_DESCRIPTION, MAX_NAME, MAX_RETRIES, MAX_TIMEOUT_SECS,
-    Target, bad,
+    FieldError, JobSpec, MAX_BLOB, MAX_DESCRIPTION, MAX_MANAGED_BY, MAX_NAME, MAX_RETRIES,
+    MAX_TIMEOUT_SECS, Target, bad,
 };
 use super::schedule::Schedule;
 
@@ -31,6 +31,15 @@ impl JobSpec {
                 "description",
                 format!("at most {MAX_DESCRIPTION} characters"),
             ));
+        }
+        if let Some(owner) = &self.managed_by {
+            let printable = owner.bytes().all(|b| (0x21..0x7f).contains(&b));
+            if owner.is_empty() || owner.len() > MAX_MANAGED_BY || !printable {
+                return Err(bad(
+                    "managed_by",
+                    format!("1 to {MAX_MANAGED_BY} printable ASCII characters, no spaces"),
+                ));
+            }
         }
         let tz: Tz = self.timezone.parse().map_err(|_| {
             bad(

@@ -5,6 +5,7 @@ pub mod execution;
 pub mod ids;
 pub mod job;
 mod job_allow;
+pub mod job_diff;
 mod job_secrets;
 mod job_validate;
 mod retry_delay;

@@ -26,7 +26,8 @@ pub(crate) async fn write_audit(
     let json = |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string());
     sqlx::query(
         "INSERT INTO audit_log (at, actor, actor_kind, actor_id, action, target_type, target_id, \
-         job_id, before_state, after_state, ip, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
+         job_id, before_state, after_state, ip, source, detail) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
     )
     .bind(Utc::now())
     .bind(&audit.actor.name)
@@ -43,6 +44,7 @@ pub(crate) async fn write_audit(
     .bind(json(&audit.before))
     .bind(json(&audit.after))
     .bind(&audit.ip)
+    .bind(&audit.source)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -61,6 +63,7 @@ struct AuditRow {
     before_state: Option<String>,
     after_state: Option<String>,
     ip: Option<String>,
+    source: Option<String>,
 }
 
 impl From<AuditRow> for AuditEntry {
@@ -80,6 +83,7 @@ impl From<AuditRow> for AuditEntry {
             before: parse(r.before_state),
             after: parse(r.after_state),
             ip: r.ip,
+            source: r.source,
         }
     }
 }
@@ -96,7 +100,7 @@ impl AuditStore for MySqlStore {
     async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let mut query = QueryBuilder::new(
             "SELECT id, at, actor, actor_kind, actor_id, action, target_type, target_id, \
-             before_state, after_state, ip FROM audit_log WHERE 1 = 1",
+             before_state, after_state, ip, source FROM audit_log WHERE 1 = 1",
         );
         if let Some(action) = &filter.action {
             query.push(" AND action = ").push_bind(action);

@@ -30,6 +30,8 @@ pub trait JobStore: Send + Sync {
     /// Writes the job and `audit` (its after-state filled in here, secrets redacted).
     async fn create_job(&self, job: &Job, audit: AuditRecord) -> Result<(), StoreError>;
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
+    /// Names are unique (a MySQL unique key), so at most one job answers.
+    async fn get_job_by_name(&self, name: &str) -> Result<Option<Job>, StoreError>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
     /// Replaces the spec; `None` when no such job.
     async fn replace_job(
@@ -145,6 +147,15 @@ impl JobStore for MySqlStore {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
         let row: Option<JobRow> = sqlx::query_as(&sql)
             .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|r| r.into_job(self.secrets())).transpose()
+    }
+
+    async fn get_job_by_name(&self, name: &str) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE name = ?");
+        let row: Option<JobRow> = sqlx::query_as(&sql)
+            .bind(name)
             .fetch_optional(self.pool())
             .await?;
         row.map(|r| r.into_job(self.secrets())).transpose()

@@ -23,6 +23,8 @@ pub const ROUTES: &[(&str, Access)] = &[
     ("GET /api/v1/jobs/{id}", Role("viewer")),
     ("PUT /api/v1/jobs/{id}", Role("operator")),
     ("DELETE /api/v1/jobs/{id}", Role("operator")),
+    ("GET /api/v1/jobs/by-name/{name}", Role("viewer")),
+    ("PUT /api/v1/jobs/by-name/{name}", Role("operator")),
     ("POST /api/v1/jobs/{id}/pause", Role("operator")),
     ("POST /api/v1/jobs/{id}/resume", Role("operator")),
     ("POST /api/v1/jobs/{id}/trigger", Role("operator")),
