@@ -205,6 +205,27 @@ impl SchedulerConfig {
         }
     }
 
+    /// Only the database of the settings (`crony-scheduler migrate` needs nothing else, not
+    /// even the cluster token); every other setting given is still checked for typos.
+    pub fn database_from_env_and_args(
+        args: impl IntoIterator<Item = OsString>,
+    ) -> Result<MySqlConnectOptions, ConfigError> {
+        let src = Sources::load(
+            "crony-scheduler migrate",
+            "Applies the schema's pending migrations (--dry-run: only lists them)",
+            SETTINGS,
+            args,
+            |name| std::env::var(name).ok(),
+        )?;
+        Ok(src
+            .get(&DATABASE_URL, parse_database_url)?
+            .map_or_else(
+                || parse_database_url("mysql://root@127.0.0.1:3306/crony"),
+                Ok,
+            )
+            .expect("default database URL parses"))
+    }
+
     pub fn from_env_and_args(
         args: impl IntoIterator<Item = OsString>,
     ) -> Result<Self, ConfigError> {

@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod leader;
 pub mod lost;
 pub mod metrics;
+pub mod migrate;
 mod owed_retries;
 pub mod placement;
 pub mod registry;
@@ -43,7 +44,12 @@ pub fn main_entry() -> std::process::ExitCode {
 }
 
 fn run_from_env() -> anyhow::Result<()> {
-    let config = SchedulerConfig::from_env_and_args(std::env::args_os())?;
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "migrate") {
+        args.remove(1);
+        return migrate::run(args);
+    }
+    let config = SchedulerConfig::from_env_and_args(args)?;
     crony_common::telemetry::init(config.log_format);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

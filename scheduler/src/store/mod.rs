@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod job_feed;
 pub mod jobs;
 pub mod lost_retries;
+pub mod migrations;
 pub mod mysql;
 mod one_shot;
 mod placeholders;

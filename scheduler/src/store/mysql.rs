@@ -13,8 +13,6 @@ use std::collections::HashMap;
 use crate::domain::agent::{AgentAdmin, AgentPatch, AgentState, AgentView};
 use crate::domain::ids::AgentId;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
-
 pub struct MySqlStore {
     pool: MySqlPool,
     /// Seals job secrets before they are written and opens them when read.
@@ -41,23 +39,15 @@ impl MySqlStore {
             .acquire_timeout(Duration::from_secs(2))
             .connect_with(options.clone())
             .await?;
-        // Several schedulers may start at once on a new database; sqlx's own migration lock
-        // did not keep them apart on MariaDB (duplicate-key errors), so hold a named lock on
-        // the connection that migrates.
-        let mut conn = pool.acquire().await?;
-        let (locked,): (Option<i64>,) = sqlx::query_as("SELECT GET_LOCK('crony_migrations', 60)")
-            .fetch_one(&mut *conn)
-            .await?;
-        if locked != Some(1) {
-            return Err(StoreError::Other(
-                "timed out waiting for another scheduler's migrations".into(),
-            ));
+        let schema = super::migrations::status(options).await?;
+        if !schema.unknown.is_empty() {
+            tracing::warn!(
+                newer = ?schema.unknown,
+                "the database has migrations newer than this scheduler (a newer version ran on \
+                 it); running on, as migrations within crony.v1 only add (UPGRADING.md)"
+            );
         }
-        let migrated = MIGRATOR.run(&mut *conn).await;
-        sqlx::query("SELECT RELEASE_LOCK('crony_migrations')")
-            .execute(&mut *conn)
-            .await?;
-        migrated.map_err(|e| StoreError::Other(format!("migrations failed: {e}")))?;
+        super::migrations::apply(&pool).await?;
         Ok(Self {
             pool,
             secrets: crate::auth::secrets::SecretBox::none(),
