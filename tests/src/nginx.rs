@@ -25,14 +25,20 @@ impl Nginx {
     /// adding the client's address to `X-Forwarded-For`; an upstream that refuses or does not
     /// answer within 2 s is skipped for the next one.
     pub fn start(upstreams: &[&str]) -> anyhow::Result<Self> {
+        anyhow::ensure!(!upstreams.is_empty(), "nginx needs at least one upstream");
+        Self::start_site(|port| site(port, upstreams))
+    }
+
+    /// nginx serving `site(port)` — the content of an `http {}` block (upstreams and a server
+    /// listening on `127.0.0.1:<port>`), such as `deploy/nginx/crony.conf` adapted to the test.
+    pub fn start_site(site: impl FnOnce(u16) -> String) -> anyhow::Result<Self> {
         let binary = find_program(&["nginx"]).context(
             "no nginx binary: install the Debian package nginx (./scripts/dev test does)",
         )?;
-        anyhow::ensure!(!upstreams.is_empty(), "nginx needs at least one upstream");
         let dir = tempfile::Builder::new().prefix("crony-nginx-").tempdir()?;
         let port = free_port();
         let conf = dir.path().join("nginx.conf");
-        std::fs::write(&conf, config(dir.path(), port, upstreams))?;
+        std::fs::write(&conf, config(dir.path(), &site(port)))?;
         let server = Supervised::new("nginx", dir.path().join("error.log"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -85,12 +91,9 @@ impl Nginx {
     }
 }
 
-fn config(dir: &Path, port: u16, upstreams: &[&str]) -> String {
+/// The whole configuration: everything nginx writes kept in `dir`, then `site`.
+fn config(dir: &Path, site: &str) -> String {
     let d = dir.display();
-    let servers: String = upstreams
-        .iter()
-        .map(|u| format!("    server {u} max_fails=1 fail_timeout=2s;\n"))
-        .collect();
     // As root, nginx wants to know whom its workers run as (`nobody` by default, who could
     // not enter this dir); as anyone else the directive is ignored with a notice.
     let user = if is_root() { "user root;" } else { "" };
@@ -109,7 +112,20 @@ http {{
   fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
-  upstream crony {{
+{site}
+}}
+"
+    )
+}
+
+/// The harness's own site: `upstreams` in turn, the next one tried when one fails.
+fn site(port: u16, upstreams: &[&str]) -> String {
+    let servers: String = upstreams
+        .iter()
+        .map(|u| format!("    server {u} max_fails=1 fail_timeout=2s;\n"))
+        .collect();
+    format!(
+        "  upstream crony {{
 {servers}  }}
   server {{
     listen 127.0.0.1:{port};
@@ -124,7 +140,6 @@ http {{
       proxy_next_upstream_tries {tries};
     }}
   }}
-}}
 ",
         tries = upstreams.len(),
     )
