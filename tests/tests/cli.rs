@@ -361,6 +361,74 @@ async fn trigger_wait_exits_with_the_executions_outcome() -> anyhow::Result<()> 
     let execution: Value = serde_json::from_str(&failed.stdout)?;
     assert_eq!(execution["status"], "failed", "{execution}");
     assert!(failed.stderr.contains("failed"), "{}", failed.stderr);
+
+    // The operations around it: history, output, agents, the editor, a preview.
+    let runs = crony(
+        &s.base_url,
+        dir,
+        &["exec", "list", "--job", "works", "-o", "json"],
+        &[],
+    )
+    .await?;
+    let runs: Value = serde_json::from_str(&runs.stdout)?;
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
+    let id = runs[0]["id"].as_str().unwrap();
+    let logs = crony(&s.base_url, dir, &["exec", "logs", id], &[]).await?;
+    assert_eq!(logs.code, 0, "{}", logs.stderr);
+    let agents = crony(&s.base_url, dir, &["agents", "list", "-o", "json"], &[]).await?;
+    let agents: Value = serde_json::from_str(&agents.stdout)?;
+    let agent = agents[0]["id"].as_str().expect("one agent").to_owned();
+    let weighed = crony(
+        &s.base_url,
+        dir,
+        &["agents", "weight", &agent, "7", "-o", "json"],
+        &[],
+    )
+    .await?;
+    assert_eq!(
+        serde_json::from_str::<Value>(&weighed.stdout)?["weight_override"],
+        7,
+        "{}",
+        weighed.stderr
+    );
+    let drained = crony(
+        &s.base_url,
+        dir,
+        &["agents", "drain", &agent, "-o", "json"],
+        &[],
+    )
+    .await?;
+    assert_eq!(
+        serde_json::from_str::<Value>(&drained.stdout)?["drained"],
+        true,
+        "{}",
+        drained.stderr
+    );
+    let editor = [("EDITOR", "sed -i 's/^timeout_secs: 60$/timeout_secs: 7/'")];
+    let edited = crony(&s.base_url, dir, &["jobs", "edit", "works"], &editor).await?;
+    assert_eq!(edited.code, 0, "{}", edited.stderr);
+    let (_, job) = send(crony_tests::api_client().get(s.url("/api/v1/jobs/by-name/works"))).await?;
+    assert_eq!(job["timeout_secs"], 7, "{job}");
+    let preview = [
+        "preview",
+        "0 30 2 * * *",
+        "--tz",
+        "Asia/Shanghai",
+        "--count",
+        "2",
+        "-o",
+        "json",
+    ];
+    let preview = crony(&s.base_url, dir, &preview, &[]).await?;
+    let fires: Value = serde_json::from_str(&preview.stdout)?;
+    assert_eq!(fires["fires"].as_array().map(Vec::len), Some(2), "{fires}");
+    assert!(
+        fires["fires"][0]["local"]
+            .as_str()
+            .unwrap()
+            .ends_with("02:30:00+08:00"),
+        "{fires}"
+    );
     s.stop().await;
     Ok(())
 }
