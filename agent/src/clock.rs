@@ -189,8 +189,9 @@ impl Clock {
             return false;
         };
         if let Some(next) = entry.next {
-            self.queue.remove(&(next, id));
+            self.queue.remove(&(next, id.clone()));
         }
+        self.runner.metrics.jobs.forget(id.as_str());
         true
     }
 
@@ -234,6 +235,9 @@ impl Clock {
         if let Some(next) = entry.next {
             self.queue.insert((next, job.id.clone()));
         }
+        self.runner
+            .metrics
+            .next_fire(job.id.as_str(), &job.name, entry.next);
         self.entries.insert(job.id.clone(), entry);
         caught_up
     }
@@ -271,6 +275,9 @@ impl Clock {
             if let Some(next) = entry.next {
                 self.queue.insert((next, id.clone()));
             }
+            self.runner
+                .metrics
+                .next_fire(id.as_str(), &job.name, entry.next);
             if !armed {
                 continue; // not confirmed as ours under this lease: the scheduler decides
             }
@@ -338,6 +345,10 @@ impl Clock {
             let next = at + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
             entry.next = Some(next);
             self.queue.insert((next, job_id.clone()));
+            let name = &entry.job.name;
+            self.runner
+                .metrics
+                .next_fire(job_id.as_str(), name, Some(next));
         }
     }
 }

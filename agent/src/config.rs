@@ -96,6 +96,11 @@ const SPOOL_MAX_MB: Setting = s(
     "MiB of reports no scheduler has taken before the agent starts nothing new (each fire is \
      recorded skipped until schedulers take reports), 1-65536 [default: 256]",
 );
+const METRICS_PER_JOB: Setting = s(
+    "metrics_per_job",
+    "CRONY_METRICS_PER_JOB",
+    "per-job Prometheus series (job_id, job_name): auto (off above 1000 jobs), on or off [default: auto]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -125,6 +130,7 @@ static SETTINGS: &[Setting] = &[
     HTTP_PER_HOST,
     SPOOL_MAX_MB,
     LOG_FORMAT,
+    METRICS_PER_JOB,
     TLS_CERT,
     TLS_KEY,
     TLS_CA,
@@ -158,6 +164,8 @@ pub struct AgentConfig {
     /// The spool's bound: past it the agent applies back-pressure (docs/firing.md).
     pub spool_max_bytes: u64,
     pub log_format: LogFormat,
+    /// `CRONY_METRICS_PER_JOB`.
+    pub metrics_per_job: crony_common::job_series::PerJob,
     /// `Some`: `AgentService` serves TLS with this certificate.
     pub tls: Option<ServerIdentity>,
     /// Verifies schedulers that serve TLS when reporting to them; `None`: webpki roots.
@@ -192,6 +200,7 @@ impl AgentConfig {
             http_per_host: crate::executor::host_limit::DEFAULT_PER_HOST,
             spool_max_bytes: crate::spool::MAX_PENDING_BYTES,
             log_format: LogFormat::Plain,
+            metrics_per_job: crony_common::job_series::PerJob::Auto,
             tls: None,
             tls_ca: None,
             tls_client_ca: None,
@@ -252,6 +261,7 @@ impl AgentConfig {
                 parse_in_range(r, 1, 65_536).map(|mib| mib << 20)
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
+            metrics_per_job: src.get_or(&METRICS_PER_JOB, d.metrics_per_job, str::parse)?,
             metrics_token: src.get(&METRICS_TOKEN, MetricsToken::parse)?,
         })
     }

@@ -1,15 +1,22 @@
 //! Prometheus metrics of one agent (its own registry, so several agents can run in one test
 //! process), served as text on the agent's `/metrics`.
 
+use chrono::{DateTime, Utc};
+use crony_common::job_series::{JobSeries, PerJob};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
     registry: Registry,
-    /// Finished executions by job and final status (succeeded, failed, skipped, missed, …).
-    pub executions: IntCounterVec,
+    /// Finished executions by job (`job_id`, `job_name`) and final status (succeeded,
+    /// failed, skipped, missed, …): through [`Metrics::finished`], bounded by `jobs`.
+    executions: IntCounterVec,
+    /// When each held job fires next (Unix seconds): through [`Metrics::next_fire`].
+    next_fire: GaugeVec,
+    /// The per-job series of this agent (`CRONY_METRICS_PER_JOB`), removed with their job.
+    pub jobs: JobSeries,
     /// Seconds between a fire's scheduled instant and the moment the agent started it.
     pub fire_lateness: Histogram,
     pub retries: IntCounter,
@@ -32,7 +39,12 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Per-job series on `auto`.
     pub fn new() -> Self {
+        Self::with_per_job(PerJob::Auto)
+    }
+
+    pub fn with_per_job(per_job: PerJob) -> Self {
         let registry = Registry::new();
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
@@ -61,17 +73,31 @@ impl Metrics {
                 "crony_agent_executions_total",
                 "Executions finished on this agent, by job and final status",
             ),
-            &["job", "status"],
+            &["job_id", "job_name", "status"],
         )
         .expect("valid metric");
         registry
             .register(Box::new(executions.clone()))
             .expect("unique metric");
+        let next_fire = GaugeVec::new(
+            Opts::new(
+                "crony_job_next_fire_timestamp_seconds",
+                "When the job fires next on this agent (Unix seconds); NaN while it will not (paused, no fire left)",
+            ),
+            &["job_id", "job_name"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(next_fire.clone()))
+            .expect("unique metric");
+        register_build_info(&registry, "crony-agent");
         let fast = vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
         ];
         let metrics = Self {
             executions,
+            next_fire,
+            jobs: JobSeries::new(per_job),
             fire_lateness: histogram(
                 "crony_agent_fire_lateness_seconds",
                 "Time from a fire's scheduled instant to its start on the agent",
@@ -135,11 +161,40 @@ impl Metrics {
         metrics
     }
 
+    /// An execution of job `id` (`name`) ended with `status`.
+    pub fn finished(&self, id: &str, name: &str, status: &str) {
+        if let Some(c) = self.jobs.counter(&self.executions, id, name, &[status]) {
+            c.inc();
+        }
+    }
+
+    /// Job `id` fires next at `at` (`None`: it will not, or is paused).
+    pub fn next_fire(&self, id: &str, name: &str, at: Option<DateTime<Utc>>) {
+        if let Some(g) = self.jobs.gauge(&self.next_fire, id, name, &[]) {
+            match at {
+                Some(at) => g.set(at.timestamp_millis() as f64 / 1000.0),
+                None => g.set(f64::NAN),
+            }
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// `crony_build_info{binary, version} 1`: which build runs, for dashboards and upgrades.
+pub fn register_build_info(registry: &Registry, binary: &str) {
+    let info = IntGaugeVec::new(
+        Opts::new("crony_build_info", "The running build: always 1"),
+        &["binary", "version"],
+    )
+    .expect("valid metric");
+    info.with_label_values(&[binary, env!("CARGO_PKG_VERSION")])
+        .set(1);
+    registry.register(Box::new(info)).expect("unique metric");
 }
 
 impl Default for Metrics {

@@ -321,9 +321,7 @@ impl Runner {
         report.finished_at_ms = Utc::now().timestamp_millis();
         let status = ExecutionStatus::try_from(report.status).unwrap_or(ExecutionStatus::Failed);
         self.metrics
-            .executions
-            .with_label_values(&[&job.name, status.api_name()])
-            .inc();
+            .finished(job.id.as_str(), &job.name, status.api_name());
         self.save(&mut report).await;
     }
 

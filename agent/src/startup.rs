@@ -103,7 +103,7 @@ impl Agent {
         };
         // What a previous run of this agent left: unfinished runs are lost, the rest is resent.
         let (spool, recovered) = Spool::open_with_limit(&config.data_dir, config.spool_max_bytes)?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_per_job(config.metrics_per_job));
         let fired = fired_instants(&recovered);
         settle_recovered(&spool, recovered, &metrics).await?;
 

@@ -9,6 +9,7 @@ pub mod error_chain;
 pub mod etcd;
 pub mod etcd_access;
 mod etcd_probe;
+pub mod job_series;
 pub mod lease;
 pub mod leased_key;
 pub mod metrics_token;

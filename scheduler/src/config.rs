@@ -79,6 +79,11 @@ const REBALANCE: Setting = s(
     "CRONY_REBALANCE",
     "move a bounded number of jobs per pass toward each agent's weighted share when agents join or weights change: on or off [default: on]",
 );
+const METRICS_PER_JOB: Setting = s(
+    "metrics_per_job",
+    "CRONY_METRICS_PER_JOB",
+    "per-job Prometheus series (job_id, job_name): auto (off above 1000 jobs), on or off [default: auto]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -104,6 +109,7 @@ static SETTINGS: &[Setting] = &[
     DEFAULT_STRATEGY,
     REBALANCE,
     LOG_FORMAT,
+    METRICS_PER_JOB,
     alert::SMTP_URL,
     alert::SMTP_FROM,
     alert::FEISHU_WEBHOOK,
@@ -154,6 +160,8 @@ pub struct SchedulerConfig {
     /// Rebalance toward weighted shares (two-phase moves; docs/placement.md).
     pub rebalance: bool,
     pub log_format: LogFormat,
+    /// `CRONY_METRICS_PER_JOB`.
+    pub metrics_per_job: crony_common::job_series::PerJob,
     pub alerts: AlertSettings,
     /// How often the leader's alert worker looks for due alerts.
     pub alert_interval: Duration,
@@ -194,6 +202,7 @@ impl SchedulerConfig {
             default_strategy: Strategy::WeightedRoundRobin,
             rebalance: true,
             log_format: LogFormat::Plain,
+            metrics_per_job: crony_common::job_series::PerJob::Auto,
             alerts: AlertSettings::default(),
             alert_interval: Duration::from_secs(1),
             auth: AuthSettings::default(),
@@ -281,6 +290,7 @@ impl SchedulerConfig {
                 _ => Err(format!("{r:?} must be on or off")),
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
+            metrics_per_job: src.get_or(&METRICS_PER_JOB, d.metrics_per_job, str::parse)?,
             alerts: AlertSettings::load(&src)?,
             alert_interval: d.alert_interval,
             auth: AuthSettings::load(&src)?,

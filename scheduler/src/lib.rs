@@ -17,6 +17,7 @@ pub mod election;
 pub mod error;
 pub mod https;
 pub mod ingest;
+mod job_names;
 pub mod leader;
 pub mod lost;
 pub mod metrics;

@@ -55,9 +55,7 @@ impl Sweeper {
                         "execution lost with its agent"
                     );
                     self.metrics
-                        .executions
-                        .with_label_values(&[execution.job_id.as_str(), Status::Lost.as_str()])
-                        .inc();
+                        .settled(execution.job_id.as_str(), Status::Lost.as_str());
                 }
             }
             Err(e) => tracing::warn!(error = %e, "lost-execution sweep failed; retrying"),

@@ -168,8 +168,14 @@ impl Scheduler {
         }
 
         let live = Arc::new(LiveAgents::default());
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_per_job(config.metrics_per_job));
         let tracker = TaskTracker::new();
+        tracker.spawn(crate::job_names::run(
+            store.clone(),
+            metrics.clone(),
+            config.metrics_per_job,
+            shutdown.clone(),
+        ));
         tracker.spawn(run_discovery(
             EtcdAgentSource::new(etcd.clone(), &config.etcd_prefix),
             live.clone(),

@@ -63,9 +63,7 @@ impl Sweeper {
                         }
                         for (_, job) in &jobs {
                             self.metrics
-                                .executions
-                                .with_label_values(&[job.as_str(), Status::TimedOut.as_str()])
-                                .inc();
+                                .settled(job.as_str(), Status::TimedOut.as_str());
                         }
                         if !jobs.is_empty() {
                             tracing::info!(count = jobs.len(), "async executions timed out");

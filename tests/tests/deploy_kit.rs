@@ -259,7 +259,7 @@ fn systemd_units_verify() {
     let mut units = Vec::new();
     for unit in UNITS {
         let binary = unit.trim_end_matches(".service");
-        let built = workspace_binary(binary).display().to_string();
+        let built = workspace_binary(&built(binary)).display().to_string();
         let text = read(&format!("systemd/{unit}"));
         // Every /etc/crony/ file the unit names (environment file, credentials) exists here.
         for (at, _) in text.match_indices("/etc/crony/") {

@@ -127,7 +127,9 @@ async fn reports_land_once_whatever_the_replays_and_order() -> anyhow::Result<()
     assert_eq!(settled["attempts"][0]["number"], 1);
     assert_eq!(settled["attempts"][0]["status"], "succeeded");
     assert_eq!(settled["attempts"][0]["duration_ms"], 250);
-    let sample = format!("crony_executions_total{{job=\"{job}\",status=\"succeeded\"}}");
+    let sample = format!(
+        "crony_executions_total{{job_id=\"{job}\",job_name=\"reported\",status=\"succeeded\"}}"
+    );
     assert_eq!(metric(&s, &sample).await?, 1.0);
 
     // Replays, in any order and in one batch with a bad report: acked, nothing changes,

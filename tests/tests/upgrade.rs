@@ -67,7 +67,8 @@ async fn restored(db: &MariaDb, dump: &[u8]) -> anyhow::Result<String> {
 
 /// `crony-scheduler migrate args…` on `url`: exit status and output.
 async fn migrate(url: &str, args: &[&str]) -> anyhow::Result<(bool, String)> {
-    let mut command = crony_command("crony-scheduler");
+    // This package's build of the scheduler (`cargo test` builds it; it is `crony-scheduler`).
+    let mut command = crony_command("crony-test-scheduler");
     command
         .arg("migrate")
         .args(args)

@@ -76,9 +76,7 @@ impl Runner {
         report.finished_at_ms = now;
         report.error = why.to_owned();
         self.metrics
-            .executions
-            .with_label_values(&[&fire.job.name, status.api_name()])
-            .inc();
+            .finished(fire.job.id.as_str(), &fire.job.name, status.api_name());
         let spool = self.spool.clone();
         self.tracker.spawn(async move {
             if let Err(e) = spool.push(vec![report]).await {

@@ -126,11 +126,18 @@ impl Worker {
         row: &AlertRow,
         alert: Result<Alert, String>,
     ) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let result = match alert {
             Ok(alert) => {
-                self.channels
+                let sent = self
+                    .channels
                     .send_row(self.store.as_ref(), row, &alert)
-                    .await
+                    .await;
+                self.metrics
+                    .alert_delivery_seconds
+                    .with_label_values(&[row.channel.as_str()])
+                    .observe(started.elapsed().as_secs_f64());
+                sent
             }
             Err(message) => Err(SendError {
                 message,

@@ -323,9 +323,7 @@ pub async fn post_result(
                 .ok_or_else(|| not_found(id.as_str()))?;
             if outcome == ResultOutcome::Settled {
                 app.metrics
-                    .executions
-                    .with_label_values(&[row.summary.job_id.as_str(), result.status.as_str()])
-                    .inc();
+                    .settled(row.summary.job_id.as_str(), result.status.as_str());
                 app.alert_events.written();
                 crate::async_settled::tell_agent(
                     &app.live,

@@ -122,6 +122,8 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Respons
         return (StatusCode::UNAUTHORIZED, why).into_response();
     }
     app.metrics.live_agents.set(app.live.len() as i64);
+    let leading = app.leading_term.load(std::sync::atomic::Ordering::SeqCst) != 0;
+    app.metrics.is_leader.set(i64::from(leading));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

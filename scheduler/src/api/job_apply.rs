@@ -236,6 +236,7 @@ pub async fn created<R>(
         .create_job(&job, who.audit("job", "create"))
         .await
         .map_err(name_field)?;
+    app.metrics.named(job.id.as_str(), &job.spec.name);
     app.jobs_changed.notify_one();
     Ok(job)
 }
@@ -254,6 +255,11 @@ pub async fn replaced<R>(
         .map_err(name_field)?
         // Deleted between the read and the write: say so rather than recreate it.
         .ok_or_else(|| super::jobs::not_found(&current.id))?;
+    if job.spec.name != current.spec.name {
+        // Renamed: the old name's series go now, the new name's come with the next run.
+        app.metrics.forget(job.id.as_str());
+    }
+    app.metrics.named(job.id.as_str(), &job.spec.name);
     app.jobs_changed.notify_one();
     Ok(job)
 }

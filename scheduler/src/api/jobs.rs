@@ -312,6 +312,7 @@ pub async fn delete(
     {
         return Err(not_found(&id));
     }
+    app.metrics.forget(id.as_str());
     app.jobs_changed.notify_one();
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -10,6 +10,7 @@ pub mod cron;
 pub mod error;
 pub mod executions;
 pub mod health;
+mod http_metrics;
 pub mod job_apply;
 pub mod jobs;
 pub mod json;
@@ -68,9 +69,12 @@ pub fn router(state: AppState) -> Router {
     let (router, doc) = documented().split_for_parts();
     let document = openapi::Document(Arc::new(openapi::render(&doc).to_string()));
     // The dashboard is not part of the API document: it is pages, not operations.
+    let tracked = axum::middleware::from_fn_with_state(state.clone(), http_metrics::track);
     router
         .layer(Extension(document))
         .merge(crate::dashboard::router())
+        // Only routed requests: a route template is the label, never a path a client made up.
+        .route_layer(tracked)
         .with_state(state)
 }
 

@@ -248,10 +248,7 @@ async fn write_records(
                 alerts.written();
             }
             for (_, job, status) in outcome.settled {
-                metrics
-                    .executions
-                    .with_label_values(&[job.as_str(), status.as_str()])
-                    .inc();
+                metrics.settled(job.as_str(), status.as_str());
             }
             Ok(())
         }

@@ -32,6 +32,11 @@ pub trait JobStore: Send + Sync {
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     /// Names are unique (a MySQL unique key), so at most one job answers.
     async fn get_job_by_name(&self, name: &str) -> Result<Option<Job>, StoreError>;
+    /// How many jobs exist, and every job's name by id when there are at most `max`.
+    async fn all_job_names(
+        &self,
+        max: usize,
+    ) -> Result<(usize, Option<std::collections::HashMap<String, String>>), StoreError>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError>;
     /// Replaces the spec; `None` when no such job.
     async fn replace_job(
@@ -159,6 +164,23 @@ impl JobStore for MySqlStore {
             .fetch_optional(self.pool())
             .await?;
         row.map(|r| r.into_job(self.secrets())).transpose()
+    }
+
+    async fn all_job_names(
+        &self,
+        max: usize,
+    ) -> Result<(usize, Option<std::collections::HashMap<String, String>>), StoreError> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs")
+            .fetch_one(self.pool())
+            .await?;
+        let count = count as usize;
+        if count > max {
+            return Ok((count, None));
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, name FROM jobs")
+            .fetch_all(self.pool())
+            .await?;
+        Ok((count, Some(rows.into_iter().collect())))
     }
 
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, StoreError> {

@@ -71,9 +71,19 @@ pub fn strs(v: &Value) -> Vec<&str> {
     seq(v).iter().filter_map(Value::as_str).collect()
 }
 
+/// The build of `binary` a test can count on: `cargo test` builds this package's copies
+/// (`crony-test-scheduler` runs `crony_scheduler::main_entry`, as `crony-scheduler` does), not
+/// the other packages' binaries.
+pub fn built(binary: &str) -> String {
+    binary.replacen("crony-", "crony-test-", 1)
+}
+
 /// `--help` of a binary, whitespace collapsed (clap wraps lines anywhere).
 pub fn help(binary: &str) -> String {
-    let out = crony_command(binary).arg("--help").output().expect("runs");
+    let out = crony_command(&built(binary))
+        .arg("--help")
+        .output()
+        .expect("runs");
     assert!(out.status.success(), "{binary} --help failed: {out:?}");
     let text = String::from_utf8(out.stdout).expect("help is UTF-8");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
