@@ -278,6 +278,9 @@ impl Clock {
             self.runner
                 .metrics
                 .next_fire(id.as_str(), &job.name, entry.next);
+            if let Some(next) = entry.next {
+                self.runner.metrics.fired(id.as_str(), &job.name, at, next);
+            }
             if !armed {
                 continue; // not confirmed as ours under this lease: the scheduler decides
             }

@@ -15,6 +15,9 @@ pub struct Metrics {
     executions: IntCounterVec,
     /// When each held job fires next (Unix seconds): through [`Metrics::next_fire`].
     next_fire: GaugeVec,
+    /// Seconds between a job's last fire and its next: what "no success for 2× its period"
+    /// alerts divide by.
+    interval: GaugeVec,
     /// The per-job series of this agent (`CRONY_METRICS_PER_JOB`), removed with their job.
     pub jobs: JobSeries,
     /// Seconds between a fire's scheduled instant and the moment the agent started it.
@@ -90,6 +93,17 @@ impl Metrics {
         registry
             .register(Box::new(next_fire.clone()))
             .expect("unique metric");
+        let interval = GaugeVec::new(
+            Opts::new(
+                "crony_job_interval_seconds",
+                "Seconds from the job's last fire to its next one (its period, for alerts)",
+            ),
+            &["job_id", "job_name"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(interval.clone()))
+            .expect("unique metric");
         register_build_info(&registry, "crony-agent");
         let fast = vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -97,6 +111,7 @@ impl Metrics {
         let metrics = Self {
             executions,
             next_fire,
+            interval,
             jobs: JobSeries::new(per_job),
             fire_lateness: histogram(
                 "crony_agent_fire_lateness_seconds",
@@ -175,6 +190,13 @@ impl Metrics {
                 Some(at) => g.set(at.timestamp_millis() as f64 / 1000.0),
                 None => g.set(f64::NAN),
             }
+        }
+    }
+
+    /// Job `id` fired at `at` and fires next at `next`.
+    pub fn fired(&self, id: &str, name: &str, at: DateTime<Utc>, next: DateTime<Utc>) {
+        if let Some(g) = self.jobs.gauge(&self.interval, id, name, &[]) {
+            g.set((next - at).num_milliseconds() as f64 / 1000.0);
         }
     }
 

@@ -307,3 +307,30 @@ fn kubernetes_manifests_validate() {
     let ok = ok && !out.contains("ERROR");
     assert!(ok, "kubernetes-validate --strict:\n{out}");
 }
+
+/// `deploy/prometheus/crony-rules.yml` is valid and its unit tests (`crony-rules.test.yml`:
+/// every alert fires on what should fire it, naming the job by label) pass.
+#[test]
+fn prometheus_rules_check_and_pass_their_tests() {
+    let promtool = ["/usr/bin/promtool", "/usr/local/bin/promtool"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect(
+            "promtool not found: install the Debian package prometheus (./scripts/dev test does)",
+        );
+    let dir = Path::new(DEPLOY).join("prometheus");
+    let mut check = Command::new(promtool);
+    let (ok, out) = output_of(
+        check
+            .current_dir(&dir)
+            .args(["check", "rules", "crony-rules.yml"]),
+    );
+    assert!(ok, "promtool check rules:\n{out}");
+    let mut test = Command::new(promtool);
+    let (ok, out) =
+        output_of(
+            test.current_dir(&dir)
+                .args(["test", "rules", "crony-rules.test.yml"]),
+        );
+    assert!(ok && out.contains("SUCCESS"), "promtool test rules:\n{out}");
+}
