@@ -170,23 +170,8 @@ pub async fn exec(profile: &Profile, out: Output, command: ExecCommand) -> Resul
     let c = client(profile, "crony-cli")?;
     match command {
         ExecCommand::List { job, status, limit } => {
-            let job_id = match job {
-                Some(job) => Some(job_id(&c, &job).await?),
-                None => None,
-            };
-            let limit = limit.to_string();
-            let mut query = vec![("limit", limit.as_str())];
-            if let Some(id) = &job_id {
-                query.push(("job_id", id));
-            }
-            if let Some(status) = &status {
-                query.push(("status", status));
-            }
-            let page = get(&c, "/executions", &query).await?;
-            out.list(
-                page["executions"].as_array().map_or(&[][..], Vec::as_slice),
-                EXEC_COLUMNS,
-            )
+            let rows = page(&c, "/executions", "executions", job, status, limit).await?;
+            out.list(&rows, EXEC_COLUMNS)
         }
         ExecCommand::Get { id } => out.one(&execution(&c, &id).await?, EXEC_DETAIL),
         ExecCommand::Logs { id } => logs(&execution(&c, &id).await?, out),
@@ -195,6 +180,32 @@ pub async fn exec(profile: &Profile, out: Output, command: ExecCommand) -> Resul
             out.value(&c.request_json(Method::POST, &path, None, &[]).await?)
         }
     }
+}
+
+/// One page of a history (`/executions`, `/alerts`), newest first, for a job (name or id)
+/// and statuses when given.
+async fn page(
+    c: &Client,
+    path: &str,
+    key: &str,
+    job: Option<String>,
+    status: Option<String>,
+    limit: u32,
+) -> Result<Vec<Value>, CliError> {
+    let job_id = match job {
+        Some(job) => Some(job_id(c, &job).await?),
+        None => None,
+    };
+    let limit = limit.to_string();
+    let mut query = vec![("limit", limit.as_str())];
+    if let Some(id) = &job_id {
+        query.push(("job_id", id));
+    }
+    if let Some(status) = &status {
+        query.push(("status", status));
+    }
+    let answer = get(c, path, &query).await?;
+    Ok(answer[key].as_array().cloned().unwrap_or_default())
 }
 
 async fn execution(c: &Client, id: &str) -> Result<Value, CliError> {
@@ -263,23 +274,8 @@ pub async fn alerts(
     let c = client(profile, "crony-cli")?;
     match command {
         AlertsCommand::List { job, status, limit } => {
-            let job_id = match job {
-                Some(job) => Some(job_id(&c, &job).await?),
-                None => None,
-            };
-            let limit = limit.to_string();
-            let mut query = vec![("limit", limit.as_str())];
-            if let Some(id) = &job_id {
-                query.push(("job_id", id));
-            }
-            if let Some(status) = &status {
-                query.push(("status", status));
-            }
-            let page = get(&c, "/alerts", &query).await?;
-            out.list(
-                page["alerts"].as_array().map_or(&[][..], Vec::as_slice),
-                ALERT_COLUMNS,
-            )
+            let rows = page(&c, "/alerts", "alerts", job, status, limit).await?;
+            out.list(&rows, ALERT_COLUMNS)
         }
         AlertsCommand::Test { channel, to } => {
             let body = json!({"channel": channel, "to": to});

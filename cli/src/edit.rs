@@ -6,19 +6,7 @@ use serde_json::Value;
 
 use crate::CliError;
 use crate::output::Output;
-use crate::remote::{find_job, text};
-
-/// Fields the server owns: shown to no editor.
-const SERVER_FIELDS: &[&str] = &[
-    "id",
-    "agent_id",
-    "assignment_epoch",
-    "created_at",
-    "updated_at",
-    "last_scheduled_at",
-    "next_fires",
-    "last_outcome",
-];
+use crate::remote::{SERVER_FIELDS, find_job, text};
 
 pub async fn edit(c: &Client, job: &str, out: Output) -> Result<(), CliError> {
     let mut current = find_job(c, job).await?;

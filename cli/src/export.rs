@@ -9,20 +9,7 @@ use crate::apply::marker;
 use crate::args::ExportArgs;
 use crate::config::Profile;
 use crate::jobfile;
-use crate::remote::{all_jobs, client};
-
-/// What the server owns or computes: not part of a definition.
-const SERVER_FIELDS: &[&str] = &[
-    "id",
-    "agent_id",
-    "assignment_epoch",
-    "created_at",
-    "updated_at",
-    "last_scheduled_at",
-    "next_fires",
-    "last_outcome",
-    "managed_by",
-];
+use crate::remote::{SERVER_FIELDS, all_jobs, client};
 
 /// What the API shows in place of a secret value.
 const REDACTED: &str = "********";
@@ -65,7 +52,8 @@ pub async fn export(profile: &Profile, args: &ExportArgs) -> Result<(), CliError
 /// names are pushed to `references`).
 pub fn definition(mut job: Value, references: &mut Vec<String>) -> Value {
     if let Some(map) = job.as_object_mut() {
-        for field in SERVER_FIELDS {
+        // The marker is the cluster's record of who manages the job, not the file's.
+        for field in SERVER_FIELDS.iter().chain(&["managed_by"]) {
             map.remove(*field);
         }
     }

@@ -7,6 +7,18 @@ use serde_json::Value;
 use crate::CliError;
 use crate::config::Profile;
 
+/// What the server owns or computes in a job answer: not part of a definition.
+pub const SERVER_FIELDS: &[&str] = &[
+    "id",
+    "agent_id",
+    "assignment_epoch",
+    "created_at",
+    "updated_at",
+    "last_scheduled_at",
+    "next_fires",
+    "last_outcome",
+];
+
 /// What the audit log records as the origin of the CLI's changes.
 pub const SOURCE: &str = "crony-cli";
 

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use prometheus::core::{
-    Atomic, Collector, GenericCounter, GenericCounterVec, GenericGauge, GenericGaugeVec,
+    Atomic, Collector, GenericCounter, GenericCounterVec, GenericGauge, GenericGaugeVec, MetricVec,
+    MetricVecBuilder,
 };
 
 /// Above this many jobs `auto` stops per-job series (and drops those it has): 1,000 jobs keep
@@ -81,17 +82,7 @@ impl JobSeries {
         name: &str,
         extra: &[&str],
     ) -> Option<GenericCounter<P>> {
-        let vec = vec.clone();
-        self.series(id, name, extra, vec_key(&vec), move |labels| {
-            let removed = vec.clone();
-            let handle = vec.with_label_values(labels);
-            let owned: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-            let remove = Box::new(move || {
-                let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
-                let _ = removed.remove_label_values(&refs);
-            });
-            (handle, remove)
-        })
+        self.metric(vec, id, name, extra)
     }
 
     /// The gauge of `vec` for this job, like [`JobSeries::counter`].
@@ -102,6 +93,16 @@ impl JobSeries {
         name: &str,
         extra: &[&str],
     ) -> Option<GenericGauge<P>> {
+        self.metric(vec, id, name, extra)
+    }
+
+    fn metric<T: MetricVecBuilder + 'static>(
+        &self,
+        vec: &MetricVec<T>,
+        id: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> Option<T::M> {
         let vec = vec.clone();
         self.series(id, name, extra, vec_key(&vec), move |labels| {
             let removed = vec.clone();
@@ -111,7 +112,7 @@ impl JobSeries {
                 let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
                 let _ = removed.remove_label_values(&refs);
             });
-            (handle, remove)
+            (handle, remove as Remover)
         })
     }
 
