@@ -334,3 +334,62 @@ fn prometheus_rules_check_and_pass_their_tests() {
         );
     assert!(ok && out.contains("SUCCESS"), "promtool test rules:\n{out}");
 }
+
+/// The `crony_*` series a text names (histogram suffixes cut: `_bucket` is its histogram's).
+fn series_named(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (at, _) in text.match_indices("crony_") {
+        let name = word(&text[at..], false);
+        let name = name.strip_suffix("_bucket").unwrap_or(name);
+        names.insert(name.to_owned());
+    }
+    names
+}
+
+/// `deploy/grafana/crony.json`: every panel queries something, every query is valid PromQL
+/// (promtool checks it as a recording rule), and every series the dashboard and the alert
+/// rules name is one the binaries define.
+#[test]
+fn grafana_dashboard_and_rules_query_real_series() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("grafana/crony.json")).expect("crony.json is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "a dashboard of {} panels", panels.len());
+    let mut exprs = Vec::new();
+    for panel in panels {
+        let targets = panel["targets"].as_array().map_or(&[][..], Vec::as_slice);
+        assert!(
+            !targets.is_empty(),
+            "panel {} queries nothing",
+            panel["title"]
+        );
+        exprs.extend(
+            targets
+                .iter()
+                .map(|t| t["expr"].as_str().expect("expr").to_owned()),
+        );
+    }
+    let defined: String = ["../scheduler/src/metrics.rs", "../agent/src/metrics.rs"]
+        .iter()
+        .map(|p| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).expect(p))
+        .collect();
+    let defined = series_named(&defined);
+    let used = series_named(&(exprs.join("\n") + &read("prometheus/crony-rules.yml")));
+    let unknown: Vec<&String> = used.difference(&defined).collect();
+    assert!(unknown.is_empty(), "series no binary defines: {unknown:?}");
+    // Each query as a recording rule: promtool parses them all.
+    let rules: String = exprs
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("      - record: crony:panel_{i}\n        expr: {e:?}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("panels.yml");
+    std::fs::write(
+        &file,
+        format!("groups:\n  - name: panels\n    rules:\n{rules}"),
+    )
+    .expect("write");
+    let (ok, out) = output_of(Command::new("promtool").args(["check", "rules"]).arg(&file));
+    assert!(ok, "a dashboard query is not PromQL:\n{out}");
+}
