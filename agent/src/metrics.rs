@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use crony_common::job_series::{JobSeries, PerJob};
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -39,6 +39,8 @@ pub struct Metrics {
     pub reports_set_aside: IntCounter,
     pub report_batch_seconds: Histogram,
     pub running: IntGauge,
+    /// How long executions took from start to end (all attempts), by target kind.
+    pub execution_seconds: HistogramVec,
 }
 
 impl Metrics {
@@ -105,6 +107,20 @@ impl Metrics {
             .register(Box::new(interval.clone()))
             .expect("unique metric");
         register_build_info(&registry, "crony-agent");
+        let execution_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "crony_agent_execution_duration_seconds",
+                "Time from an execution's start to its end (every attempt), by target kind",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ]),
+            &["kind"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(execution_seconds.clone()))
+            .expect("unique metric");
         let fast = vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
         ];
@@ -164,6 +180,7 @@ impl Metrics {
                 fast,
             ),
             running: gauge("crony_agent_running_executions", "Executions in progress"),
+            execution_seconds,
             registry,
         };
         #[cfg(target_os = "linux")]

@@ -322,6 +322,13 @@ impl Runner {
         let status = ExecutionStatus::try_from(report.status).unwrap_or(ExecutionStatus::Failed);
         self.metrics
             .finished(job.id.as_str(), &job.name, status.api_name());
+        if report.started_at_ms > 0 {
+            let took = (report.finished_at_ms - report.started_at_ms).max(0) as f64 / 1000.0;
+            self.metrics
+                .execution_seconds
+                .with_label_values(&[job.target.kind()])
+                .observe(took);
+        }
         self.save(&mut report).await;
     }
 

@@ -105,6 +105,11 @@ async fn series_are_labelled_by_job_and_go_with_their_job() -> anyhow::Result<()
     );
     let next_at = sample(&on_agent, next, &named).unwrap();
     assert!(next_at > now && next_at <= now + 3601.0, "{next_at}");
+    let took = "crony_agent_execution_duration_seconds_count{kind=\"http\"} ";
+    assert!(
+        on_agent.lines().any(|l| l == format!("{took}1")),
+        "{on_agent}"
+    );
     no_job_label(&on_scheduler);
     no_job_label(&on_agent);
     let leader = on_scheduler.lines().find_map(|l| {

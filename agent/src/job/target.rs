@@ -22,6 +22,17 @@ pub enum Target {
     Shell(ShellTarget),
 }
 
+impl Target {
+    /// `http`, `grpc` or `shell`, as the job model names the kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Http(_) => "http",
+            Target::Grpc(_) => "grpc",
+            Target::Shell(_) => "shell",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpTarget {
     pub(crate) method: reqwest::Method,
