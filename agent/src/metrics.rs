@@ -33,6 +33,8 @@ pub struct Metrics {
     /// Held jobs read back at start that this agent could not use (dropped).
     pub held_unusable: IntCounter,
     pub spool_depth: IntGauge,
+    /// Bytes of those reports (the spool is full at `CRONY_AGENT_SPOOL_MAX_MB`).
+    pub spool_bytes: IntGauge,
     /// Fires not started because the spool could not record their start.
     pub unrecorded: IntCounter,
     /// Reports schedulers refused again and again, moved to `set-aside.jsonl`.
@@ -165,6 +167,10 @@ impl Metrics {
             spool_depth: gauge(
                 "crony_agent_spool_depth",
                 "Execution reports waiting for a scheduler's acknowledgement",
+            ),
+            spool_bytes: gauge(
+                "crony_agent_spool_bytes",
+                "Bytes of execution reports waiting for a scheduler's acknowledgement",
             ),
             unrecorded: counter(
                 "crony_agent_unrecorded_fires_total",

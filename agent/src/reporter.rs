@@ -56,6 +56,9 @@ impl Reporter {
         let mut last_send = tokio::time::Instant::now();
         loop {
             self.metrics.spool_depth.set(self.spool.depth() as i64);
+            self.metrics
+                .spool_bytes
+                .set(self.spool.pending_bytes() as i64);
             if self.spool.depth() == 0 {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -220,6 +223,9 @@ impl Reporter {
                     let poison = self.refusals.note(&sent, &acked);
                     let set_aside = self.set_aside(&batch, &sent, poison).await;
                     self.metrics.spool_depth.set(self.spool.depth() as i64);
+                    self.metrics
+                        .spool_bytes
+                        .set(self.spool.pending_bytes() as i64);
                     return !acked.is_empty() || set_aside;
                 }
                 Err(status) => {

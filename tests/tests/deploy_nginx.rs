@@ -1,6 +1,7 @@
 //! `deploy/nginx/crony.conf`, as shipped (only its addresses changed for the test), on a real
 //! nginx in front of two scheduler processes: the API answers through it, the client's address
-//! reaches the audit log, and with one scheduler SIGKILLed every request still succeeds.
+//! reaches the audit log, and with one scheduler SIGKILLed every request still succeeds — each
+//! one in the surviving scheduler's request log, without its credential.
 
 mod common;
 
@@ -91,6 +92,13 @@ async fn the_shipped_nginx_config_keeps_the_api_up_when_a_scheduler_dies() -> an
     }
     let (status, _) = send(client.get(nginx.url("/readyz"))).await?;
     assert_eq!(status, 200);
+    // Each request has its log line (tower-http's trace layer), and no credential in it.
+    let log = s2.log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("finished processing request"));
+    assert!(lines.count() >= 10, "request log lines in:\n{log}");
+    assert!(!log.contains(ADMIN_TOKEN), "a credential reached the log");
     nginx.stop();
     drop(s2);
     Ok(())

@@ -110,6 +110,10 @@ async fn series_are_labelled_by_job_and_go_with_their_job() -> anyhow::Result<()
         on_agent.lines().any(|l| l == format!("{took}1")),
         "{on_agent}"
     );
+    assert!(
+        on_agent.contains("\ncrony_agent_spool_bytes "),
+        "{on_agent}"
+    );
     no_job_label(&on_scheduler);
     no_job_label(&on_agent);
     let leader = on_scheduler.lines().find_map(|l| {

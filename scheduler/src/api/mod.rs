@@ -75,7 +75,20 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::dashboard::router())
         // Only routed requests: a route template is the label, never a path a client made up.
         .route_layer(tracked)
+        .layer(request_log())
         .with_state(state)
+}
+
+/// One log line per request (method, path, status, latency) at info, through tower-http's
+/// trace layer; headers (credentials, cookies) are never recorded.
+fn request_log() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+> {
+    use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+    use tracing::Level;
+    TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
 /// The OpenAPI document of [`router`], without starting anything.
