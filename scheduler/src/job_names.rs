@@ -14,6 +14,9 @@ use crate::store::Store;
 /// How often names are read again: a deleted job's series outlive it at most this long.
 pub const REFRESH: Duration = Duration::from_secs(10);
 
+/// How long one read of the names may take.
+const READ_WITHIN: Duration = Duration::from_secs(3);
+
 /// Refreshes until `shutdown`; nothing to do when per-job series are off.
 pub async fn run(
     store: Arc<dyn Store>,
@@ -33,9 +36,11 @@ pub async fn run(
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match store.all_job_names(max).await {
-            Ok((count, names)) => metrics.names_loaded(names.unwrap_or_default(), count),
-            Err(e) => tracing::debug!(error = %e, "job names not read; per-job series keep theirs"),
+        // Bounded: a frozen MySQL must not hold one of the pool's connections for good.
+        match tokio::time::timeout(READ_WITHIN, store.all_job_names(max)).await {
+            Ok(Ok((count, names))) => metrics.names_loaded(names.unwrap_or_default(), count),
+            Ok(Err(e)) => tracing::debug!(error = %e, "job names not read; series keep theirs"),
+            Err(_) => tracing::debug!("job names not read in time; series keep theirs"),
         }
     }
 }

@@ -230,7 +230,6 @@ async fn a_failed_async_result_is_retried_after_the_backoff() -> anyhow::Result<
     .map_err(anyhow::Error::msg)?;
     let first = common::trigger_when_placed(&s.base_url, &job).await?;
     let gaps = gaps_after_results(&sink, "/retry", &posted, 1).await?;
-    stop.cancel();
     let attempts: Vec<String> = sink
         .calls_to("/retry")
         .iter()
@@ -252,6 +251,8 @@ async fn a_failed_async_result_is_retried_after_the_backoff() -> anyhow::Result<
             .find(|e| e["retry_of"] == first.as_str() && e["status"] == "succeeded"))
     })
     .await?;
+    // Only now: the service posts the retry's result after its call was seen.
+    stop.cancel();
     anyhow::ensure!(retried["trigger"] == "retry", "{retried}");
     let rows = common::executions_of(&s.base_url, &job)
         .await
