@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crony_common::job_series::{JobSeries, PerJob};
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -108,7 +108,7 @@ impl Metrics {
         registry
             .register(Box::new(interval.clone()))
             .expect("unique metric");
-        register_build_info(&registry, "crony-agent");
+        crony_common::build_info::register(&registry, "crony-agent");
         let execution_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "crony_agent_execution_duration_seconds",
@@ -228,18 +228,6 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-/// `crony_build_info{binary, version} 1`: which build runs, for dashboards and upgrades.
-pub fn register_build_info(registry: &Registry, binary: &str) {
-    let info = IntGaugeVec::new(
-        Opts::new("crony_build_info", "The running build: always 1"),
-        &["binary", "version"],
-    )
-    .expect("valid metric");
-    info.with_label_values(&[binary, env!("CARGO_PKG_VERSION")])
-        .set(1);
-    registry.register(Box::new(info)).expect("unique metric");
 }
 
 impl Default for Metrics {

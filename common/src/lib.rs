@@ -3,6 +3,7 @@
 //! signals.
 
 pub mod boot_clock;
+pub mod build_info;
 pub mod callback_allow;
 pub mod cluster_auth;
 pub mod error_chain;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use crony_common::job_series::{JobSeries, PerJob};
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -204,7 +204,7 @@ impl Metrics {
                 prometheus::process_collector::ProcessCollector::for_self(),
             ))
             .expect("unique metric");
-        register_build_info(&registry, "crony-scheduler");
+        crony_common::build_info::register(&registry, "crony-scheduler");
         Self {
             registry,
             live_agents,
@@ -287,18 +287,6 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-/// `crony_build_info{binary, version} 1`: which build runs, for dashboards and upgrades.
-fn register_build_info(registry: &Registry, binary: &str) {
-    let info = IntGaugeVec::new(
-        Opts::new("crony_build_info", "The running build: always 1"),
-        &["binary", "version"],
-    )
-    .expect("valid metric");
-    info.with_label_values(&[binary, env!("CARGO_PKG_VERSION")])
-        .set(1);
-    registry.register(Box::new(info)).expect("unique metric");
 }
 
 impl Default for Metrics {
