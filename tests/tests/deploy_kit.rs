@@ -369,7 +369,12 @@ fn grafana_dashboard_and_rules_query_real_series() {
                 .map(|t| t["expr"].as_str().expect("expr").to_owned()),
         );
     }
-    let defined: String = ["../scheduler/src/metrics.rs", "../agent/src/metrics.rs"]
+    let sources = [
+        "../scheduler/src/metrics.rs",
+        "../agent/src/metrics.rs",
+        "../common/src/build_info.rs",
+    ];
+    let defined: String = sources
         .iter()
         .map(|p| std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(p)).expect(p))
         .collect();
