@@ -17,6 +17,7 @@ pub mod json;
 pub mod openapi;
 pub mod paging;
 pub mod params;
+mod source;
 pub mod stats;
 pub mod tokens;
 pub mod users;
