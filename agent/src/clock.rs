@@ -327,6 +327,7 @@ impl Clock {
             kind: TriggerKind::Schedule,
             retry_of: String::new(),
             attempts_used: 0,
+            parent: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crony_common::telemetry::{LogFormat, parse_log_format};
 use crony_common::tls::{
     CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_CLIENT_CA, TLS_KEY, TlsSettings,
 };
+use crony_common::traces::OtelEndpoint;
 
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
     Setting::new(key, env, help)
@@ -101,6 +102,11 @@ const METRICS_PER_JOB: Setting = s(
     "CRONY_METRICS_PER_JOB",
     "per-job Prometheus series (job_id, job_name): auto (off above 1000 jobs), on or off [default: auto]",
 );
+const OTEL_ENDPOINT: Setting = s(
+    "otel_endpoint",
+    "CRONY_OTEL_ENDPOINT",
+    "OTLP/gRPC collector for execution traces, e.g. http://127.0.0.1:4317 [default: off]",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -131,6 +137,7 @@ static SETTINGS: &[Setting] = &[
     SPOOL_MAX_MB,
     LOG_FORMAT,
     METRICS_PER_JOB,
+    OTEL_ENDPOINT,
     TLS_CERT,
     TLS_KEY,
     TLS_CA,
@@ -166,6 +173,8 @@ pub struct AgentConfig {
     pub log_format: LogFormat,
     /// `CRONY_METRICS_PER_JOB`.
     pub metrics_per_job: crony_common::job_series::PerJob,
+    /// `CRONY_OTEL_ENDPOINT`: `None` exports no traces.
+    pub otel_endpoint: Option<OtelEndpoint>,
     /// `Some`: `AgentService` serves TLS with this certificate.
     pub tls: Option<ServerIdentity>,
     /// Verifies schedulers that serve TLS when reporting to them; `None`: webpki roots.
@@ -201,6 +210,7 @@ impl AgentConfig {
             spool_max_bytes: crate::spool::MAX_PENDING_BYTES,
             log_format: LogFormat::Plain,
             metrics_per_job: crony_common::job_series::PerJob::Auto,
+            otel_endpoint: None,
             tls: None,
             tls_ca: None,
             tls_client_ca: None,
@@ -262,6 +272,7 @@ impl AgentConfig {
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             metrics_per_job: src.get_or(&METRICS_PER_JOB, d.metrics_per_job, str::parse)?,
+            otel_endpoint: src.get(&OTEL_ENDPOINT, OtelEndpoint::parse)?,
             metrics_token: src.get(&METRICS_TOKEN, MetricsToken::parse)?,
         })
     }

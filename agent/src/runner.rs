@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use crony_common::lease::Fence;
 use crony_common::report_token::ReportKey;
+use crony_common::traces::{ExecSpan, Parent, Tracer};
 use crony_proto::v1::{Attempt, ExecutionReport, ExecutionStatus, TriggerKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +24,7 @@ use crate::spool::Spool;
 mod awaiting;
 mod bounds;
 mod start;
+mod traced;
 mod unrun;
 
 use awaiting::Awaiting;
@@ -38,6 +40,8 @@ pub struct Fire {
     /// For retries of a lost execution: which one, and the attempts it already used.
     pub retry_of: String,
     pub attempts_used: u32,
+    /// The span this execution's trace continues (a trigger from a tracing scheduler).
+    pub parent: Option<Parent>,
 }
 
 /// Running executions by job id, then execution id: overlap checks look at one job's runs
@@ -61,6 +65,8 @@ pub struct Runner {
     awaiting: Awaiting,
     /// When each run going here ends at the latest.
     bounds: Bounds,
+    /// Makes the spans of executions (off unless `CRONY_OTEL_ENDPOINT` is set).
+    tracer: Tracer,
 }
 
 impl Runner {
@@ -88,7 +94,14 @@ impl Runner {
             runs: Mutex::new(HashMap::new()),
             awaiting: Awaiting::default(),
             bounds: Bounds::default(),
+            tracer: Tracer::off(),
         }
+    }
+
+    /// Traces every execution with `tracer`.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Stops a running execution; false if it is not running here.
@@ -205,20 +218,25 @@ impl Runner {
 
     /// Runs `fire` whose start is on record (`recorded`: the spool took `report`).
     async fn execute(&self, start: Started, mut report: ExecutionReport, recorded: bool) {
-        let Started { fire, id, kill } = start;
+        let Started {
+            fire,
+            id,
+            kill,
+            span,
+        } = start;
         let job = fire.job.clone();
         if let Some(why) = self.refuse_start(recorded) {
             report.status = ExecutionStatus::Skipped as i32;
             report.started_at_ms = 0;
             report.error = why.into();
-            return self.finish(&job, report).await;
+            return self.finish(&job, report, span).await;
         }
         let executor = match self.executors.for_job(&job) {
             Ok(executor) => executor,
             Err(why) => {
                 report.status = ExecutionStatus::Failed as i32;
                 report.error = why;
-                return self.finish(&job, report).await;
+                return self.finish(&job, report, span).await;
             }
         };
         let timeout = job.timeout;
@@ -232,6 +250,7 @@ impl Runner {
             .unwrap_or_default();
         loop {
             let started = Utc::now();
+            let attempt_span = self.attempt_span(&span, number, job.target.kind());
             let ctx = AttemptContext {
                 execution_id: id.clone(),
                 job_id: job.id.to_string(),
@@ -246,8 +265,10 @@ impl Runner {
                     .as_ref()
                     .map(|key| key.token_for(&id))
                     .unwrap_or_default(),
+                traceparent: attempt_span.traceparent(),
             };
             let outcome = run_attempt(executor.as_ref(), &ctx, timeout, &kill).await;
+            traced::end_attempt(attempt_span, &outcome);
             let status = match outcome.status {
                 AttemptStatus::Succeeded => ExecutionStatus::Succeeded,
                 AttemptStatus::Failed => ExecutionStatus::Failed,
@@ -282,6 +303,7 @@ impl Runner {
                 // Settled later by the result the service posts, or by the async timeout;
                 // until then the run holds its place (overlap, `@delay`).
                 self.save(&mut report).await;
+                traced::end_fire(span, &report);
                 let deadline = DateTime::from_timestamp_millis(report.async_deadline_ms);
                 self.bounds.set(&id, deadline.unwrap_or_else(Utc::now));
                 self.awaiting.hold(&id, job.async_timeout, &kill).await;
@@ -314,10 +336,10 @@ impl Runner {
             self.metrics.retries.inc();
             number += 1;
         }
-        self.finish(&job, report).await;
+        self.finish(&job, report, span).await;
     }
 
-    async fn finish(&self, job: &Job, mut report: ExecutionReport) {
+    async fn finish(&self, job: &Job, mut report: ExecutionReport, span: ExecSpan) {
         report.finished_at_ms = Utc::now().timestamp_millis();
         let status = ExecutionStatus::try_from(report.status).unwrap_or(ExecutionStatus::Failed);
         self.metrics
@@ -330,6 +352,7 @@ impl Runner {
                 .observe(took);
         }
         self.save(&mut report).await;
+        traced::end_fire(span, &report);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Runs> {
@@ -361,5 +384,6 @@ fn scheduled(job: &Arc<Job>, at: DateTime<Utc>) -> Fire {
         kind: TriggerKind::Schedule,
         retry_of: String::new(),
         attempts_used: 0,
+        parent: None,
     }
 }

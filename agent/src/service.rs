@@ -176,6 +176,12 @@ impl AgentService for AgentServiceImpl {
         &self,
         request: Request<TriggerRequest>,
     ) -> Result<Response<TriggerResponse>, Status> {
+        // The scheduler's `crony.push` span, when it traces: this run joins its trace.
+        let parent = request
+            .metadata()
+            .get(crony_common::traces::TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crony_common::traces::Parent::parse);
         let request = request.into_inner();
         let Some(job) = self.holdings.get(&request.job_id) else {
             return Err(Status::not_found(format!(
@@ -211,6 +217,7 @@ impl AgentService for AgentServiceImpl {
             kind,
             retry_of: request.retry_of,
             attempts_used: request.attempts_used,
+            parent,
         });
         Ok(Response::new(TriggerResponse { execution_id }))
     }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crony_common::cluster_auth::{self, ClusterAuth, ClusterToken};
 use crony_common::registry::{AgentRecord, agent_key};
 use crony_common::tls::CLIENT_CA_NEEDS_IDENTITY;
+use crony_common::traces::Traces;
 use crony_proto::auth::ClusterTokenCheck;
 use crony_proto::v1::agent_service_server::AgentServiceServer;
 use crony_proto::v1::{AgentInfo, ExecutionReport};
@@ -63,6 +64,8 @@ pub enum AgentError {
     Token(String),
     #[error("cannot serve TLS (CRONY_TLS_CERT, CRONY_TLS_KEY, CRONY_TLS_CLIENT_CA): {0}")]
     Tls(String),
+    #[error(transparent)]
+    Traces(#[from] crony_common::traces::TracesError),
 }
 
 /// A running agent. Dropping it does not stop it: cancel the token given to [`Agent::start`].
@@ -104,6 +107,7 @@ impl Agent {
         // What a previous run of this agent left: unfinished runs are lost, the rest is resent.
         let (spool, recovered) = Spool::open_with_limit(&config.data_dir, config.spool_max_bytes)?;
         let metrics = Arc::new(Metrics::with_per_job(config.metrics_per_job));
+        let traces = Traces::from_setting(config.otel_endpoint.as_ref(), "crony-agent", &id)?;
         let fired = fired_instants(&recovered);
         settle_recovered(&spool, recovered, &metrics).await?;
 
@@ -139,17 +143,20 @@ impl Agent {
             config.etcd_prefix.clone(),
         ));
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
-        let runner = Arc::new(Runner::new(
-            id.clone(),
-            Executors::with_callback_allow(config.allow_shell, config.callback_allow.clone())
-                .with_http_per_host(config.http_per_host),
-            spool.clone(),
-            token.map(ReportKey::derive),
-            directory.clone(),
-            fence.clone(),
-            metrics.clone(),
-            finished_tx,
-        ));
+        let runner = Arc::new(
+            Runner::new(
+                id.clone(),
+                Executors::with_callback_allow(config.allow_shell, config.callback_allow.clone())
+                    .with_http_per_host(config.http_per_host),
+                spool.clone(),
+                token.map(ReportKey::derive),
+                directory.clone(),
+                fence.clone(),
+                metrics.clone(),
+                finished_tx,
+            )
+            .with_tracer(traces.tracer()),
+        );
         let mut clock = Clock::new(runner.clone(), fence.clone());
         for (job, at) in fired {
             clock.remember_fired(&job, at);
@@ -215,6 +222,7 @@ impl Agent {
                 reporter_stop,
                 reporting,
                 lease_stop,
+                traces,
             }
             .after(shutdown),
         );

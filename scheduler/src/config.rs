@@ -15,6 +15,9 @@ use crony_common::settings::{
     ConfigError, Setting, Sources, parse_endpoints, parse_in_range, parse_prefix, parse_socket_addr,
 };
 use crony_common::telemetry::{LogFormat, parse_log_format};
+use crony_common::traces::OtelEndpoint;
+
+use crate::traced::TraceUrl;
 use crony_common::tls::{
     CaBundle, ServerIdentity, TLS_CA, TLS_CERT, TLS_CLIENT_CA, TLS_KEY, TlsSettings,
 };
@@ -84,6 +87,16 @@ const METRICS_PER_JOB: Setting = s(
     "CRONY_METRICS_PER_JOB",
     "per-job Prometheus series (job_id, job_name): auto (off above 1000 jobs), on or off [default: auto]",
 );
+const OTEL_ENDPOINT: Setting = s(
+    "otel_endpoint",
+    "CRONY_OTEL_ENDPOINT",
+    "OTLP/gRPC collector for execution traces, e.g. http://127.0.0.1:4317 [default: off]",
+);
+const OTEL_TRACE_URL: Setting = s(
+    "otel_trace_url",
+    "CRONY_OTEL_TRACE_URL",
+    "a trace UI's page of one trace, {trace_id} standing for the id, linked from the dashboard (e.g. http://jaeger:16686/trace/{trace_id})",
+);
 const LOG_FORMAT: Setting = s(
     "log_format",
     "CRONY_LOG_FORMAT",
@@ -110,6 +123,8 @@ static SETTINGS: &[Setting] = &[
     REBALANCE,
     LOG_FORMAT,
     METRICS_PER_JOB,
+    OTEL_ENDPOINT,
+    OTEL_TRACE_URL,
     alert::SMTP_URL,
     alert::SMTP_FROM,
     alert::FEISHU_WEBHOOK,
@@ -162,6 +177,10 @@ pub struct SchedulerConfig {
     pub log_format: LogFormat,
     /// `CRONY_METRICS_PER_JOB`.
     pub metrics_per_job: crony_common::job_series::PerJob,
+    /// `CRONY_OTEL_ENDPOINT`: `None` exports no traces.
+    pub otel_endpoint: Option<OtelEndpoint>,
+    /// `CRONY_OTEL_TRACE_URL`: where the dashboard links an execution's trace.
+    pub otel_trace_url: Option<TraceUrl>,
     pub alerts: AlertSettings,
     /// How often the leader's alert worker looks for due alerts.
     pub alert_interval: Duration,
@@ -203,6 +222,8 @@ impl SchedulerConfig {
             rebalance: true,
             log_format: LogFormat::Plain,
             metrics_per_job: crony_common::job_series::PerJob::Auto,
+            otel_endpoint: None,
+            otel_trace_url: None,
             alerts: AlertSettings::default(),
             alert_interval: Duration::from_secs(1),
             auth: AuthSettings::default(),
@@ -291,6 +312,8 @@ impl SchedulerConfig {
             })?,
             log_format: src.get_or(&LOG_FORMAT, d.log_format, parse_log_format)?,
             metrics_per_job: src.get_or(&METRICS_PER_JOB, d.metrics_per_job, str::parse)?,
+            otel_endpoint: src.get(&OTEL_ENDPOINT, OtelEndpoint::parse)?,
+            otel_trace_url: src.get(&OTEL_TRACE_URL, TraceUrl::parse)?,
             alerts: AlertSettings::load(&src)?,
             alert_interval: d.alert_interval,
             auth: AuthSettings::load(&src)?,

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod startup;
 pub mod store;
 pub mod sweep;
+pub mod traced;
 
 pub use config::SchedulerConfig;
 pub use startup::{Scheduler, StartupError};

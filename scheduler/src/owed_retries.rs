@@ -105,8 +105,9 @@ impl Sweeper {
         agent: &AgentRecord,
     ) -> Result<(), String> {
         let mut client = agent_client(agent, &self.agent_dialer)?;
-        let answer = client
-            .trigger(TriggerRequest {
+        let (request, mut span) = crate::traced::push(
+            &self.agent_dialer.tracer,
+            TriggerRequest {
                 // The proto edge: plain strings.
                 job_id: job.id.to_string(),
                 assignment_epoch: job.assignment_epoch,
@@ -114,8 +115,13 @@ impl Sweeper {
                 retry_of: owed.id.to_string(),
                 scheduled_at_ms: owed.scheduled_at.timestamp_millis(),
                 attempts_used: owed.attempts_used(),
-            })
+            },
+            agent.id.as_str(),
+        );
+        let answer = client
+            .trigger(request)
             .await
+            .inspect_err(|s| span.fail(s.message()))
             .map_err(|s| s.message().to_owned())?;
         tracing::info!(
             retry_of = %owed.id,

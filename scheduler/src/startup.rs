@@ -37,10 +37,14 @@ use crony_common::cluster_auth::{self, ClusterAuth, ClusterToken};
 use crony_common::registry::SchedulerRecord;
 use crony_common::report_token::ReportKey;
 use crony_common::tls::CLIENT_CA_NEEDS_IDENTITY;
+use crony_common::traces::Traces;
 use crony_proto::auth::{AttachClusterToken, ClusterTokenCheck};
 use crony_proto::v1::report_service_server::ReportServiceServer;
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the last spans may take to reach the collector at shutdown.
+const TRACES_FLUSH: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -51,6 +55,8 @@ pub enum StartupError {
     Etcd(#[from] crony_common::etcd::EtcdError),
     #[error("invalid CRONY_CLUSTER_TOKEN: {0}")]
     Token(String),
+    #[error(transparent)]
+    Traces(#[from] crony_common::traces::TracesError),
     #[error("cannot listen on {addr} (CRONY_HTTP_ADDR): {source}")]
     Bind {
         addr: SocketAddr,
@@ -228,7 +234,9 @@ impl Scheduler {
             gethostname::gethostname().to_string_lossy(),
             std::process::id()
         );
-        let dialer = AgentDialer::new(token.clone(), config.tls_ca.clone(), config.tls.clone());
+        let traces = Traces::from_setting(config.otel_endpoint.as_ref(), "crony-scheduler", &me)?;
+        let dialer = AgentDialer::new(token.clone(), config.tls_ca.clone(), config.tls.clone())
+            .with_tracer(traces.tracer());
         let election =
             EtcdElection::new(etcd.clone(), &config.etcd_prefix, me, config.election_ttl);
         let deps = LeaderDeps {
@@ -266,7 +274,7 @@ impl Scheduler {
             &tracker,
         );
         let reports = tonic::service::interceptor::InterceptedService::new(
-            ReportServiceServer::new(ReportServiceImpl::new(writer))
+            ReportServiceServer::new(ReportServiceImpl::new(writer).with_tracer(traces.tracer()))
                 .max_decoding_message_size(MAX_MESSAGE),
             match config.cluster.token() {
                 Some(token) => ClusterTokenCheck::require(token.expose()),
@@ -335,6 +343,13 @@ impl Scheduler {
             channels,
             auth: Arc::new(auth),
             metrics_token: config.metrics_token.clone(),
+            tracer: traces.tracer(),
+            trace_url: config.otel_trace_url.clone().map(Arc::new),
+        });
+        let traces_stop = shutdown.clone();
+        tracker.spawn(async move {
+            traces_stop.cancelled().await;
+            traces.shutdown(TRACES_FLUSH).await;
         });
         let server_shutdown = shutdown.clone();
         let http_tls = config.tls.as_ref().map(|identity| identity.rustls());

@@ -31,6 +31,10 @@ pub struct JobContext {
     pub deadline: Option<DateTime<Utc>>,
     /// Where to post the result of an accepted run; absent when the caller sent none.
     pub report: Option<ReportTarget>,
+    /// The W3C `traceparent` of this attempt's span when Crony exports traces
+    /// (`CRONY_OTEL_ENDPOINT`): parent your own spans on it to join the execution's trace.
+    /// The [`Reporter`] sends it with the result, so the scheduler's span continues it.
+    pub traceparent: Option<String>,
 }
 
 impl JobContext {
@@ -65,6 +69,8 @@ pub struct ReportTarget {
     pub url: String,
     /// The bearer token that proves the result comes from whoever Crony called.
     pub token: String,
+    /// Sent as `traceparent` with the result (the attempt's trace context, when traced).
+    pub traceparent: Option<String>,
 }
 
 impl ReportTarget {
@@ -73,7 +79,14 @@ impl ReportTarget {
         Self {
             url: url.into(),
             token: token.into(),
+            traceparent: None,
         }
+    }
+
+    /// Continues the trace `traceparent` names when the result is posted.
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 }
 
@@ -83,6 +96,7 @@ impl fmt::Debug for ReportTarget {
         f.debug_struct("ReportTarget")
             .field("url", &self.url)
             .field("token", &"<redacted>")
+            .field("traceparent", &self.traceparent)
             .finish()
     }
 }

@@ -2,6 +2,9 @@
 //! URL with its token, retrying what may pass later (the execution not recorded yet, 5xx,
 //! connection trouble) and stopping at what cannot (wrong token, already settled).
 
+/// The W3C trace context header (the scheduler continues the trace from it).
+const TRACEPARENT: &str = "traceparent";
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -185,9 +188,11 @@ impl Reporter {
 
     /// One request: the execution, or the error with the server's `Retry-After` if it gave one.
     async fn post_once(&self, result: &JobResult) -> Result<Execution, (Error, Option<Duration>)> {
-        let response = self
-            .http
-            .post(&self.target.url)
+        let mut request = self.http.post(&self.target.url);
+        if let Some(traceparent) = &self.target.traceparent {
+            request = request.header(TRACEPARENT, traceparent);
+        }
+        let response = request
             .bearer_auth(&self.target.token)
             .timeout(self.policy.request_timeout)
             .json(result)

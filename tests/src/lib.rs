@@ -13,6 +13,7 @@ pub mod mariadb;
 pub mod metadata;
 pub mod netns;
 pub mod nginx;
+pub mod otlp;
 pub mod pki;
 pub mod process;
 pub mod reports;

@@ -99,6 +99,12 @@ impl GrpcExecutor {
         for (key, value) in &self.metadata {
             request.metadata_mut().append(key.clone(), value.clone());
         }
+        // After the job's own metadata, so configuration cannot spoof the trace.
+        if let Some(value) = ctx.traceparent.as_deref().and_then(|v| v.parse().ok()) {
+            request
+                .metadata_mut()
+                .insert(crony_common::traces::TRACEPARENT, value);
+        }
         // grpc-timeout lets the server give up when the agent does.
         if let Ok(remaining) = (ctx.deadline - chrono::Utc::now()).to_std() {
             request.set_timeout(remaining);

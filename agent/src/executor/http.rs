@@ -97,6 +97,9 @@ fn context_headers(ctx: &AttemptContext) -> Vec<(&'static str, String)> {
     if payload_fits {
         headers.push(("x-crony-payload", ctx.payload.clone()));
     }
+    if let Some(traceparent) = &ctx.traceparent {
+        headers.push((crony_common::traces::TRACEPARENT, traceparent.clone()));
+    }
     headers
 }
 

@@ -39,6 +39,9 @@ pub struct AttemptContext {
     /// Where an async (202 / ACCEPTED) result must be posted, and the token to present.
     pub report_url: String,
     pub report_token: String,
+    /// The W3C `traceparent` of this attempt's span, when the agent exports traces: sent to
+    /// the target (header, gRPC metadata, `TRACEPARENT`) so the user's service joins the trace.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -54,6 +54,11 @@ impl ShellExecutor {
             .env("CRONY_ATTEMPT", ctx.attempt.to_string())
             .env("CRONY_SCHEDULED_AT", ctx.scheduled_at.to_rfc3339())
             .env("CRONY_PAYLOAD", &ctx.payload);
+        // The OpenTelemetry convention for a child process's parent span.
+        match &ctx.traceparent {
+            Some(traceparent) => cmd.env("TRACEPARENT", traceparent),
+            None => cmd.env_remove("TRACEPARENT"),
+        };
         cmd.stdin(Stdio::null())
             // A new group whose id is the shell's pid: one signal reaches every descendant that
             // did not deliberately leave it.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
+use crony_common::traces::ExecSpan;
 use crony_proto::v1::{ExecutionReport, ExecutionStatus, TriggerKind};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +20,8 @@ pub(super) struct Started {
     pub fire: Fire,
     pub id: String,
     pub kill: CancellationToken,
+    /// `crony.fire`, from the admission to the outcome (empty when tracing is off).
+    pub span: ExecSpan,
 }
 
 impl Runner {
@@ -36,7 +39,13 @@ impl Runner {
             let id = uuid::Uuid::now_v7().to_string();
             ids.push(id.clone());
             if let Some(kill) = self.admit(&fire, &id) {
-                admitted.push(Started { fire, id, kill });
+                let span = self.fire_span(&fire, &id);
+                admitted.push(Started {
+                    fire,
+                    id,
+                    kill,
+                    span,
+                });
             }
         }
         if admitted.is_empty() {
@@ -46,7 +55,11 @@ impl Runner {
         self.tracker.spawn(async move {
             let mut reports: Vec<ExecutionReport> = admitted
                 .iter()
-                .map(|s| this.snapshot(&s.fire, &s.id))
+                .map(|s| {
+                    let mut report = this.snapshot(&s.fire, &s.id);
+                    report.traceparent = s.span.traceparent().unwrap_or_default();
+                    report
+                })
                 .collect();
             let recorded = this.save_all(&mut reports).await;
             for (start, report) in admitted.into_iter().zip(reports) {

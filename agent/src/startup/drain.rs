@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::runner::Runner;
 
+/// How long the last spans may take to reach the collector at shutdown.
+const TRACES_FLUSH: Duration = Duration::from_secs(3);
+
 pub(super) struct Drain {
     pub clock_stop: CancellationToken,
     pub clock_task: JoinHandle<()>,
@@ -19,6 +22,8 @@ pub(super) struct Drain {
     /// Cancelled last: while running work finishes and its outcome is flushed, the agent
     /// still owns its jobs, so nothing is marked lost or run twice.
     pub lease_stop: CancellationToken,
+    /// Exports the spans still queued, bounded (a dead collector must not hold up the stop).
+    pub traces: crony_common::traces::Traces,
 }
 
 impl Drain {
@@ -52,5 +57,6 @@ impl Drain {
         self.reporter_stop.cancel();
         let _ = self.reporting.await;
         self.lease_stop.cancel();
+        self.traces.shutdown(TRACES_FLUSH).await;
     }
 }

@@ -55,6 +55,7 @@ pub fn ctx() -> AttemptContext {
         deadline: Utc::now() + chrono::Duration::seconds(60),
         report_url: "http://127.0.0.1:1/api/v1/report".into(),
         report_token: "tok.abc".into(),
+        traceparent: None,
     }
 }
 

@@ -82,14 +82,20 @@ pub async fn trigger(
     app.store.record_audit(audit).await?;
     let mut client = agent_client(&agent, &app.agent_dialer)
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, e))?;
-    let answer = client
-        .trigger(TriggerRequest {
+    let (request, mut span) = crate::traced::push(
+        &app.agent_dialer.tracer,
+        TriggerRequest {
             job_id: id.to_string(),
             assignment_epoch: job.assignment_epoch,
             kind: TriggerKind::Manual as i32,
             ..TriggerRequest::default()
-        })
+        },
+        agent_id.as_str(),
+    );
+    let answer = client
+        .trigger(request)
         .await
+        .inspect_err(|s| span.fail(s.message()))
         .map_err(|s| {
             // NotFound / FailedPrecondition: the agent has not received this assignment yet.
             ApiError::new(

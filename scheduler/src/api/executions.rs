@@ -8,6 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use crony_common::traces::{ExecSpan, TRACEPARENT};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -26,6 +27,7 @@ use crate::error::ErrorCode;
 use crate::store::executions::{
     ExecutionDetail, ExecutionFilter, ExecutionSummary, PostedResult, ResultOutcome,
 };
+use crate::traced::TraceUrl;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -66,6 +68,8 @@ pub struct ExecutionView {
     pub duration_ms: Option<i64>,
     /// How late it started after its scheduled instant.
     pub start_delay_ms: Option<i64>,
+    /// The OpenTelemetry trace of the run (32 hex digits), when its agent exports traces.
+    pub trace_id: Option<String>,
 }
 
 /// One execution with its attempts and output.
@@ -78,6 +82,8 @@ pub struct ExecutionDetailView {
     pub output: String,
     /// A result posted after the execution was settled otherwise (kept, not applied).
     pub late_result: Option<Value>,
+    /// The trace's page in a trace UI, when `CRONY_OTEL_TRACE_URL` is set and the run was traced.
+    pub trace_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -172,11 +178,12 @@ fn render_summary(summary: ExecutionSummary) -> ExecutionView {
     ExecutionView {
         duration_ms: millis_between(summary.started_at, summary.finished_at),
         start_delay_ms: millis_between(Some(summary.scheduled_at), summary.started_at),
+        trace_id: crate::traced::trace_id(summary.traceparent.as_deref()),
         summary,
     }
 }
 
-fn render_detail(row: ExecutionDetail) -> ExecutionDetailView {
+fn render_detail(row: ExecutionDetail, trace_url: Option<&TraceUrl>) -> ExecutionDetailView {
     let mut attempts: Vec<Value> = serde_json::from_str(&row.attempts).unwrap_or_default();
     // Indexing a non-object `Value` mutably panics: only objects get a duration.
     for attempt in attempts.iter_mut().filter_map(Value::as_object_mut) {
@@ -185,12 +192,16 @@ fn render_detail(row: ExecutionDetail) -> ExecutionDetailView {
         let duration = (started > 0 && finished >= started).then(|| finished - started);
         attempt.insert("duration_ms".into(), json!(duration));
     }
+    let view = render_summary(row.summary);
     ExecutionDetailView {
+        trace_url: trace_url
+            .zip(view.trace_id.as_deref())
+            .map(|(url, id)| url.link(id)),
         late_result: row
             .late_result
             .as_deref()
             .and_then(|raw| serde_json::from_str(raw).ok()),
-        view: render_summary(row.summary),
+        view,
         attempts,
         output: row.output,
     }
@@ -223,7 +234,7 @@ pub async fn get(
         .get_execution(&id)
         .await?
         .ok_or_else(|| not_found(id.as_str()))?;
-    Ok(Json(render_detail(row)))
+    Ok(Json(render_detail(row, app.trace_url.as_deref())))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
@@ -288,6 +299,12 @@ pub async fn post_result(
     let body = body.map_err(super::json::body_error)?;
     let body: ResultBody = super::json::parse(&body)?;
     let id = ExecutionId::from(id);
+    let sent = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
+    // Without a context sent, the span is made once the stored one is read (below).
+    let mut span = match sent {
+        Some(_) => crate::traced::result(&app.tracer, sent, None, id.as_str()),
+        None => ExecSpan::none(),
+    };
     let (output, output_truncated) = cap_output(body.output.as_deref().unwrap_or(""), MAX_OUTPUT);
     let result = PostedResult {
         status: match body.status {
@@ -299,6 +316,7 @@ pub async fn post_result(
         error: cut(body.error.as_deref().unwrap_or(""), MAX_ERROR).to_owned(),
         received_at: Utc::now(),
     };
+    span.set("crony.status", result.status.as_str());
     match app.store.post_result(&id, &result).await? {
         ResultOutcome::NotRecorded => Ok((
             [(header::RETRY_AFTER, "1")],
@@ -332,7 +350,14 @@ pub async fn post_result(
                     &id,
                 );
             }
-            Ok(Json(render_detail(row)).into_response())
+            if sent.is_none() && app.tracer.is_on() {
+                // No context came with the result: continue from the agent's fire instead.
+                let stored = row.summary.traceparent.as_deref();
+                span = crate::traced::result(&app.tracer, None, stored, id.as_str());
+                span.set("crony.status", result.status.as_str());
+            }
+            span.ok();
+            Ok(Json(render_detail(row, app.trace_url.as_deref())).into_response())
         }
     }
 }

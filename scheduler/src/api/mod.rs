@@ -60,6 +60,10 @@ pub struct AppState {
     pub auth: Arc<crate::auth::bootstrap::AuthState>,
     /// `CRONY_METRICS_TOKEN`: what `/metrics` asks for; `None`: open.
     pub metrics_token: Option<crony_common::metrics_token::MetricsToken>,
+    /// Traces posted async results (`crony.result`); off unless `CRONY_OTEL_ENDPOINT`.
+    pub tracer: crony_common::traces::Tracer,
+    /// `CRONY_OTEL_TRACE_URL`: executions answer `trace_url` with it.
+    pub trace_url: Option<Arc<crate::traced::TraceUrl>>,
 }
 
 /// The largest request body the API reads. Job fields are capped at 64 KiB each; 1 MiB

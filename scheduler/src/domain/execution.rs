@@ -148,6 +148,8 @@ pub struct ExecutionRecord {
     pub async_deadline: Option<DateTime<Utc>>,
     pub retry_of: Option<ExecutionId>,
     pub revision: u32,
+    /// The agent's `crony.fire` span (W3C `traceparent`), checked; `None` when not traced.
+    pub traceparent: Option<String>,
 }
 
 impl ExecutionRecord {

@@ -6,6 +6,7 @@ mod retained;
 pub mod service;
 pub mod writer;
 
+use crony_common::traces::Parent;
 use crony_proto::v1 as pb;
 
 use crate::domain::execution::{
@@ -87,6 +88,9 @@ pub fn record_from_proto(r: pb::ExecutionReport) -> Result<ExecutionRecord, Stri
         error: cut(&r.error, MAX_ERROR).to_owned(),
         retry_of,
         revision: r.revision,
+        // A value that is not a trace context is dropped, not refused: a trace is a nicety and
+        // must never keep a report from being stored.
+        traceparent: Parent::parse(&r.traceparent).map(|p| p.traceparent()),
     })
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use crony_common::traces::Tracer;
 use crony_proto::v1::report_service_server::ReportService;
 use crony_proto::v1::{ReportAck, ReportBatch};
 use tonic::{Request, Response, Status};
@@ -12,11 +13,21 @@ use super::writer::{WriteError, Writer};
 
 pub struct ReportServiceImpl {
     writer: Writer,
+    tracer: Tracer,
 }
 
 impl ReportServiceImpl {
     pub fn new(writer: Writer) -> Self {
-        Self { writer }
+        Self {
+            writer,
+            tracer: Tracer::off(),
+        }
+    }
+
+    /// Adds a `crony.record` span to the trace of each settled execution stored.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 }
 
@@ -49,6 +60,8 @@ impl ReportService for ReportServiceImpl {
             .filter(|r| seen.insert(r.id.clone()))
             .map(|r| r.id.to_string())
             .collect();
+        // Ended when dropped, after the write: the span is how long storing took.
+        let _spans = crate::traced::records(&self.tracer, &records);
         match self.writer.write(records).await {
             Ok(()) => Ok(Response::new(ReportAck {
                 acked_execution_ids: ids,

@@ -28,6 +28,8 @@ pub struct AgentDialer {
     pub token: AttachClusterToken,
     pub ca: Option<CaBundle>,
     pub identity: Option<ServerIdentity>,
+    /// Traces the triggers sent to agents (`crony.push`); off unless `CRONY_OTEL_ENDPOINT`.
+    pub tracer: crony_common::traces::Tracer,
 }
 
 impl AgentDialer {
@@ -40,7 +42,14 @@ impl AgentDialer {
             token,
             ca,
             identity,
+            tracer: crony_common::traces::Tracer::off(),
         }
+    }
+
+    /// Traces the triggers this dialer's clients send.
+    pub fn with_tracer(mut self, tracer: crony_common::traces::Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 }
 

@@ -54,6 +54,9 @@ pub struct ExecutionSummary {
     #[schema(value_type = Option<String>)]
     pub retry_of: Option<ExecutionId>,
     pub revision: u32,
+    /// The agent's `crony.fire` span; the API shows its trace id as `trace_id`.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
     pub settled_by: Option<String>,
     pub recorded_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -73,7 +76,7 @@ pub struct ExecutionDetail {
 
 const SUMMARY_COLUMNS: &str = "id, job_id, agent_id, epoch, scheduled_at, started_at, \
      finished_at, status, trigger_kind, attempt_count, exit_code, http_status, output_truncated, \
-     error, async_deadline, retry_of, revision, settled_by, recorded_at, updated_at";
+     error, async_deadline, retry_of, revision, traceparent, settled_by, recorded_at, updated_at";
 
 /// An async result as posted to `POST /executions/{id}/result`, already capped.
 #[derive(Debug, Clone, Serialize)]

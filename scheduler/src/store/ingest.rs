@@ -52,6 +52,7 @@ const AGENT_FIELDS: &[&str] = &[
     "error",
     "async_deadline",
     "retry_of",
+    "traceparent",
     "updated_at",
     // These two are read by APPLIES: settled_by before status (see APPLIES), both before revision.
     "settled_by",
@@ -354,7 +355,7 @@ async fn upsert(
         "INSERT INTO executions (id, job_id, agent_id, epoch, scheduled_at, started_at, \
          finished_at, status, trigger_kind, attempts, attempt_count, exit_code, http_status, \
          output, output_truncated, error, async_deadline, retry_of, revision, settled_by, \
-         recorded_at, updated_at) ",
+         recorded_at, updated_at, traceparent) ",
     );
     q.push_values(records, |mut row, r| {
         row.push_bind(&r.id)
@@ -378,7 +379,8 @@ async fn upsert(
             .push_bind(r.revision)
             .push_bind(r.status.is_final().then_some("agent"))
             .push_bind(now)
-            .push_bind(now);
+            .push_bind(now)
+            .push_bind(&r.traceparent);
     });
     q.push(" ON DUPLICATE KEY UPDATE ");
     // MySQL evaluates these left to right and later ones see earlier results: see APPLIES.

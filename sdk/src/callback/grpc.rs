@@ -227,7 +227,12 @@ impl tonic::server::UnaryService<ExecuteRequest> for Unary {
     fn call(&mut self, request: tonic::Request<ExecuteRequest>) -> Self::Future {
         let handler = Arc::clone(&self.0);
         Box::pin(async move {
-            let ctx = context_of(request.into_inner())?;
+            let traceparent = request
+                .metadata()
+                .get(TRACEPARENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let ctx = context_of(request.into_inner())?.traced(traceparent);
             let outcome = handler.handle(ctx).await;
             Ok(tonic::Response::new(response_of(outcome)))
         })
@@ -256,7 +261,20 @@ pub(crate) fn context_of(request: ExecuteRequest) -> Result<JobContext, tonic::S
         scheduled_at,
         deadline: request.deadline.as_ref().and_then(instant),
         report,
+        traceparent: None,
     })
+}
+
+/// The W3C trace context, in the call's metadata when Crony traces the execution.
+const TRACEPARENT: &str = "traceparent";
+
+impl JobContext {
+    /// With the trace context the call carried (also sent with an async result).
+    fn traced(mut self, traceparent: Option<String>) -> Self {
+        self.report = self.report.map(|r| r.with_traceparent(traceparent.clone()));
+        self.traceparent = traceparent;
+        self
+    }
 }
 
 pub(crate) fn response_of(outcome: Outcome) -> ExecuteResponse {

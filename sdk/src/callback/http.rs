@@ -29,6 +29,8 @@ pub const REPORT_URL_HEADER: &str = "x-crony-report-url";
 pub const REPORT_TOKEN_HEADER: &str = "x-crony-report-token";
 /// `X-Crony-Payload`: the job's payload, when it is short printable ASCII.
 pub const PAYLOAD_HEADER: &str = "x-crony-payload";
+/// The W3C trace context of the attempt, when Crony exports traces.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// Why a request could not be read as a Crony call: a header is missing or malformed. Answers
 /// 400 naming the header, so the mistake shows up in the execution's output.
@@ -78,11 +80,15 @@ pub(crate) fn context_from_parts(
     let scheduled_at = DateTime::parse_from_rfc3339(required(headers, SCHEDULED_AT_HEADER)?)
         .map_err(|_| ContextRejection(format!("{SCHEDULED_AT_HEADER} is not RFC 3339")))?
         .with_timezone(&Utc);
+    let traceparent = optional(headers, TRACEPARENT_HEADER)?.map(str::to_owned);
     let report = match optional(headers, REPORT_URL_HEADER)? {
-        Some(url) if !url.is_empty() => Some(ReportTarget::new(
-            url,
-            optional(headers, REPORT_TOKEN_HEADER)?.unwrap_or_default(),
-        )),
+        Some(url) if !url.is_empty() => Some(
+            ReportTarget::new(
+                url,
+                optional(headers, REPORT_TOKEN_HEADER)?.unwrap_or_default(),
+            )
+            .with_traceparent(traceparent.clone()),
+        ),
         _ => None,
     };
     // The agent puts the payload in a header only when it fits one; otherwise the job's body
@@ -100,6 +106,7 @@ pub(crate) fn context_from_parts(
         scheduled_at,
         deadline: None,
         report,
+        traceparent,
     })
 }
 
