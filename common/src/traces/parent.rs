@@ -19,6 +19,10 @@ pub struct Parent(SpanContext);
 impl Parent {
     /// Reads a `traceparent` value; `None` when it is not a valid, non-zero one.
     pub fn parse(traceparent: &str) -> Option<Self> {
+        // The propagator takes ids shorter than the spec's; the spec's shape is checked first.
+        if !well_formed(traceparent.trim()) {
+            return None;
+        }
         let carrier = HashMap::from([(TRACEPARENT.to_owned(), traceparent.trim().to_owned())]);
         let cx = TraceContextPropagator::new().extract(&carrier);
         let span = cx.span().span_context().clone();
@@ -45,6 +49,15 @@ impl Parent {
     pub(super) fn context(&self) -> Context {
         Context::new().with_remote_span_context(self.0.clone())
     }
+}
+
+/// `version-traceid-spanid-flags`: 2, 32, 16 and 2 lower-case hex digits (W3C Trace Context).
+fn well_formed(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    parts.len() == 4
+        && parts.iter().zip([2, 32, 16, 2]).all(|(part, len)| {
+            part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }
 
 #[cfg(test)]
