@@ -104,7 +104,9 @@ async fn the_previous_release_upgrades_with_its_jobs_executions_and_accounts() -
     let (ok, planned) = migrate(&url, &["--dry-run"]).await?;
     assert!(ok, "{planned}");
     assert!(
-        planned.contains("1 pending") && planned.contains("20261204000014"),
+        planned.contains("2 pending")
+            && planned.contains("20261204000014")
+            && planned.contains("20261205000016"),
         "{planned}"
     );
     assert!(
@@ -112,7 +114,7 @@ async fn the_previous_release_upgrades_with_its_jobs_executions_and_accounts() -
         "a dry run changed the schema"
     );
     let (ok, applied) = migrate(&url, &[]).await?;
-    assert!(ok && applied.contains("applied 1 migration"), "{applied}");
+    assert!(ok && applied.contains("applied 2 migration"), "{applied}");
     assert!(has_source_column(db, &name).await?);
     let (_, again) = migrate(&url, &["--dry-run"]).await?;
     assert!(again.contains("0 pending"), "{again}");
