@@ -135,6 +135,7 @@ static SETTINGS: &[Setting] = &[
     alert::ALERT_FAILURE_RATE,
     alert::ALERT_FAILURE_WINDOW,
     alert::DASHBOARD_URL,
+    alert::ALERT_LANG,
     auth::ADMIN_USER,
     auth::ADMIN_PASSWORD,
     auth::ADMIN_TOKEN,

@@ -29,6 +29,12 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium with a laptop-sized window. Fails (never
     /// skips) when the Debian packages are missing, saying which.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_in(None).await
+    }
+
+    /// [`Browser::start`], with the browser's preferred language (`navigator.languages`)
+    /// set to `lang` when given, as a user's browser in that language would be.
+    pub async fn start_in(lang: Option<&str>) -> anyhow::Result<Self> {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             anyhow::ensure!(
                 Path::new(path).exists(),
@@ -74,12 +80,17 @@ impl Browser {
             "--window-size=1366,900".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let mut args = args;
+        let mut options = json!({"binary": CHROMIUM});
+        if let Some(lang) = lang {
+            args.push(format!("--lang={lang}"));
+            args.push(format!("--accept-lang={lang}"));
+            options["prefs"] = json!({"intl": {"accept_languages": lang}});
+        }
+        options["args"] = json!(args);
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"binary": CHROMIUM, "args": args}),
-        );
+        caps.insert("goog:chromeOptions".into(), options);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(caps)
@@ -184,16 +195,19 @@ impl Browser {
         Ok(self.client.execute(script, args).await?)
     }
 
-    /// Writes a PNG of the window to `docs/screenshots/<name>.png`, only when
+    /// Writes a PNG of the window to `docs/screenshots/<name>.png` (`name` may hold a
+    /// folder, such as `zh-CN/jobs`), only when
     /// `CRONY_SCREENSHOTS=1`: CI runs must not change the committed images.
     pub async fn screenshot(&self, name: &str) -> anyhow::Result<()> {
         if std::env::var("CRONY_SCREENSHOTS").as_deref() != Ok("1") {
             return Ok(());
         }
         let png = self.client.screenshot().await?;
-        let dir = screenshots_dir();
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join(format!("{name}.png")), png)?;
+        let path = screenshots_dir().join(format!("{name}.png"));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, png)?;
         Ok(())
     }
 

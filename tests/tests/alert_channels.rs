@@ -36,6 +36,7 @@ fn alert(items: Vec<AlertItem>) -> Alert {
         id: 1,
         title,
         items,
+        lang: Default::default(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! retry and the on-call people get one email (real SMTP server on loopback) and one Feishu
 //! message (a Feishu stand-in that checks the signature exactly as Feishu does); its recovery
 //! is announced the same way. Names and output with quotes, backslashes, newlines and Chinese
-//! text arrive intact.
+//! text arrive intact. A job with `alert_lang: zh-CN` is told in Chinese while the default
+//! stays English.
 
 mod common;
 
@@ -270,6 +271,79 @@ async fn two_schedulers_announce_a_killed_agent_once_by_email_and_feishu() -> an
     assert_eq!(offline_cards.len(), 1, "{offline_cards:?}");
     first.stop().await;
     second.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_job_with_alert_lang_zh_cn_alerts_in_chinese_and_the_default_stays_english()
+-> anyhow::Result<()> {
+    let env = TestEnv::shared();
+    let smtp = SmtpServer::start().await?;
+    let bot = FeishuBot::start(None).await?;
+    let smtp_url = smtp.url();
+    let s = TestScheduler::start_with(&env.etcd, &env.prefix, &env.db_url, |c| {
+        c.alerts.smtp_url = Some(smtp_url);
+        c.alerts.smtp_from = Some("crony@example.com".into());
+    })
+    .await?;
+    let mut agent = AgentProcess::spawn(env.agent_spec("agent").ttl(2))?;
+    agent.id().await?;
+    common::online(&s.base_url, 1).await?;
+    let sink = HttpSink::start().await?;
+    sink.answer(500);
+    let mut jobs = Vec::new();
+    for (name, lang) in [("report-zh", json!("zh-CN")), ("report-en", json!(null))] {
+        let spec = json!({
+            "name": name, "schedule": "0 0 3 1 1 *", "alert_lang": lang,
+            "target": {"kind": "http", "url": sink.url(&format!("/{name}"))},
+            "alerts": {"on": ["failed"], "emails": [format!("{name}@example.com")],
+                       "feishu_webhooks": [{"url": bot.url()}]},
+        });
+        let id = create_job(&s.base_url, &spec)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let (_, stored) = common::get_json(&format!("{}/api/v1/jobs/{id}", s.base_url))
+            .await
+            .map_err(anyhow::Error::msg)?;
+        assert_eq!(stored["alert_lang"], lang, "{stored}");
+        trigger(&s.base_url, &id).await?;
+        jobs.push(id);
+    }
+    wait_until(
+        "two emails and two Feishu messages",
+        Duration::from_secs(30),
+        || async { Ok((smtp.mails().len() >= 2 && bot.accepted().len() >= 2).then_some(())) },
+    )
+    .await?;
+    let mail_to = |who: &str| {
+        let mail = smtp.mails().into_iter().find(|m| m.rcpt_to == [who]);
+        mail.map(|m| m.parse()).transpose()
+    };
+    let zh = mail_to("report-zh@example.com")?.expect("the Chinese job's mail");
+    assert_eq!(zh.subject, "[Crony] 任务 report-zh 执行失败", "{zh:?}");
+    let text = zh.text.unwrap_or_default();
+    for phrase in ["任务: report-zh", "执行器: ", "时间: ", "错误: ", "链接: "] {
+        assert!(text.contains(phrase), "{phrase:?} not in {text}");
+    }
+    assert!(zh.html.unwrap_or_default().contains("在控制台中打开"));
+    let en = mail_to("report-en@example.com")?.expect("the English job's mail");
+    assert_eq!(en.subject, "[Crony] Job report-en failed", "{en:?}");
+    let text = en.text.unwrap_or_default();
+    assert!(
+        text.contains("Job: report-en") && !text.contains("任务"),
+        "{text}"
+    );
+
+    let cards: Vec<String> = bot.accepted().iter().map(|c| c.to_string()).collect();
+    let card = |name: &str| cards.iter().find(|c| c.contains(name)).cloned();
+    let zh_card = card("report-zh").expect("the Chinese job's card");
+    assert!(zh_card.contains("任务 report-zh 执行失败"), "{zh_card}");
+    assert!(zh_card.contains("任务: report-zh") && zh_card.contains("在控制台中打开"));
+    let en_card = card("report-en").expect("the English job's card");
+    assert!(en_card.contains("Job report-en failed") && en_card.contains("Job: report-en"));
+    assert!(!en_card.contains("任务"), "{en_card}");
+    agent.terminate().await?;
+    s.stop().await;
     Ok(())
 }
 

@@ -128,6 +128,7 @@ fn scheduler_refuses_bad_ingest_settings() {
         ("CRONY_EXECUTION_RETENTION_DAYS", "3651"),
         ("CRONY_GRPC_ADDR", "nowhere"),
         ("CRONY_ADVERTISE_HOST", "http://scheduler:9090"),
+        ("CRONY_ALERT_LANG", "klingon"),
     ] {
         let stderr = fails_with("crony-test-scheduler", &[(setting, value)]);
         assert_one_line_naming(&stderr, "crony-test-scheduler", setting);
@@ -320,6 +321,19 @@ fn help_shows_the_file_variants_of_secrets_and_not_their_flags() {
         }
         assert!(!help.contains("--cluster-token <"), "{help}");
     }
+}
+
+#[test]
+fn scheduler_help_lists_the_alert_language() {
+    let output = crony_command("crony-test-scheduler")
+        .arg("--help")
+        .output()
+        .expect("binary runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        help.contains("CRONY_ALERT_LANG") && help.contains("zh-CN"),
+        "{help}"
+    );
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! `chromium-driver`) against a real scheduler, agent, etcd and MariaDB: log in, create an
 //! HTTP job pointing at a loopback sink, watch it succeed in the job's history, break the
 //! target and read the failure's output, pause the job, change an agent's weight; a viewer
-//! sees no edit controls and the server refuses the change anyway. With `CRONY_SCREENSHOTS=1`
-//! the walk-through also refreshes `docs/screenshots/`.
+//! sees no edit controls and the server refuses the change anyway. The walk runs in English
+//! and in Chinese (a browser preferring zh-CN gets Chinese; the switch in the top bar changes
+//! it and is remembered). With `CRONY_SCREENSHOTS=1` it also refreshes `docs/screenshots/`
+//! (`docs/screenshots/zh-CN/` for Chinese).
 //!
 //! Also, without a browser: the assets are served with the right types and cache headers and
 //! do not shadow the API, and the stats endpoints answer and validate `days`.
@@ -16,14 +18,19 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A screenshot (with `CRONY_SCREENSHOTS=1`) without the notifications of the last action.
-async fn shot(b: &Browser, name: &str) -> anyhow::Result<()> {
+#[path = "dashboard/words.rs"]
+mod words;
+use words::{EN, Words, ZH_CN};
+
+/// A screenshot (with `CRONY_SCREENSHOTS=1`) without the notifications of the last action,
+/// in the folder of the walk's language.
+async fn shot(b: &Browser, w: &Words, name: &str) -> anyhow::Result<()> {
     b.run(
         "document.querySelectorAll('.toast').forEach((t) => t.remove())",
         vec![],
     )
     .await?;
-    b.screenshot(name).await
+    b.screenshot(&format!("{}{name}", w.screenshots)).await
 }
 
 const VIEWER_PASSWORD: &str = "viewer-password-123";
@@ -178,10 +185,20 @@ async fn stats_answer_for_an_empty_cluster_and_name_a_bad_days() -> anyhow::Resu
     Ok(())
 }
 
-/// The walk-through of the issue's "must show" list, in one browser session.
+/// The walk-through of the issue's "must show" list, in one browser session, in English.
 #[tokio::test]
 async fn an_admin_runs_a_job_from_the_browser_and_a_viewer_cannot_change_it() -> anyhow::Result<()>
 {
+    browser_walk(&EN).await
+}
+
+/// The same walk in a browser that prefers Chinese.
+#[tokio::test]
+async fn the_same_walk_in_chinese() -> anyhow::Result<()> {
+    browser_walk(&ZH_CN).await
+}
+
+async fn browser_walk(w: &Words) -> anyhow::Result<()> {
     let env = TestEnv::shared();
     let sink = HttpSink::start().await?;
     let alert_hook = sink.url("/alerts");
@@ -205,8 +222,13 @@ async fn an_admin_runs_a_job_from_the_browser_and_a_viewer_cannot_change_it() ->
     })
     .await?;
 
-    let browser = Browser::start().await?;
-    let walked = walk(&browser, &s, &api, &sink, &agent_id).await;
+    let preferred = (w.lang != "en").then_some(w.lang);
+    let browser = Browser::start_in(preferred).await?;
+    let walked = async {
+        language(&browser, &s, w).await?;
+        walk(&browser, w, &s, &api, &sink, &agent_id).await
+    }
+    .await;
     browser.quit().await;
     walked?;
     agent.terminate().await?;
@@ -214,8 +236,53 @@ async fn an_admin_runs_a_job_from_the_browser_and_a_viewer_cannot_change_it() ->
     Ok(())
 }
 
+/// The browser's language is the dashboard's (`<html lang>`, the nav in its words); in
+/// Chinese, the switch goes to English and back, remembered across a reload.
+async fn language(b: &Browser, s: &TestScheduler, w: &Words) -> anyhow::Result<()> {
+    let html_lang = || async {
+        let lang = b
+            .run("return document.documentElement.lang", vec![])
+            .await?;
+        anyhow::Ok(lang.as_str().unwrap_or_default().to_owned())
+    };
+    // The sidebar is hidden until one logs in: its words are read, not looked at.
+    let nav_jobs = || async {
+        let script = "return document.querySelector(\"a[data-nav='jobs']\").textContent";
+        let label = b.run(script, vec![]).await?;
+        anyhow::Ok(label.as_str().unwrap_or_default().to_owned())
+    };
+    b.goto(&s.url("/")).await?;
+    b.wait_text("main h1", w.log_in).await?;
+    assert_eq!(html_lang().await?, w.lang);
+    assert_eq!(nav_jobs().await?, w.jobs);
+    if w.lang == "en" {
+        return Ok(());
+    }
+    b.client
+        .execute(
+            "const s = document.getElementById('lang-switch'); s.value = arguments[0]; \
+             s.dispatchEvent(new Event('change'));",
+            vec![json!("en")],
+        )
+        .await?;
+    b.wait_text("main h1", EN.log_in).await?;
+    assert_eq!(html_lang().await?, "en");
+    b.client.refresh().await?;
+    b.wait_text("main h1", EN.log_in).await?;
+    assert_eq!(nav_jobs().await?, EN.jobs);
+    assert_eq!(html_lang().await?, "en", "the choice was not remembered");
+    // Back through the visible control, as a person would.
+    b.click(&format!("#lang-switch option[value='{}']", w.lang))
+        .await?;
+    b.wait_text("main h1", w.log_in).await?;
+    assert_eq!(nav_jobs().await?, w.jobs);
+    assert_eq!(html_lang().await?, w.lang);
+    Ok(())
+}
+
 async fn walk(
     b: &Browser,
+    w: &Words,
     s: &TestScheduler,
     api: &Api,
     sink: &HttpSink,
@@ -223,24 +290,25 @@ async fn walk(
 ) -> anyhow::Result<()> {
     // Log in; a wrong password is said so; keyboard only: Enter submits.
     b.goto(&s.url("/")).await?;
-    b.wait_text("main h1", "Log in").await?;
+    b.wait_text("main h1", w.log_in).await?;
     b.fill("#username", "admin").await?;
     b.fill("#password", "wrong password").await?;
     b.click("#login-submit").await?;
-    b.wait_text("#login-error", "Wrong username or password")
-        .await?;
+    b.wait_text("#login-error", w.wrong_password).await?;
     b.fill("#password", "").await?;
     b.find("#password")
         .await?
         .send_keys(&format!("{ADMIN_PASSWORD}\u{E007}"))
         .await?;
-    b.wait_text("main h1", "Overview").await?;
-    b.wait_text("#user-box", "Admin").await?;
-    b.wait_text(".stat", "Agents online").await?;
+    b.wait_text("main h1", w.overview).await?;
+    // Logged in, the navigation shows, in the walk's language.
+    b.wait_text("#sidebar a[data-nav='jobs']", w.jobs).await?;
+    b.wait_text("#user-box", w.admin).await?;
+    b.wait_text(".stat", w.agents_online).await?;
 
     // Create an HTTP job at the sink; the cron preview answers as you type.
     b.click("a[href='#/jobs']").await?;
-    b.wait_text("main", "No jobs yet").await?;
+    b.wait_text("main", w.no_jobs_yet).await?;
     b.click("#new-job").await?;
     b.fill("#f-name", "nightly-report").await?;
     b.fill("#f-description", "Builds the revenue report")
@@ -258,7 +326,7 @@ async fn walk(
     .await?;
     b.fill("#f-schedule", "*/2 * * * * *").await?;
     b.fill("#f-timezone", "Asia/Shanghai").await?;
-    b.wait_text("#cron-preview", "Next 5 fires in Asia/Shanghai")
+    b.wait_text("#cron-preview", w.next_fires_in_shanghai)
         .await?;
     let fires = b.client.find_all(Locator::Css("#cron-preview li")).await?;
     assert_eq!(fires.len(), 5);
@@ -270,7 +338,7 @@ async fn walk(
         vec![],
     )
     .await?;
-    shot(b, "job-form").await?;
+    shot(b, w, "job-form").await?;
     b.click("#job-save").await?;
 
     // The job page: its executions appear and succeed without a reload.
@@ -282,17 +350,17 @@ async fn walk(
         .unwrap_or_default()
         .to_owned();
     anyhow::ensure!(!job_id.is_empty(), "no job id in the URL");
-    b.wait_text_within("#job-history", "succeeded", Duration::from_secs(30))
+    b.wait_text_within("#job-history", w.succeeded, Duration::from_secs(30))
         .await?;
     assert!(!sink.calls_to("/report").is_empty());
     b.wait_text("#job-sparkline", "%").await?;
 
     // Break the target: the failure shows up, with the sink's answer as output.
     sink.answer(500);
-    b.wait_text_within("#job-history", "failed", Duration::from_secs(30))
+    b.wait_text_within("#job-history", w.failed, Duration::from_secs(30))
         .await?;
-    b.wait_text("#job-sparkline", "of last").await?;
-    shot(b, "job").await?;
+    b.wait_text("#job-sparkline", w.of_last).await?;
+    shot(b, w, "job").await?;
     let failed = b
         .client
         .find(Locator::XPath(
@@ -302,8 +370,8 @@ async fn walk(
     b.click_element(&failed).await?;
     b.wait_text("#execution-output", "{\"answered\":500}")
         .await?;
-    b.wait_text("#execution", "failed").await?;
-    shot(b, "execution").await?;
+    b.wait_text("#execution", w.failed).await?;
+    shot(b, w, "execution").await?;
 
     // Pause it from its page.
     b.goto(&s.url(&format!("/#/jobs/{job_id}"))).await?;
@@ -360,16 +428,16 @@ async fn walk(
     // Jobs list, executions, overview with today's figures.
     b.goto(&s.url("/#/jobs")).await?;
     b.wait_text("#jobs-results", "nightly-report").await?;
-    b.wait_text("#jobs-results", "failed").await?;
-    shot(b, "jobs").await?;
+    b.wait_text("#jobs-results", w.failed).await?;
+    shot(b, w, "jobs").await?;
     b.goto(&s.url("/#/executions")).await?;
     b.wait_text("#executions-results", "nightly-report").await?;
-    shot(b, "executions").await?;
+    shot(b, w, "executions").await?;
     b.goto(&s.url("/#/")).await?;
-    b.wait_text("main", "Recent failures").await?;
+    b.wait_text("main", w.recent_failures).await?;
     b.wait_text(".card", "nightly-report").await?;
     b.wait_text(".card", "nightly-cleanup").await?;
-    shot(b, "overview").await?;
+    shot(b, w, "overview").await?;
 
     // Change the agent's weight.
     b.goto(&s.url("/#/agents")).await?;
@@ -388,13 +456,13 @@ async fn walk(
         },
     )
     .await?;
-    shot(b, "agents").await?;
+    shot(b, w, "agents").await?;
 
     // Alerts: the failure alerted the cluster webhook.
     b.goto(&s.url("/#/alerts")).await?;
-    b.wait_text_within("#alerts-results", "failed", Duration::from_secs(20))
+    b.wait_text_within("#alerts-results", w.failed, Duration::from_secs(20))
         .await?;
-    shot(b, "alerts").await?;
+    shot(b, w, "alerts").await?;
 
     // A run that hangs: "Run now", follow it while it runs, kill it (after confirming).
     let (status, body) = api
@@ -410,9 +478,9 @@ async fn walk(
     let slow = body["id"].as_str().unwrap_or_default().to_owned();
     sink.delay(Duration::from_secs(120));
     b.goto(&s.url(&format!("/#/jobs/{slow}"))).await?;
-    b.wait_text("#job-history", "No executions yet").await?;
+    b.wait_text("#job-history", w.no_executions_yet).await?;
     b.click("#job-trigger").await?;
-    b.wait_text("#job-history", "running").await?;
+    b.wait_text("#job-history", w.running).await?;
     let running = b
         .client
         .find(Locator::XPath(
@@ -422,7 +490,7 @@ async fn walk(
     b.click_element(&running).await?;
     b.click("#execution-kill").await?;
     b.click("dialog .button.danger").await?;
-    b.wait_text_within("#execution", "killed", Duration::from_secs(20))
+    b.wait_text_within("#execution", w.killed, Duration::from_secs(20))
         .await?;
     assert!(
         !b.exists("#execution-kill").await?,
@@ -433,14 +501,14 @@ async fn walk(
     // Delete it: Cancel keeps it, confirming removes it.
     b.goto(&s.url(&format!("/#/jobs/{slow}"))).await?;
     b.click("#job-delete").await?;
-    b.wait_text("dialog", "Delete job?").await?;
+    b.wait_text("dialog", w.delete_job).await?;
     b.click("dialog .dialog-actions .button:not(.danger)")
         .await?;
     assert!(!b.exists("dialog").await?);
     api.get(&format!("/api/v1/jobs/{slow}")).await?;
     b.click("#job-delete").await?;
     b.click("dialog .button.danger").await?;
-    b.wait_text("main h1", "Jobs").await?;
+    b.wait_text("main h1", w.jobs).await?;
     let (status, _) = api
         .call(reqwest::Method::GET, &format!("/api/v1/jobs/{slow}"), None)
         .await?;
@@ -451,7 +519,7 @@ async fn walk(
     b.fill("#f-name", "nightly-report").await?;
     b.fill("#f-target-url", &sink.url("/report")).await?;
     b.click("#job-save").await?;
-    b.wait_text("#f-name-error", "already exists").await?;
+    b.wait_text("#f-name-error", w.already_exists).await?;
 
     // Users and tokens, and the audit log of what the browser did.
     let (status, body) = api
@@ -468,14 +536,13 @@ async fn walk(
     b.goto(&s.url("/#/users")).await?;
     b.wait_text("#users-results", "vera").await?;
     b.fill("input[name='name']", "deploy-script").await?;
-    b.click("form[aria-label='Create an API token'] button[type='submit']")
-        .await?;
-    b.wait_text(".token-once", "not shown again").await?;
+    b.click("#new-token button[type='submit']").await?;
+    b.wait_text(".token-once", w.not_shown_again).await?;
     b.wait_text("#tokens-results", "deploy-script").await?;
-    shot(b, "users").await?;
+    shot(b, w, "users").await?;
     b.goto(&s.url("/#/audit")).await?;
     b.wait_text("#audit-results", "pause").await?;
-    shot(b, "audit").await?;
+    shot(b, w, "audit").await?;
 
     // A phone-width window: the sidebar folds into a menu.
     b.client.set_window_size(390, 844).await?;
@@ -483,21 +550,21 @@ async fn walk(
     b.wait_text(".card", "nightly-report").await?;
     assert!(!b.find("#sidebar").await?.is_displayed().await?);
     assert!(b.find("#menu-toggle").await?.is_displayed().await?);
-    shot(b, "phone-overview").await?;
+    shot(b, w, "phone-overview").await?;
     b.click("#menu-toggle").await?;
     assert!(b.find("#sidebar").await?.is_displayed().await?);
     b.client.set_window_size(1366, 900).await?;
 
     // A viewer: no edit controls anywhere, and the server refuses the change made by hand.
     b.click("#logout").await?;
-    b.wait_text("main h1", "Log in").await?;
+    b.wait_text("main h1", w.log_in).await?;
     b.fill("#username", "vera").await?;
     b.fill("#password", VIEWER_PASSWORD).await?;
     b.click("#login-submit").await?;
-    b.wait_text("#user-box", "Viewer").await?;
+    b.wait_text("#user-box", w.viewer).await?;
     b.goto(&s.url(&format!("/#/jobs/{job_id}"))).await?;
     b.wait_text("main h1", "nightly-report").await?;
-    b.wait_text("#job-history", "failed").await?;
+    b.wait_text("#job-history", w.failed).await?;
     for control in [
         "#job-pause",
         "#job-resume",

@@ -346,6 +346,7 @@ async fn every_invalid_field_is_a_400_naming_it_and_nothing_is_stored() -> anyho
         ),
         ("overlap", Box::new(|j| j["overlap"] = json!("maybe"))),
         ("misfire", Box::new(|j| j["misfire"] = json!("never"))),
+        ("alert_lang", Box::new(|j| j["alert_lang"] = json!("fr"))),
         (
             "placement.strategy",
             Box::new(|j| j["placement"]["strategy"] = json!("random")),

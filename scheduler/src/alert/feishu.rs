@@ -164,6 +164,7 @@ mod tests {
 
     fn alert_with_output(output: &str) -> Alert {
         Alert {
+            lang: Default::default(),
             id: 1,
             title: "t".into(),
             items: vec![crate::alert::AlertItem {
@@ -192,6 +193,22 @@ mod tests {
         let v = serde_json::to_value(&unsigned).unwrap();
         assert!(v.get("sign").is_none() && v.get("timestamp").is_none());
         assert_eq!(v["msg_type"], "text");
+    }
+
+    #[test]
+    fn a_chinese_card_has_chinese_labels() {
+        let mut alert = alert_with_output("boom");
+        alert.lang = crate::alert::AlertLang::ZhCn;
+        alert.items[0].link = Some("http://dash.example/executions/e".into());
+        let json =
+            serde_json::to_string(&build_message(&alert, FeishuFormat::Card, None, 0)).unwrap();
+        for phrase in ["执行失败", "任务: j", "时间: ", "输出", "在控制台中打开"] {
+            assert!(json.contains(phrase), "{phrase:?} not in {json}");
+        }
+        assert!(!json.contains("Job:") && !json.contains("Open in the dashboard"));
+        let text = build_message(&alert, FeishuFormat::Text, None, 0);
+        let json = serde_json::to_string(&text).unwrap();
+        assert!(json.contains("任务: j"), "{json}");
     }
 
     #[test]

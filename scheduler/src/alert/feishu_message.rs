@@ -1,9 +1,10 @@
 //! The JSON a Feishu custom bot accepts, as serde structs: an interactive card (the readable
-//! form) or plain text, built from an [`Alert`] within Feishu's size limits.
+//! form) or plain text, built from an [`Alert`] within Feishu's size limits, in its language.
 
 use serde::Serialize;
 
 use super::Alert;
+use super::lang::Fact;
 use super::render::{self, Limits};
 
 /// The body POSTed to the bot webhook. `timestamp` and `sign` are present only when the bot
@@ -135,6 +136,7 @@ fn limits(alert: &Alert) -> Limits {
 
 pub fn card(alert: &Alert) -> Card {
     let limits = limits(alert);
+    let lang = alert.lang;
     let mut elements = Vec::new();
     for (n, item) in alert.items.iter().take(limits.max_items).enumerate() {
         if n > 0 {
@@ -142,18 +144,18 @@ pub fn card(alert: &Alert) -> Card {
         }
         let mut fields = vec![Field {
             is_short: false,
-            text: CardText::plain(render::event_label(item.event)),
+            text: CardText::plain(lang.event_label(item.event)),
         }];
-        for (label, value) in render::facts(item) {
+        for (fact, value) in render::facts(item) {
             // The UTC time is noise in a chat message; the job's own zone is what matters.
-            let value = if label == "Time" {
+            let value = if fact == Fact::Time {
                 render::local_time(item)
             } else {
                 value
             };
             fields.push(Field {
                 is_short: true,
-                text: CardText::plain(format!("{label}: {value}")),
+                text: CardText::plain(format!("{}: {value}", lang.fact(fact))),
             });
         }
         elements.push(Element::Div { text: None, fields });
@@ -164,10 +166,9 @@ pub fn card(alert: &Alert) -> Card {
             } else {
                 ""
             };
-            elements.push(div_text(format!("Error: {error}{cut}")));
+            elements.push(div_text(format!("{}: {error}{cut}", lang.error())));
         }
-        if let Some((output, note)) = render::output_excerpt(item, &limits) {
-            let label = note.map_or_else(|| "Output".to_owned(), |n| format!("Output ({n})"));
+        if let Some((output, label)) = render::output_excerpt(item, &limits, lang) {
             elements.push(div_text(label));
             elements.push(output_element(output));
         }
@@ -175,7 +176,7 @@ pub fn card(alert: &Alert) -> Card {
             elements.push(Element::Action {
                 actions: vec![Button {
                     tag: "button",
-                    text: CardText::plain("Open in the dashboard"),
+                    text: CardText::plain(lang.open_dashboard()),
                     url: link.to_owned(),
                     kind: "primary",
                 }],
@@ -188,7 +189,7 @@ pub fn card(alert: &Alert) -> Card {
         .checked_sub(limits.max_items)
         .filter(|m| *m > 0)
     {
-        elements.push(div_text(format!("… and {more} more")));
+        elements.push(div_text(lang.and_more(more)));
     }
     Card {
         config: CardConfig {

@@ -11,6 +11,7 @@ pub mod events;
 pub mod feishu;
 pub mod feishu_message;
 mod http;
+pub mod lang;
 pub mod outbox;
 mod reason;
 pub mod recorder;
@@ -26,6 +27,7 @@ pub mod worker;
 
 pub use email::EmailSender;
 pub use feishu::{FeishuFormat, FeishuSender};
+pub use lang::AlertLang;
 pub use webhook::WebhookSender;
 
 use chrono::{DateTime, Utc};
@@ -116,8 +118,13 @@ impl AlertItem {
 pub struct Alert {
     /// Row id in the `alerts` table (0 for a test alert not stored).
     pub id: u64,
+    /// Already in `lang`: made when the alert was recorded.
     pub title: String,
     pub items: Vec<AlertItem>,
+    /// The language people read it in (the job's `alert_lang`, else `CRONY_ALERT_LANG`).
+    /// Left out of the JSON when English, so stored alerts from before read as English.
+    #[serde(default, skip_serializing_if = "AlertLang::is_en")]
+    pub lang: AlertLang,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]

@@ -19,7 +19,7 @@ use super::rules::{
 };
 use super::settings::AlertSettings;
 use super::store::NewAlert;
-use super::{Alert, AlertItem, EventKind};
+use super::{Alert, AlertItem, AlertLang, EventKind};
 use crate::domain::execution::Status;
 use crate::domain::ids::{AgentId, ExecutionId, JobId};
 use crate::domain::job::Job;
@@ -204,12 +204,16 @@ impl Recorder {
             Happening::AgentOffline { agent_id, at } => {
                 let item = self.agent_item(EventKind::AgentOffline, agent_id, *at);
                 let targets = rules::system_targets(&self.settings);
-                Ok(new_alert(item, targets).into_iter().collect())
+                Ok(new_alert(item, targets, self.settings.lang)
+                    .into_iter()
+                    .collect())
             }
             Happening::AgentOnline { agent_id, at } => {
                 let item = self.agent_item(EventKind::AgentOnline, agent_id, *at);
                 let targets = rules::system_targets(&self.settings);
-                Ok(new_alert(item, targets).into_iter().collect())
+                Ok(new_alert(item, targets, self.settings.lang)
+                    .into_iter()
+                    .collect())
             }
             Happening::Unassigned { job_id, at } => {
                 let Some(job) = self.job(job_id).await? else {
@@ -219,11 +223,10 @@ impl Recorder {
                 if wants(&job.spec.alerts, EventKind::Unassigned) {
                     targets.extend(rules::job_targets(&job.spec.alerts, &self.settings));
                 }
+                let lang = self.lang_of(&job);
                 let mut item = self.job_item(EventKind::Unassigned, &job, *at);
-                item.error = "no live agent matches the job's placement (labels, pinned agent, \
-                              shell) or every match is drained"
-                    .into();
-                Ok(new_alert(item, rules::dedupe(targets))
+                item.error = lang.unassigned_reason().into();
+                Ok(new_alert(item, rules::dedupe(targets), lang)
                     .into_iter()
                     .collect())
             }
@@ -254,6 +257,7 @@ impl Recorder {
         };
         let summary = &execution.summary;
         let window = self.settings.failure_window;
+        let lang = self.lang_of(&job);
         let mut rate_note = String::new();
         if recovery || rate {
             let previous = self
@@ -270,10 +274,7 @@ impl Recorder {
                     .take(window as usize)
                     .filter(|s| is_failure(*s))
                     .count();
-                rate_note = format!(
-                    "{failed} of the last {window} executions failed (threshold {:.0} %)",
-                    threshold * 100.0
-                );
+                rate_note = lang.failure_rate_note(failed, window, threshold);
                 events.push(EventKind::FailureRate);
             }
         }
@@ -293,9 +294,14 @@ impl Recorder {
             if event != EventKind::FailureRate {
                 item.output_excerpt = rules::excerpt(&execution.output);
             }
-            alerts.extend(new_alert(item, targets.clone()));
+            alerts.extend(new_alert(item, targets.clone(), lang));
         }
         Ok(alerts)
+    }
+
+    /// The job's own `alert_lang`, else the cluster's `CRONY_ALERT_LANG`.
+    fn lang_of(&self, job: &Job) -> AlertLang {
+        job.spec.alert_lang.unwrap_or(self.settings.lang)
     }
 
     fn job_item(&self, event: EventKind, job: &Job, at: DateTime<Utc>) -> AlertItem {
@@ -356,7 +362,7 @@ fn is_outage(e: &StoreError) -> bool {
 }
 
 /// The alert to record for `item`; `None` when nobody is configured to receive it.
-fn new_alert(item: AlertItem, targets: Vec<Target>) -> Option<NewAlert> {
+fn new_alert(item: AlertItem, targets: Vec<Target>, lang: AlertLang) -> Option<NewAlert> {
     if targets.is_empty() {
         tracing::debug!(
             event = item.event.as_str(),
@@ -372,8 +378,9 @@ fn new_alert(item: AlertItem, targets: Vec<Target>) -> Option<NewAlert> {
         group_key: rules::group_key(item.event, &item),
         alert: Alert {
             id: 0,
-            title: rules::title(&item),
+            title: rules::title(&item, lang),
             items: vec![item],
+            lang,
         },
         targets,
         throttle: true,

@@ -63,7 +63,7 @@ pub(super) async fn record_in(
         }
         let mut payload = alert.alert.clone();
         if !suppressed {
-            payload.title = with_suppressed(&payload.title, count, since);
+            payload.title = with_suppressed(&payload.title, count, since, payload.lang);
         }
         let done = sqlx::query(
             "INSERT INTO alerts (event, job_id, execution_id, agent_id, channel, recipient, \

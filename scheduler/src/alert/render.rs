@@ -1,9 +1,11 @@
 //! Turns an [`Alert`] into what people read: a subject line, a plain-text body and an HTML
-//! body (every value escaped), with times in the job's time zone and in UTC.
+//! body (every value escaped), with times in the job's time zone and in UTC, in the alert's
+//! language (its words are in `lang.rs`).
 
 use std::fmt::Write as _;
 
-use super::{Alert, AlertItem, EventKind};
+use super::lang::Fact;
+use super::{Alert, AlertItem, AlertLang};
 
 /// How much of an alert a channel shows. Email can carry a lot; chat messages are capped
 /// by the chat service (Feishu rejects request bodies over ~20 KB), so they show less.
@@ -34,22 +36,6 @@ impl Limits {
 /// title must not be able to start a new header.
 const SUBJECT_CHARS: usize = 200;
 
-/// Human words for an event.
-pub fn event_label(event: EventKind) -> &'static str {
-    match event {
-        EventKind::Failed => "Failed",
-        EventKind::TimedOut => "Timed out",
-        EventKind::Recovered => "Recovered",
-        EventKind::Lost => "Lost with its agent",
-        EventKind::Missed => "Missed fires",
-        EventKind::FailureRate => "Failure rate above threshold",
-        EventKind::Unassigned => "No eligible agent",
-        EventKind::AgentOffline => "Agent offline",
-        EventKind::AgentOnline => "Agent back online",
-        EventKind::Test => "Test alert",
-    }
-}
-
 /// Whether the whole alert is good news (every item is); one failure makes it bad news.
 pub fn is_good_news(alert: &Alert) -> bool {
     !alert.items.is_empty() && alert.items.iter().all(|i| i.event.is_good_news())
@@ -61,18 +47,23 @@ pub fn headline(alert: &Alert) -> String {
     if !title.is_empty() {
         return title;
     }
+    let lang = alert.lang;
     match alert.items.as_slice() {
-        [] => "Crony alert".to_owned(),
+        [] => lang.untitled().to_owned(),
         [item] => match &item.job_name {
-            Some(job) => format!("{}: {}", event_label(item.event), one_line(job)),
-            None => event_label(item.event).to_owned(),
+            Some(job) => format!("{}: {}", lang.event_label(item.event), one_line(job)),
+            None => lang.event_label(item.event).to_owned(),
         },
-        items => format!("{} events", items.len()),
+        items => lang.events(items.len()),
     }
 }
 
 pub fn subject(alert: &Alert) -> String {
-    format!("[Crony] {}", head_chars(&headline(alert), SUBJECT_CHARS))
+    format!(
+        "{} {}",
+        alert.lang.subject_prefix(),
+        head_chars(&headline(alert), SUBJECT_CHARS)
+    )
 }
 
 /// The job's local time with its zone, e.g. `2025-03-01 10:30:00 CST (Asia/Shanghai)`.
@@ -152,35 +143,42 @@ pub fn safe_link(link: Option<&str>) -> Option<&str> {
 }
 
 /// The labelled facts of an item that are present, in display order.
-pub fn facts(item: &AlertItem) -> Vec<(&'static str, String)> {
+pub fn facts(item: &AlertItem) -> Vec<(Fact, String)> {
     let mut facts = Vec::new();
     if let Some(job) = &item.job_name {
-        facts.push(("Job", job.clone()));
+        facts.push((Fact::Job, job.clone()));
     }
     if let Some(id) = &item.job_id {
-        facts.push(("Job id", id.to_string()));
+        facts.push((Fact::JobId, id.to_string()));
     }
     if let Some(agent) = &item.agent_id {
-        facts.push(("Agent", agent.to_string()));
+        facts.push((Fact::Agent, agent.to_string()));
     }
     if let Some(exec) = &item.execution_id {
-        facts.push(("Execution", exec.to_string()));
+        facts.push((Fact::Execution, exec.to_string()));
     }
-    facts.push(("Time", both_times(item)));
+    facts.push((Fact::Time, both_times(item)));
     facts
 }
 
 /// The output excerpt cut to `limits`, with the note a reader needs when it was cut.
+/// The output excerpt cut to `limits`, with the label a reader needs ("Output", or "Output
+/// (last N characters)" when it was cut).
 pub fn output_excerpt<'a>(
     item: &'a AlertItem,
     limits: &Limits,
-) -> Option<(&'a str, Option<String>)> {
+    lang: AlertLang,
+) -> Option<(&'a str, String)> {
     if item.output_excerpt.is_empty() || limits.output_chars == 0 {
         return None;
     }
     let (tail, cut) = tail_chars(&item.output_excerpt, limits.output_chars);
-    let note = cut.then(|| format!("last {} characters", limits.output_chars));
-    Some((tail, note))
+    let label = if cut {
+        lang.output_cut(limits.output_chars)
+    } else {
+        lang.output().to_owned()
+    };
+    Some((tail, label))
 }
 
 fn error_text<'a>(item: &'a AlertItem, limits: &Limits) -> (&'a str, bool) {
@@ -193,40 +191,34 @@ pub fn text(alert: &Alert) -> String {
 }
 
 pub fn text_with(alert: &Alert, limits: &Limits) -> String {
+    let lang = alert.lang;
     let mut out = String::new();
     // `write!` into a String cannot fail; the results are ignored on purpose.
     let _ = writeln!(out, "{}", headline(alert));
     let grouped = alert.items.len() > 1;
     if grouped {
-        let _ = writeln!(out, "{} events", alert.items.len());
+        let _ = writeln!(out, "{}", lang.events(alert.items.len()));
     }
     for (n, item) in alert.items.iter().take(limits.max_items).enumerate() {
         out.push('\n');
         if grouped {
-            let _ = writeln!(out, "{}. {}", n + 1, event_label(item.event));
+            let _ = writeln!(out, "{}. {}", n + 1, lang.event_label(item.event));
         } else {
-            let _ = writeln!(out, "{}", event_label(item.event));
+            let _ = writeln!(out, "{}", lang.event_label(item.event));
         }
-        for (label, value) in facts(item) {
-            let _ = writeln!(out, "{label}: {value}");
+        for (fact, value) in facts(item) {
+            let _ = writeln!(out, "{}: {value}", lang.fact(fact));
         }
         if !item.error.is_empty() {
             let (error, cut) = error_text(item, limits);
-            let _ = writeln!(out, "Error: {error}{}", if cut { " …" } else { "" });
+            let more = if cut { " …" } else { "" };
+            let _ = writeln!(out, "{}: {error}{more}", lang.error());
         }
         if let Some(link) = safe_link(item.link.as_deref()) {
-            let _ = writeln!(out, "Link: {link}");
+            let _ = writeln!(out, "{}: {link}", lang.link());
         }
-        if let Some((output, note)) = output_excerpt(item, limits) {
-            match note {
-                Some(note) => {
-                    let _ = writeln!(out, "Output ({note}):");
-                }
-                None => {
-                    let _ = writeln!(out, "Output:");
-                }
-            }
-            let _ = writeln!(out, "-----\n{output}\n-----");
+        if let Some((output, label)) = output_excerpt(item, limits, lang) {
+            let _ = writeln!(out, "{label}:\n-----\n{output}\n-----");
         }
     }
     if let Some(more) = alert
@@ -235,7 +227,7 @@ pub fn text_with(alert: &Alert, limits: &Limits) -> String {
         .checked_sub(limits.max_items)
         .filter(|m| *m > 0)
     {
-        let _ = writeln!(out, "\n… and {more} more");
+        let _ = writeln!(out, "\n{}", lang.and_more(more));
     }
     out
 }
@@ -245,6 +237,7 @@ pub fn html(alert: &Alert) -> String {
 }
 
 pub fn html_with(alert: &Alert, limits: &Limits) -> String {
+    let lang = alert.lang;
     let colour = if is_good_news(alert) {
         "#1e8e3e"
     } else {
@@ -253,23 +246,29 @@ pub fn html_with(alert: &Alert, limits: &Limits) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+        "<!DOCTYPE html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body style=\"font-family:sans-serif\">\n<h2 style=\"color:{colour}\">{title}</h2>\n",
         title = escape_html(&headline(alert)),
+        lang = lang.as_str(),
     );
     if alert.items.len() > 1 {
-        let _ = writeln!(out, "<p>{} events</p>", alert.items.len());
+        let _ = writeln!(
+            out,
+            "<p>{}</p>",
+            escape_html(&lang.events(alert.items.len()))
+        );
     }
     for item in alert.items.iter().take(limits.max_items) {
         let _ = writeln!(
             out,
             "<h3>{}</h3>\n<table cellpadding=\"4\">",
-            escape_html(event_label(item.event))
+            escape_html(lang.event_label(item.event))
         );
-        for (label, value) in facts(item) {
+        for (fact, value) in facts(item) {
             let _ = writeln!(
                 out,
-                "<tr><th align=\"left\">{label}</th><td>{}</td></tr>",
+                "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+                escape_html(lang.fact(fact)),
                 escape_html(&value)
             );
         }
@@ -277,7 +276,8 @@ pub fn html_with(alert: &Alert, limits: &Limits) -> String {
             let (error, cut) = error_text(item, limits);
             let _ = writeln!(
                 out,
-                "<tr><th align=\"left\">Error</th><td style=\"white-space:pre-wrap\">{}{}</td></tr>",
+                "<tr><th align=\"left\">{}</th><td style=\"white-space:pre-wrap\">{}{}</td></tr>",
+                escape_html(lang.error()),
                 escape_html(error),
                 if cut { " …" } else { "" }
             );
@@ -286,12 +286,12 @@ pub fn html_with(alert: &Alert, limits: &Limits) -> String {
         if let Some(link) = safe_link(item.link.as_deref()) {
             let _ = writeln!(
                 out,
-                "<p><a href=\"{}\">Open in the dashboard</a></p>",
-                escape_html(link)
+                "<p><a href=\"{}\">{}</a></p>",
+                escape_html(link),
+                escape_html(lang.open_dashboard())
             );
         }
-        if let Some((output, note)) = output_excerpt(item, limits) {
-            let label = note.map_or_else(|| "Output".to_owned(), |n| format!("Output ({n})"));
+        if let Some((output, label)) = output_excerpt(item, limits, lang) {
             let _ = writeln!(
                 out,
                 "<p>{}</p>\n<pre style=\"background:#f4f4f4;padding:8px;white-space:pre-wrap\">{}</pre>",
@@ -306,7 +306,7 @@ pub fn html_with(alert: &Alert, limits: &Limits) -> String {
         .checked_sub(limits.max_items)
         .filter(|m| *m > 0)
     {
-        let _ = writeln!(out, "<p>… and {more} more</p>");
+        let _ = writeln!(out, "<p>{}</p>", escape_html(&lang.and_more(more)));
     }
     out.push_str("</body></html>\n");
     out

@@ -3,6 +3,7 @@
 use chrono::{TimeZone, Utc};
 
 use super::*;
+use crate::alert::EventKind;
 
 fn item(event: EventKind) -> AlertItem {
     AlertItem {
@@ -24,6 +25,7 @@ fn alert(items: Vec<AlertItem>) -> Alert {
         id: 7,
         title: "Job nightly-report failed".into(),
         items,
+        lang: AlertLang::En,
     }
 }
 
@@ -138,4 +140,49 @@ fn empty_title_is_made_from_the_items() {
     a.items.push(item(EventKind::Failed));
     assert_eq!(subject(&a), "[Crony] 2 events");
     assert!(!is_good_news(&a));
+}
+
+#[test]
+fn a_chinese_alert_has_chinese_subject_labels_and_link() {
+    let mut i = item(EventKind::Failed);
+    i.output_excerpt = "x".repeat(3_000);
+    let mut a = alert(vec![i]);
+    a.lang = AlertLang::ZhCn;
+    a.title = a.lang.title(&a.items[0]);
+    assert_eq!(subject(&a), "[Crony] 任务 nightly-report 执行失败");
+    let text = text(&a);
+    for phrase in [
+        "执行失败\n",
+        "任务: nightly-report\n",
+        "执行器: agent-a\n",
+        "时间: 2025-03-01 10:30:00 CST (Asia/Shanghai)",
+        "错误: exit code 1\n",
+        "链接: http://dash.example/executions/exec-1\n",
+        "输出（最后 2000 个字符）:\n",
+    ] {
+        assert!(text.contains(phrase), "{phrase:?} not in\n{text}");
+    }
+    assert!(!text.contains("Job:") && !text.contains("Error:"), "{text}");
+    let html = html(&a);
+    assert!(html.contains("<html lang=\"zh-CN\">"), "{html}");
+    assert!(html.contains("<th align=\"left\">任务</th>"), "{html}");
+    assert!(html.contains(">在控制台中打开</a>"), "{html}");
+
+    let mut grouped = alert(vec![item(EventKind::Failed), item(EventKind::Recovered)]);
+    grouped.lang = AlertLang::ZhCn;
+    grouped.title.clear();
+    assert_eq!(subject(&grouped), "[Crony] 2 个事件");
+    assert!(text_with(&grouped, &Limits::EMAIL).contains("1. 执行失败\n"));
+}
+
+#[test]
+fn english_stays_the_default_wording() {
+    let a = alert(vec![item(EventKind::Failed)]);
+    let text = text(&a);
+    assert!(text.contains("Job: nightly-report\n") && text.contains("Error: exit code 1\n"));
+    assert!(html(&a).contains("<html lang=\"en\">"));
+    // Stored alerts from before languages existed read as English.
+    let old: Alert = serde_json::from_str(r#"{"id": 1, "title": "t", "items": []}"#).unwrap();
+    assert_eq!(old.lang, AlertLang::En);
+    assert!(!serde_json::to_string(&a).unwrap().contains("lang"));
 }

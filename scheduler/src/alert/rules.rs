@@ -5,9 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::settings::AlertSettings;
-use super::{AlertItem, ChannelKind, EventKind};
+use super::{AlertItem, AlertLang, ChannelKind, EventKind};
 use crate::domain::execution::Status;
-use crate::domain::ids::{AgentId, JobId};
 use crate::domain::job::{AlertEvent, AlertSpec};
 
 /// Characters of output an alert quotes (the end of it: where errors usually are).
@@ -203,38 +202,19 @@ pub fn excerpt(output: &str) -> String {
     format!("…{tail}")
 }
 
-/// A one-line title for one item.
-pub fn title(item: &AlertItem) -> String {
-    let job = item
-        .job_name
-        .as_deref()
-        .or(item.job_id.as_ref().map(JobId::as_str))
-        .unwrap_or("?");
-    let agent = item.agent_id.as_ref().map_or("?", AgentId::as_str);
-    match item.event {
-        EventKind::Failed => format!("Job {job} failed"),
-        EventKind::TimedOut => format!("Job {job} timed out"),
-        EventKind::Recovered => format!("Job {job} recovered"),
-        EventKind::Lost => format!("Job {job}: execution lost with its agent"),
-        EventKind::Missed => format!("Job {job}: fire missed"),
-        EventKind::FailureRate => format!("Job {job}: failure rate over threshold"),
-        EventKind::Unassigned => format!("Job {job} has no eligible agent"),
-        EventKind::AgentOffline => format!("Agent {agent} went offline"),
-        EventKind::AgentOnline => format!("Agent {agent} is back online"),
-        EventKind::Test => "Crony test alert".to_owned(),
-    }
+/// A one-line title for one item, in the alert's language.
+pub fn title(item: &AlertItem, lang: AlertLang) -> String {
+    lang.title(item)
 }
 
 /// The title with the count of repeats throttling held back since `since`.
-pub fn with_suppressed(title: &str, suppressed: u32, since: Option<DateTime<Utc>>) -> String {
-    match (suppressed, since) {
-        (0, _) => title.to_owned(),
-        (n, Some(since)) => format!(
-            "{title} (and {n} more since {})",
-            since.format("%Y-%m-%d %H:%M:%S UTC")
-        ),
-        (n, None) => format!("{title} (and {n} more)"),
-    }
+pub fn with_suppressed(
+    title: &str,
+    suppressed: u32,
+    since: Option<DateTime<Utc>>,
+    lang: AlertLang,
+) -> String {
+    lang.with_suppressed(title, suppressed, since)
 }
 
 #[cfg(test)]
@@ -306,9 +286,9 @@ mod tests {
     #[test]
     fn suppressed_repeats_are_counted_in_the_title() {
         let since = DateTime::from_timestamp(1_700_000_000, 0);
-        assert_eq!(with_suppressed("T", 0, since), "T");
+        assert_eq!(with_suppressed("T", 0, since, AlertLang::En), "T");
         assert_eq!(
-            with_suppressed("T", 7, since),
+            with_suppressed("T", 7, since, AlertLang::En),
             "T (and 7 more since 2023-11-14 22:13:20 UTC)"
         );
     }

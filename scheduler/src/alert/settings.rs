@@ -6,6 +6,8 @@ use std::time::Duration;
 use crony_common::callback_allow::{CallbackAllow, refuse_url_str};
 use crony_common::settings::{ConfigError, Setting, Sources, parse_in_range};
 
+use super::AlertLang;
+
 const fn s(key: &'static str, env: &'static str, help: &'static str) -> Setting {
     Setting::new(key, env, help)
 }
@@ -61,6 +63,12 @@ pub const DASHBOARD_URL: Setting = s(
     "base URL of links in alerts [default: this scheduler's announced http_url]",
 );
 
+pub const ALERT_LANG: Setting = s(
+    "alert_lang",
+    "CRONY_ALERT_LANG",
+    "language of email and Feishu alerts: en or zh-CN; a job's alert_lang overrides it [default: en]",
+);
+
 /// Everything the alert pipeline reads from configuration.
 #[derive(Clone, PartialEq)]
 pub struct AlertSettings {
@@ -76,6 +84,8 @@ pub struct AlertSettings {
     pub failure_window: u32,
     /// `None`: the scheduler's own http_url.
     pub dashboard_url: Option<String>,
+    /// Jobs without their own `alert_lang`, and agent and system alerts.
+    pub lang: AlertLang,
 }
 
 impl Default for AlertSettings {
@@ -91,6 +101,7 @@ impl Default for AlertSettings {
             failure_rate: 0.5,
             failure_window: 20,
             dashboard_url: None,
+            lang: AlertLang::En,
         }
     }
 }
@@ -109,6 +120,7 @@ impl std::fmt::Debug for AlertSettings {
             .field("failure_rate", &self.failure_rate)
             .field("failure_window", &self.failure_window)
             .field("dashboard_url", &self.dashboard_url)
+            .field("lang", &self.lang)
             .finish()
     }
 }
@@ -133,6 +145,7 @@ impl AlertSettings {
             dashboard_url: src.get(&DASHBOARD_URL, |r| {
                 parse_http_url(r).map(|u| u.trim_end_matches('/').to_owned())
             })?,
+            lang: src.get_or(&ALERT_LANG, d.lang, AlertLang::parse)?,
         })
     }
 

@@ -43,17 +43,14 @@ pub fn group(alerts: &[Alert]) -> Alert {
             i.job_name.as_deref().or(id)
         })
         .collect();
-    let mut title = format!("{total} alerts");
-    if !jobs.is_empty() {
-        title.push_str(&format!(" for {} jobs", jobs.len()));
-    }
-    if total > GROUP_ITEMS {
-        title.push_str(&format!(" (first {GROUP_ITEMS} listed)"));
-    }
+    // One recipient's alerts: their jobs almost always share a language; the first decides.
+    let lang = alerts.first().map(|a| a.lang).unwrap_or_default();
+    let listed = (total > GROUP_ITEMS).then_some(GROUP_ITEMS);
     Alert {
         id: alerts.first().map_or(0, |a| a.id),
-        title,
+        title: lang.group_title(total, jobs.len(), listed),
         items: items.into_iter().take(GROUP_ITEMS).collect(),
+        lang,
     }
 }
 
@@ -118,6 +115,7 @@ mod tests {
                 id: 10 + i,
                 title: "t".into(),
                 items: vec![item(&format!("j{i}"))],
+                lang: Default::default(),
             })
             .collect();
         let grouped = group(&alerts);

@@ -294,6 +294,7 @@ pub async fn test(
             })?,
     };
     let now = Utc::now();
+    let lang = settings.lang;
     let item = AlertItem {
         event: EventKind::Test,
         job_id: None,
@@ -303,8 +304,7 @@ pub async fn test(
         at: now,
         timezone: "UTC".into(),
         error: String::new(),
-        output_excerpt: "This is a test alert from Crony. If you can read it, the channel works."
-            .into(),
+        output_excerpt: lang.test_body().into(),
         link: None,
     };
     let claim = uuid::Uuid::now_v7().to_string();
@@ -316,8 +316,9 @@ pub async fn test(
         group_key: "test:cluster".into(),
         alert: Alert {
             id: 0,
-            title: crate::alert::rules::title(&item),
+            title: crate::alert::rules::title(&item, lang),
             items: vec![item],
+            lang,
         },
         targets: vec![target],
         throttle: false,

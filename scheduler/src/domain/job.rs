@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ids::{AgentId, JobId};
+use crate::alert::AlertLang;
 use crate::placement::Strategy;
 
 pub const MAX_NAME: usize = 128;
@@ -54,6 +55,10 @@ pub struct JobSpec {
     pub async_timeout_secs: u32,
     #[serde(default)]
     pub alerts: AlertSpec,
+    /// The language of this job's email and Feishu alerts (`en` or `zh-CN`); `null`: the
+    /// cluster's `CRONY_ALERT_LANG`.
+    #[serde(default)]
+    pub alert_lang: Option<AlertLang>,
     /// Which tool owns the definition (`crony-apply:<set>` for jobs that `crony apply`
     /// created): `apply --prune` deletes only jobs carrying its own set's marker.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -127,13 +127,14 @@ impl JobStore for MySqlStore {
         let spec = spec_json(&job.spec, self.secrets());
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO jobs (id, name, spec, enabled, agent_id, assignment_epoch, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, name, spec, enabled, alert_lang, agent_id, assignment_epoch, \
+             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&job.id)
         .bind(&job.spec.name)
         .bind(&spec)
         .bind(job.spec.enabled)
+        .bind(job.spec.alert_lang.map(|l| l.as_str()))
         .bind(&job.agent_id)
         .bind(job.assignment_epoch)
         .bind(job.created_at)
@@ -223,11 +224,13 @@ impl JobStore for MySqlStore {
             return Ok(None);
         };
         let updated = sqlx::query(
-            "UPDATE jobs SET name = ?, spec = ?, enabled = ?, updated_at = ? WHERE id = ?",
+            "UPDATE jobs SET name = ?, spec = ?, enabled = ?, alert_lang = ?, updated_at = ? \
+             WHERE id = ?",
         )
         .bind(&spec.name)
         .bind(&json)
         .bind(spec.enabled)
+        .bind(spec.alert_lang.map(|l| l.as_str()))
         .bind(now)
         .bind(id)
         .execute(&mut *tx)

@@ -1,9 +1,10 @@
 // The shell of the dashboard: hash routes (`#/jobs/<id>`), the layout around each page, and
 // the login gate. A page is a function that fills `main` and may return a cleanup (to stop
-// its polling when you navigate away).
+// its polling when you navigate away). Switching language redraws the shell and the page.
 
 import { h, clear, errorBox } from './dom.js';
 import { setUnauthenticatedHandler } from './api.js';
+import { t, lang, setLang, translateShell } from './i18n.js';
 import * as session from './session.js';
 import { overview } from './pages/overview.js';
 import { jobsList } from './pages/jobs.js';
@@ -31,10 +32,6 @@ const ROUTES = [
   [/^\/audit$/, 'audit', auditPage],
 ];
 
-const TITLES = {
-  overview: 'Overview', jobs: 'Jobs', executions: 'Executions', agents: 'Agents',
-  alerts: 'Alerts', users: 'Users & tokens', audit: 'Audit log',
-};
 
 let cleanup = null;
 
@@ -65,11 +62,11 @@ async function render() {
   }
   clear(main);
   if (!route) {
-    main.append(h('h1', {}, 'Not found'), h('p', {}, 'There is no such page. ', h('a', { href: '#/' }, 'Go to the overview')));
+    main.append(h('h1', {}, t('shell.not_found')), h('p', {}, t('shell.no_such_page'), ' ', h('a', { href: '#/' }, t('shell.go_overview'))));
     return;
   }
   const [re, name, page] = route;
-  document.title = `${TITLES[name] || 'Crony'} · Crony`;
+  document.title = `${t(`nav.${name}`)} · Crony`;
   const args = p.match(re).slice(1).map(decodeURIComponent);
   try {
     const result = await page(main, ...args);
@@ -86,7 +83,7 @@ function showUser() {
   box.hidden = !me;
   if (!me) return;
   document.getElementById('user-name').textContent = me.name;
-  document.getElementById('user-role').textContent = me.role;
+  document.getElementById('user-role').textContent = t(`role.${me.role}`);
   document.getElementById('user-role').dataset.role = me.role;
   for (const item of document.querySelectorAll('[data-needs]')) {
     item.hidden = !session.can(item.dataset.needs);
@@ -96,6 +93,11 @@ function showUser() {
 function closeMenu() {
   document.body.classList.remove('menu-open');
   document.getElementById('menu-toggle').setAttribute('aria-expanded', 'false');
+}
+
+function showLanguage() {
+  translateShell();
+  document.getElementById('lang-switch').value = lang();
 }
 
 async function start() {
@@ -121,5 +123,12 @@ document.getElementById('menu-toggle').addEventListener('click', () => {
   document.getElementById('menu-toggle').setAttribute('aria-expanded', String(open));
 });
 document.addEventListener('keydown', (e) => { if (e.key === 'Escape') closeMenu(); });
+document.getElementById('lang-switch').addEventListener('change', (e) => {
+  setLang(e.target.value);
+  showLanguage();
+  showUser();
+  render();
+});
 window.addEventListener('hashchange', render);
+showLanguage();
 start();

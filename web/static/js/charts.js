@@ -1,6 +1,7 @@
 // Small SVG charts drawn from data, with a text alternative for screen readers.
 
 import { svg, h } from './dom.js';
+import { t, fmtNumber } from './i18n.js';
 
 const GROUPS = [
   ['succeeded', ['succeeded'], 'var(--ok)'],
@@ -16,7 +17,7 @@ export function dailyChart(days) {
   const bar = Math.min(56, slot * 0.6);
   const chart = svg('svg', { viewBox: `0 0 ${width} ${height + 24}`, class: 'chart', role: 'img', 'aria-label': describe(days) });
   chart.append(svg('line', { x1: pad, y1: height, x2: width, y2: height, class: 'axis' }));
-  chart.append(svg('text', { x: 0, y: 24, class: 'chart-label' }, String(max)));
+  chart.append(svg('text', { x: 0, y: 24, class: 'chart-label' }, fmtNumber(max)));
   days.forEach((day, i) => {
     const x = pad + i * slot + (slot - bar) / 2;
     let y = height;
@@ -26,7 +27,7 @@ export function dailyChart(days) {
       const hgt = (n / max) * (height - 16);
       y -= hgt;
       const rect = svg('rect', { x, y, width: bar, height: Math.max(hgt, 1), rx: 2, fill: color });
-      rect.append(svg('title', {}, `${day.date}: ${n} ${name}`));
+      rect.append(svg('title', {}, `${day.date}: ${fmtNumber(n)} ${t(`chart.${name}`)}`));
       chart.append(rect);
     }
     chart.append(svg('text', { x: x + bar / 2, y: height + 16, class: 'chart-label', 'text-anchor': 'middle' }, day.date.slice(5)));
@@ -34,19 +35,24 @@ export function dailyChart(days) {
   const legend = h('div.legend', {}, GROUPS.map(([name, , color]) => {
     const swatch = h('span.swatch', {});
     swatch.style.background = color;
-    return h('span', {}, swatch, name);
+    return h('span', {}, swatch, t(`chart.${name}`));
   }));
   return h('div.chart-box', {}, chart, legend);
 }
 
 function describe(days) {
-  return `Executions per day: ${days.map((d) => `${d.date} ${d.by_status.succeeded || 0} succeeded, ${(d.by_status.failed || 0) + (d.by_status.timed_out || 0) + (d.by_status.lost || 0)} failed`).join('; ')}`;
+  const each = days.map((d) => t('chart.day', {
+    date: d.date,
+    succeeded: fmtNumber(d.by_status.succeeded || 0),
+    failed: fmtNumber((d.by_status.failed || 0) + (d.by_status.timed_out || 0) + (d.by_status.lost || 0)),
+  }));
+  return t('chart.per_day', { days: each.join(t('chart.separator')) });
 }
 
 /** Success rate over a sliding window of outcomes (oldest first), as a small line. */
 export function sparkline(outcomes, window = 5) {
   const width = 160; const height = 36;
-  if (outcomes.length < 2) return h('span.muted', {}, 'not enough runs yet');
+  if (outcomes.length < 2) return h('span.muted', {}, t('chart.not_enough_runs'));
   const points = [];
   for (let i = 0; i < outcomes.length; i += 1) {
     const slice = outcomes.slice(Math.max(0, i - window + 1), i + 1);
@@ -55,7 +61,7 @@ export function sparkline(outcomes, window = 5) {
   const step = width / (points.length - 1);
   const d = points.map((p, i) => `${i ? 'L' : 'M'}${(i * step).toFixed(1)},${(2 + (1 - p) * (height - 4)).toFixed(1)}`).join(' ');
   const rate = Math.round((outcomes.filter((s) => s === 'succeeded').length / outcomes.length) * 100);
-  const line = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'sparkline', role: 'img', 'aria-label': `Success rate ${rate}% over the last ${outcomes.length} runs` },
+  const line = svg('svg', { viewBox: `0 0 ${width} ${height}`, class: 'sparkline', role: 'img', 'aria-label': t('chart.success_rate', { rate, runs: outcomes.length }) },
     svg('path', { d, fill: 'none', stroke: 'var(--accent)', 'stroke-width': 2 }));
-  return h('span.spark', { dataset: { rate: String(rate) } }, line, h('strong', {}, `${rate}%`), h('span.muted', {}, ` of last ${outcomes.length}`));
+  return h('span.spark', { dataset: { rate: String(rate) } }, line, h('strong', {}, `${rate}%`), h('span.muted', {}, t('chart.of_last', { runs: outcomes.length })));
 }

@@ -1,5 +1,8 @@
 // Building DOM without HTML strings: every server value goes in as text, so nothing the API
-// returns (job names, output, errors) can become markup.
+// returns (job names, output, errors) can become markup. Dates, numbers and durations are
+// formatted in the dashboard's language (`i18n.js`).
+
+import { t, tValue, errorText, fmtDate, fmtRelativeUnit, fmtUnit } from './i18n.js';
 
 /** h('a.button.primary', {href: '#/jobs/new'}, 'New job') */
 export function h(tag, attrs, ...children) {
@@ -53,7 +56,7 @@ export function fmtTime(iso) {
   if (Number.isNaN(d.getTime())) return String(iso);
   // The year only when it is not this one: tables stay narrow.
   const thisYear = d.getFullYear() === new Date().getFullYear();
-  return d.toLocaleString(undefined, {
+  return fmtDate(d, {
     year: thisYear ? undefined : 'numeric', month: 'short', day: 'numeric',
     hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
   });
@@ -65,27 +68,25 @@ export function when(iso) {
   return h('time', { datetime: iso, title: iso }, fmtTime(iso));
 }
 
-/** "in 3 min", "5 s ago" */
+/** "in 3 min", "5 s ago" (in the dashboard's language) */
 export function fmtRelative(iso) {
   if (!iso) return '—';
   const ms = new Date(iso).getTime() - Date.now();
   const abs = Math.abs(ms);
-  const units = [[86400000, 'd'], [3600000, 'h'], [60000, 'min'], [1000, 's']];
-  let text = 'now';
+  const units = [[86400000, 'day'], [3600000, 'hour'], [60000, 'minute'], [1000, 'second']];
   for (const [size, unit] of units) {
-    if (abs >= size) { text = `${Math.floor(abs / size)} ${unit}`; break; }
+    if (abs >= size) return fmtRelativeUnit(Math.sign(ms) * Math.floor(abs / size), unit);
   }
-  if (text === 'now') return text;
-  return ms > 0 ? `in ${text}` : `${text} ago`;
+  return t('time.now');
 }
 
 export function fmtDuration(ms) {
   if (ms === null || ms === undefined) return '—';
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 60000) return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  if (ms < 1000) return fmtUnit(ms, 'millisecond');
+  if (ms < 60000) return fmtUnit(ms / 1000, 'second', ms < 10000 ? 2 : 1);
   const m = Math.floor(ms / 60000);
   const s = Math.round((ms % 60000) / 1000);
-  return `${m} min ${s} s`;
+  return `${fmtUnit(m, 'minute')} ${fmtUnit(s, 'second')}`;
 }
 
 const STATUS_TONE = {
@@ -97,7 +98,7 @@ const STATUS_TONE = {
 
 export function badge(status, label) {
   const tone = STATUS_TONE[status] || 'muted';
-  return h(`span.badge.tone-${tone}`, { dataset: { status } }, label || String(status).replace('_', ' '));
+  return h(`span.badge.tone-${tone}`, { dataset: { status } }, label || tValue('status', status));
 }
 
 /** A table with a header row; `rows` are arrays of cells (strings or nodes). */
@@ -114,11 +115,11 @@ export function table(label, headers, rows, empty) {
 }
 
 export function emptyState(content) {
-  return h('div.empty', {}, content || 'Nothing here yet.');
+  return h('div.empty', {}, content || t('common.empty'));
 }
 
 export function errorBox(err) {
-  const message = err && err.message ? err.message : String(err);
+  const message = err && (err.code || err.message) ? errorText(err) : String(err);
   return h('div.alert.error', { role: 'alert' }, message);
 }
 
@@ -142,7 +143,7 @@ export function toast(text, tone = 'ok') {
 }
 
 /** A modal confirmation; resolves true when confirmed. Keyboard: Esc cancels, focus trapped. */
-export function confirmDialog(title, message, confirmLabel = 'Confirm', danger = true) {
+export function confirmDialog(title, message, confirmLabel = t('common.confirm'), danger = true) {
   return new Promise((resolve) => {
     const dialog = h('dialog.dialog', { 'aria-labelledby': 'dialog-title' });
     const done = (value) => { dialog.close(); dialog.remove(); resolve(value); };
@@ -151,7 +152,7 @@ export function confirmDialog(title, message, confirmLabel = 'Confirm', danger =
       h('h2', { id: 'dialog-title' }, title),
       h('p', {}, message),
       h('div.dialog-actions', {},
-        h('button.button', { type: 'button', onclick: () => done(false) }, 'Cancel'), ok),
+        h('button.button', { type: 'button', onclick: () => done(false) }, t('common.cancel')), ok),
     ]);
     dialog.addEventListener('cancel', (e) => { e.preventDefault(); done(false); });
     document.body.append(dialog);
@@ -165,7 +166,7 @@ export function parsePairs(text, sep) {
   const out = {};
   text.split('\n').map((l) => l.trim()).filter(Boolean).forEach((line, i) => {
     const at = line.indexOf(sep);
-    if (at <= 0) throw new Error(`line ${i + 1}: expected key${sep}value`);
+    if (at <= 0) throw new Error(t('form.bad_pair', { line: i + 1, sep }));
     out[line.slice(0, at).trim()] = line.slice(at + sep.length).trim();
   });
   return out;

@@ -2,12 +2,13 @@
 
 import { h, table, when, pageHeader, clear, errorBox, debounce, link } from '../dom.js';
 import { get, query } from '../api.js';
+import { t, tValue } from '../i18n.js';
 
 export async function auditPage(main) {
-  main.append(pageHeader('Audit log'));
+  main.append(pageHeader(t('nav.audit')));
   const state = { action: '', target_type: '', target_id: '' };
   const inputs = Object.keys(state).map((k) => {
-    const el = h('input', { type: 'search', placeholder: k.replace('_', ' '), 'aria-label': `Filter by ${k.replace('_', ' ')}` });
+    const el = h('input', { type: 'search', placeholder: t(`audit.filter_${k}`), 'aria-label': t('audit.filter_by', { what: t(`audit.filter_${k}`) }) });
     el.addEventListener('input', debounce(() => { state[k] = el.value.trim(); load(false); }, 300));
     return el;
   });
@@ -21,14 +22,14 @@ export async function auditPage(main) {
       const page = await get(`/audit${query({ ...state, cursor: more ? cursor : null, limit: 50 })}`);
       rows = more ? rows.concat(page.entries) : page.entries;
       cursor = page.next_cursor;
-      clear(results).append(table('Audit log', ['When', 'Who', 'Action', 'Target', 'Change'], rows.map((e) => [
+      clear(results).append(table(t('nav.audit'), [t('col.when'), t('col.who'), t('col.action'), t('col.target'), t('col.change')], rows.map((e) => [
         when(e.at),
-        h('span', {}, e.actor.name || e.actor.id || '—', h('span.muted.small', {}, ` (${e.actor.kind})`)),
+        h('span', {}, e.actor.name || e.actor.id || '—', h('span.muted.small', {}, ` (${tValue('actor', e.actor.kind)})`)),
         h('code', {}, e.action),
         target(e),
         change(e),
-      ]), 'No changes recorded yet.'));
-      if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, 'Load more'));
+      ]), t('audit.none')));
+      if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, t('common.load_more')));
     } catch (e) {
       clear(results).append(errorBox(e));
     }
@@ -46,6 +47,6 @@ function target(e) {
 
 function change(e) {
   if (e.before == null && e.after == null) return h('span.muted', {}, '—');
-  return h('details', {}, h('summary', {}, 'before / after'),
-    h('pre.output.small', {}, `before: ${JSON.stringify(e.before, null, 2)}\nafter: ${JSON.stringify(e.after, null, 2)}`));
+  return h('details', {}, h('summary', {}, t('audit.before_after')),
+    h('pre.output.small', {}, `${t('audit.before')}: ${JSON.stringify(e.before, null, 2)}\n${t('audit.after')}: ${JSON.stringify(e.after, null, 2)}`));
 }

@@ -3,18 +3,19 @@
 import { h, badge, table, fmtTime, fmtRelative, link, pageHeader, debounce, clear, errorBox, params } from '../dom.js';
 import { get, query } from '../api.js';
 import { can } from '../session.js';
+import { t } from '../i18n.js';
 
 export async function jobsList(main) {
   const p = params();
   const state = { q: p.get('q') || '', enabled: p.get('enabled') || '', agent_id: p.get('agent_id') || '', outcome: p.get('outcome') || '', sort: p.get('sort') || '' };
-  main.append(pageHeader('Jobs', can('operate') ? h('a.button.primary', { href: '#/jobs/new', id: 'new-job' }, 'New job') : null));
+  main.append(pageHeader(t('nav.jobs'), can('operate') ? h('a.button.primary', { href: '#/jobs/new', id: 'new-job' }, t('jobs.new')) : null));
 
   const agents = await get('/agents').then((a) => a.agents).catch(() => []);
-  const search = h('input', { type: 'search', id: 'job-search', placeholder: 'Search by name', value: state.q, 'aria-label': 'Search jobs by name' });
-  const status = select('job-status', 'Status', [['', 'Any status'], ['true', 'Enabled'], ['false', 'Paused']], state.enabled);
-  const agent = select('job-agent', 'Agent', [['', 'Any agent'], ...agents.map((a) => [a.id, a.hostname ? `${a.hostname} (${a.id.slice(0, 8)})` : a.id])], state.agent_id);
-  const outcome = select('job-outcome', 'Last outcome', [['', 'Any outcome'], ['succeeded', 'Succeeded'], ['failed', 'Failed / timed out / lost'], ['none', 'Never ran']], state.outcome);
-  const sort = select('job-sort', 'Sort', [['', 'Oldest first'], ['next', 'Next fire soonest'], ['name', 'Name']], state.sort);
+  const search = h('input', { type: 'search', id: 'job-search', placeholder: t('jobs.search'), value: state.q, 'aria-label': t('jobs.search_label') });
+  const status = select('job-status', t('col.status'), [['', t('filter.any_status')], ['true', t('jobs.enabled')], ['false', t('jobs.paused')]], state.enabled);
+  const agent = select('job-agent', t('col.agent'), [['', t('filter.any_agent')], ...agents.map((a) => [a.id, a.hostname ? `${a.hostname} (${a.id.slice(0, 8)})` : a.id])], state.agent_id);
+  const outcome = select('job-outcome', t('col.last_outcome'), [['', t('filter.any_outcome')], ['succeeded', t('jobs.outcome_succeeded')], ['failed', t('jobs.outcome_failed')], ['none', t('jobs.never_ran_option')]], state.outcome);
+  const sort = select('job-sort', t('jobs.sort'), [['', t('jobs.sort_oldest')], ['next', t('jobs.sort_next')], ['name', t('jobs.sort_name')]], state.sort);
   main.append(h('div.filters', { role: 'search' }, search, status, agent, outcome, sort));
   const results = h('div', { id: 'jobs-results' });
   main.append(results);
@@ -48,9 +49,9 @@ export async function jobsList(main) {
     if (state.sort === 'name') shown.sort((a, b) => a.name.localeCompare(b.name));
     const filtered = state.q || state.enabled || state.agent_id || state.outcome;
     const empty = filtered
-      ? 'No jobs match these filters.'
-      : h('span', {}, 'No jobs yet — ', can('operate') ? link('#/jobs/new', 'create one') : 'an operator can create one', '.');
-    results.append(table('Jobs', ['Name', 'Schedule', 'Status', 'Agent', 'Next fire', 'Last outcome'],
+      ? t('jobs.none_match')
+      : h('span', {}, t('jobs.none_yet'), can('operate') ? link('#/jobs/new', t('jobs.create_one')) : t('jobs.operator_can_create'), t('common.sentence_end'));
+    results.append(table(t('nav.jobs'), [t('col.name'), t('col.schedule'), t('col.status'), t('col.agent'), t('col.next_fire'), t('col.last_outcome')],
       shown.map((j) => [
         h('td', {}, link(`#/jobs/${encodeURIComponent(j.id)}`, j.name), j.description ? h('div.muted.small', {}, j.description) : null),
         h('code', {}, j.schedule),
@@ -59,9 +60,9 @@ export async function jobsList(main) {
         j.next_fires.length ? h('span', { title: j.next_fires[0].local }, fmtRelative(j.next_fires[0].utc)) : h('span.muted', {}, '—'),
         j.last_outcome
           ? h('a', { href: `#/executions/${encodeURIComponent(j.last_outcome.execution_id)}`, title: fmtTime(j.last_outcome.scheduled_at) }, badge(j.last_outcome.status))
-          : h('span.muted', {}, 'never ran'),
+          : h('span.muted', {}, t('jobs.never_ran')),
       ]), empty));
-    if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, 'Load more'));
+    if (cursor) results.append(h('button.button', { type: 'button', onclick: () => load(true) }, t('common.load_more')));
   };
   const update = () => {
     state.q = search.value.trim();

@@ -1,15 +1,16 @@
-// The login form. Wrong credentials and throttling are shown inline, in the server's words.
+// The login form. Wrong credentials and throttling are shown inline.
 
 import { h } from '../dom.js';
 import * as session from '../session.js';
+import { t, errorText } from '../i18n.js';
 
 export function loginPage(main, done) {
   const error = h('div.alert.error', { role: 'alert', hidden: true, id: 'login-error' });
   const username = h('input', { id: 'username', name: 'username', autocomplete: 'username', required: true, autofocus: true });
   const password = h('input', { id: 'password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
-  const submit = h('button.button.primary.wide', { type: 'submit', id: 'login-submit' }, 'Log in');
+  const submit = h('button.button.primary.wide', { type: 'submit', id: 'login-submit' }, t('login.submit'));
   const form = h('form.login-card', {
-    'aria-label': 'Log in',
+    'aria-label': t('login.title'),
     onsubmit: async (e) => {
       e.preventDefault();
       error.hidden = true;
@@ -19,8 +20,8 @@ export function loginPage(main, done) {
         await done();
       } catch (err) {
         error.textContent = err.code === 'too_many_requests'
-          ? `Too many attempts: ${err.message}`
-          : err.status === 401 ? 'Wrong username or password.' : err.message;
+          ? t('login.too_many', { detail: err.message })
+          : err.status === 401 ? t('login.wrong') : errorText(err);
         error.hidden = false;
         password.select();
       } finally {
@@ -29,10 +30,10 @@ export function loginPage(main, done) {
     },
   },
   h('div.login-brand', {}, h('span.brand-mark', { 'aria-hidden': 'true' }, '◷'), ' Crony'),
-  h('h1', {}, 'Log in'),
+  h('h1', {}, t('login.title')),
   error,
-  h('label', { for: 'username' }, 'Username'), username,
-  h('label', { for: 'password' }, 'Password'), password,
+  h('label', { for: 'username' }, t('login.username')), username,
+  h('label', { for: 'password' }, t('login.password')), password,
   submit);
   main.append(h('div.login-wrap', {}, form));
 }

@@ -1,0 +1,77 @@
+//! What the dashboard's browser walk expects to read, per language: the walk is the same in
+//! English and Chinese, only the words it waits for differ.
+
+/// The visible texts the walk waits for, in one language.
+pub struct Words {
+    /// `<html lang>` and the value of the language switch.
+    pub lang: &'static str,
+    /// Where this language's screenshots go, under `docs/screenshots/`.
+    pub screenshots: &'static str,
+    pub log_in: &'static str,
+    pub wrong_password: &'static str,
+    pub overview: &'static str,
+    pub jobs: &'static str,
+    pub admin: &'static str,
+    pub viewer: &'static str,
+    pub agents_online: &'static str,
+    pub no_jobs_yet: &'static str,
+    pub next_fires_in_shanghai: &'static str,
+    pub succeeded: &'static str,
+    pub failed: &'static str,
+    pub running: &'static str,
+    pub killed: &'static str,
+    pub of_last: &'static str,
+    pub recent_failures: &'static str,
+    pub no_executions_yet: &'static str,
+    pub delete_job: &'static str,
+    pub already_exists: &'static str,
+    pub not_shown_again: &'static str,
+}
+
+pub const EN: Words = Words {
+    lang: "en",
+    screenshots: "",
+    log_in: "Log in",
+    wrong_password: "Wrong username or password",
+    overview: "Overview",
+    jobs: "Jobs",
+    admin: "Admin",
+    viewer: "Viewer",
+    agents_online: "Agents online",
+    no_jobs_yet: "No jobs yet",
+    next_fires_in_shanghai: "Next 5 fires in Asia/Shanghai",
+    succeeded: "succeeded",
+    failed: "failed",
+    running: "running",
+    killed: "killed",
+    of_last: "of last",
+    recent_failures: "Recent failures",
+    no_executions_yet: "No executions yet",
+    delete_job: "Delete job?",
+    already_exists: "already exists",
+    not_shown_again: "not shown again",
+};
+
+pub const ZH_CN: Words = Words {
+    lang: "zh-CN",
+    screenshots: "zh-CN/",
+    log_in: "登录",
+    wrong_password: "用户名或密码错误",
+    overview: "概览",
+    jobs: "任务",
+    admin: "管理员",
+    viewer: "只读",
+    agents_online: "在线执行器",
+    no_jobs_yet: "还没有任务",
+    next_fires_in_shanghai: "Asia/Shanghai 时区接下来 5 次触发",
+    succeeded: "成功",
+    failed: "失败",
+    running: "运行中",
+    killed: "已终止",
+    of_last: "最近",
+    recent_failures: "最近失败",
+    no_executions_yet: "还没有执行记录",
+    delete_job: "删除任务？",
+    already_exists: "已存在",
+    not_shown_again: "不会再次显示",
+};
