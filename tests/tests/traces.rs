@@ -94,6 +94,27 @@ fn one<'a>(spans: &'a [ReceivedSpan], name: &str) -> &'a ReceivedSpan {
     found[0]
 }
 
+/// The execution's page shows its trace id, linked to the trace UI.
+async fn dashboard_links(base: &str, run: &str, trace: &str) -> anyhow::Result<()> {
+    let b = crony_tests::browser::Browser::start().await?;
+    b.goto(&format!("{base}/")).await?;
+    b.fill("#username", "admin").await?;
+    b.fill("#password", crony_tests::ADMIN_PASSWORD).await?;
+    b.click("#login-submit").await?;
+    b.find("nav").await?;
+    b.goto(&format!("{base}/#/executions/{run}")).await?;
+    b.wait_text("#execution-trace", trace).await?;
+    let href = b
+        .run(
+            "return document.querySelector('#execution-trace').closest('a').href",
+            vec![],
+        )
+        .await?;
+    assert_eq!(href, format!("http://127.0.0.1:16686/trace/{trace}"));
+    b.quit().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_execution_is_one_trace_from_the_push_to_the_service_and_back() -> anyhow::Result<()> {
     let env = TestEnv::shared();
@@ -159,6 +180,8 @@ async fn one_execution_is_one_trace_from_the_push_to_the_service_and_back() -> a
     assert_eq!(attempts[0].attr("http.response.status_code"), "500");
     assert_eq!(attempts[0].status, 2, "the failed attempt is an error");
     assert_eq!(attempts[1].attr("http.response.status_code"), "200");
+
+    dashboard_links(&base, &run, &trace).await?;
 
     // The service joined the trace: each call's traceparent names its attempt's span.
     let calls = sink.calls_to("/traced");

@@ -298,6 +298,7 @@ export default {
   'execution.finished': 'Finished',
   'execution.exit_code': 'Exit code / HTTP status',
   'execution.settled_by': 'Settled by',
+  'execution.trace': 'Trace',
   'execution.code': 'Code',
   'execution.no_attempt': 'No attempt has started yet.',
   'execution.output': 'Output',

@@ -297,6 +297,7 @@ export default {
   'execution.after_schedule': '（比计划晚 {delay}）',
   'execution.finished': '结束',
   'execution.exit_code': '退出码 / HTTP 状态',
+  'execution.trace': '链路追踪',
   'execution.settled_by': '结束方式',
   'execution.code': '状态码',
   'execution.no_attempt': '还没有开始任何尝试。',

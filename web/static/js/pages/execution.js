@@ -37,6 +37,12 @@ export async function executionPage(main, id) {
       [t('execution.exit_code'), e.exit_code ?? e.http_status ?? '—'],
       [t('execution.settled_by'), e.settled_by ? tValue('settled_by', e.settled_by) : '—'],
     ];
+    // The run's OpenTelemetry trace: linked when the scheduler knows the trace UI (CRONY_OTEL_TRACE_URL).
+    if (e.trace_id) {
+      const id = h('code', { id: 'execution-trace' }, e.trace_id);
+      const safe = typeof e.trace_url === 'string' && /^https?:\/\//.test(e.trace_url);
+      facts.push([t('execution.trace'), safe ? h('a', { href: e.trace_url, target: '_blank', rel: 'noopener noreferrer' }, id) : id]);
+    }
     if (e.error) facts.push([t('col.error'), h('span.error-text', { id: 'execution-error' }, e.error)]);
     const output = h('pre.output', { id: 'execution-output', tabindex: '0', 'aria-label': t('execution.output') }, e.output || '');
     const copy = h('button.button.small', {
