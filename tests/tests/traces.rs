@@ -19,12 +19,13 @@ use common::{create_job, get_json, online, post};
 
 const TRACE_UI: &str = "http://127.0.0.1:16686/trace/{trace_id}";
 
-/// A scheduler and an agent exporting to `endpoint`, batches sent every 100 ms.
-fn traced_cluster(
+/// A scheduler and an agent exporting to `endpoint`, batches sent every 100 ms, the agent
+/// online; and the scheduler's base URL.
+async fn traced_cluster(
     env: &TestEnv,
     endpoint: &str,
     extra: &[(&str, &str)],
-) -> anyhow::Result<(SchedulerProcess, AgentProcess)> {
+) -> anyhow::Result<(SchedulerProcess, AgentProcess, String)> {
     let mut settings = vec![
         ("CRONY_OTEL_ENDPOINT", endpoint),
         ("CRONY_OTEL_TRACE_URL", TRACE_UI),
@@ -38,7 +39,11 @@ fn traced_cluster(
     for (key, value) in &settings {
         spec = spec.env(key, value);
     }
-    Ok((scheduler, AgentProcess::spawn(spec)?))
+    let mut agent = AgentProcess::spawn(spec)?;
+    agent.id().await?;
+    let base = scheduler.base_url.clone();
+    online(&base, 1).await?;
+    Ok((scheduler, agent, base))
 }
 
 /// Runs the job now (retried until its agent holds it); the execution id.
@@ -119,10 +124,7 @@ async fn dashboard_links(base: &str, run: &str, trace: &str) -> anyhow::Result<(
 async fn one_execution_is_one_trace_from_the_push_to_the_service_and_back() -> anyhow::Result<()> {
     let env = TestEnv::shared();
     let rx = OtlpReceiver::start().await?;
-    let (scheduler, mut agent) = traced_cluster(&env, &rx.endpoint, &[])?;
-    let base = scheduler.base_url.clone();
-    agent.id().await?;
-    online(&base, 1).await?;
+    let (_scheduler, _agent, base) = traced_cluster(&env, &rx.endpoint, &[]).await?;
     let sink = HttpSink::start().await?;
     // The first attempt fails, the retry succeeds: two attempt spans under one fire.
     sink.script(&[500, 200]);
@@ -230,10 +232,7 @@ async fn one_execution_is_one_trace_from_the_push_to_the_service_and_back() -> a
 async fn a_service_built_with_the_sdk_continues_the_trace_when_it_reports() -> anyhow::Result<()> {
     let env = TestEnv::shared();
     let rx = OtlpReceiver::start().await?;
-    let (scheduler, mut agent) = traced_cluster(&env, &rx.endpoint, &[])?;
-    let base = scheduler.base_url.clone();
-    agent.id().await?;
-    online(&base, 1).await?;
+    let (_scheduler, _agent, base) = traced_cluster(&env, &rx.endpoint, &[]).await?;
     let (tx, accepted) = mpsc::unbounded_channel::<JobContext>();
     let accepted = tokio::sync::Mutex::new(accepted);
     // Accepts runs it can report for; fails the rest (the agent learns where schedulers are
@@ -304,11 +303,8 @@ async fn a_frozen_collector_never_delays_or_drops_a_fire() -> anyhow::Result<()>
     let env = TestEnv::shared();
     let frozen = FrozenCollector::start().await?;
     // A small queue, so spans are dropped long before the test ends.
-    let (scheduler, mut agent) =
-        traced_cluster(&env, &frozen.endpoint, &[("OTEL_BSP_MAX_QUEUE_SIZE", "32")])?;
-    let base = scheduler.base_url.clone();
-    agent.id().await?;
-    online(&base, 1).await?;
+    let queue = [("OTEL_BSP_MAX_QUEUE_SIZE", "32")];
+    let (_scheduler, _agent, base) = traced_cluster(&env, &frozen.endpoint, &queue).await?;
     let sink = HttpSink::start().await?;
     let mut jobs = Vec::new();
     for n in 0..10 {
