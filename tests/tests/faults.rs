@@ -60,6 +60,21 @@ async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> an
     )
     .await
     .map_err(anyhow::Error::msg)?;
+    // Both jobs placed on the owner before the successor exists (placement is asynchronous:
+    // a successor online first could be given one of them, and then the owner's death
+    // proves nothing about it).
+    for job in [&slow, &busy] {
+        wait_until(
+            "the owner holds the job",
+            Duration::from_secs(20),
+            || async {
+                let (_, body) =
+                    common::get_json(&format!("{}/api/v1/jobs/{job}", s.base_url)).await?;
+                Ok((body["agent_id"] == owner_id.as_str()).then_some(()))
+            },
+        )
+        .await?;
+    }
     let mut successor = AgentProcess::spawn(env.agent_spec("successor").ttl(2))?;
     let successor_id = successor.id().await?;
     online(&s.base_url, 2).await?;
