@@ -32,6 +32,24 @@ async fn outage_cluster() -> anyhow::Result<(MariaDb, TestEnv, TestScheduler, Ag
     Ok((db, env, s, owner, owner_id))
 }
 
+/// Waits until every job is placed on `agent`. Placement is asynchronous: an agent started
+/// before it could be given a job, and then killing the first agent proves nothing about it.
+async fn placed_on(base: &str, jobs: &[&String], agent: &str) -> anyhow::Result<()> {
+    for job in jobs {
+        let url = format!("{base}/api/v1/jobs/{job}");
+        wait_until(
+            "the job is placed on the first agent",
+            Duration::from_secs(20),
+            || async {
+                let (_, body) = common::get_json(&url).await?;
+                Ok((body["agent_id"] == agent).then_some(()))
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// The owner dies in the middle of an instant's call while MariaDB is frozen, so no outcome
 /// of it can reach MySQL. Its successor's misfire window then contains that instant: under
 /// `fire_once` it must not run it again (it may have run: here it did), and the instant is
@@ -60,21 +78,8 @@ async fn a_successor_never_reruns_an_instant_its_dead_owner_may_have_run() -> an
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    // Both jobs placed on the owner before the successor exists (placement is asynchronous:
-    // a successor online first could be given one of them, and then the owner's death
-    // proves nothing about it).
-    for job in [&slow, &busy] {
-        wait_until(
-            "the owner holds the job",
-            Duration::from_secs(20),
-            || async {
-                let (_, body) =
-                    common::get_json(&format!("{}/api/v1/jobs/{job}", s.base_url)).await?;
-                Ok((body["agent_id"] == owner_id.as_str()).then_some(()))
-            },
-        )
-        .await?;
-    }
+    // Both jobs on the owner before the successor exists (see `placed_on`).
+    placed_on(&s.base_url, &[&slow, &busy], &owner_id).await?;
     let mut successor = AgentProcess::spawn(env.agent_spec("successor").ttl(2))?;
     let successor_id = successor.id().await?;
     online(&s.base_url, 2).await?;
@@ -305,6 +310,8 @@ async fn an_outcome_the_scheduler_received_lands_though_its_agent_died_in_a_mysq
     )
     .await
     .map_err(anyhow::Error::msg)?;
+    // Placed on the owner before the successor exists (see `placed_on`).
+    placed_on(&s.base_url, &[&job], &owner_id).await?;
     let _successor = AgentProcess::spawn(env.agent_spec("successor").ttl(2))?;
     online(&s.base_url, 2).await?;
     let recorded = wait_until("a run in MySQL", Duration::from_secs(20), || async {
