@@ -288,12 +288,27 @@ async fn a_service_built_with_the_sdk_continues_the_trace_when_it_reports() -> a
     .await?;
     let attempt = one(&spans, "crony.attempt");
     assert_eq!(traceparent, format!("00-{trace}-{}-01", attempt.span_id));
-    let result = one(&spans, "crony.result");
-    assert_eq!(result.service, "crony-scheduler");
-    assert_eq!(
-        result.parent, attempt.span_id,
-        "the result continues the attempt's span"
+    // One span per post: the SDK posts again while the agent's report is not stored yet.
+    let spans = wait_until(
+        "the taken result's span",
+        Duration::from_secs(30),
+        || async {
+            let spans = rx.trace(&trace);
+            let taken = named(&spans, "crony.result").iter().any(|r| r.status == 1);
+            Ok(taken.then_some(spans))
+        },
+    )
+    .await?;
+    let results = named(&spans, "crony.result");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.service == "crony-scheduler" && r.parent == attempt.span_id),
+        "every result continues the attempt's span: {results:#?}"
     );
+    let taken: Vec<_> = results.iter().filter(|r| r.status == 1).collect();
+    assert_eq!(taken.len(), 1, "one result taken: {results:#?}");
+    let result = taken[0];
     assert_eq!(result.attr("crony.status"), "succeeded");
     Ok(())
 }

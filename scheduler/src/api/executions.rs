@@ -318,21 +318,28 @@ pub async fn post_result(
     };
     span.set("crony.status", result.status.as_str());
     match app.store.post_result(&id, &result).await? {
-        ResultOutcome::NotRecorded => Ok((
-            [(header::RETRY_AFTER, "1")],
-            ApiError::new(
-                ErrorCode::NotRecordedYet,
-                format!("execution {id:?} is not recorded yet; retry shortly"),
-            ),
-        )
-            .into_response()),
-        ResultOutcome::Late { current } => Err(ApiError::new(
-            ErrorCode::AlreadySettled,
-            format!(
-                "execution {id:?} is already {}; the posted result is kept as late_result",
-                current.as_str()
-            ),
-        )),
+        // A result the SDK posts again (Retry-After) gets a span per post: these say why not.
+        ResultOutcome::NotRecorded => {
+            span.fail("not recorded yet");
+            Ok((
+                [(header::RETRY_AFTER, "1")],
+                ApiError::new(
+                    ErrorCode::NotRecordedYet,
+                    format!("execution {id:?} is not recorded yet; retry shortly"),
+                ),
+            )
+                .into_response())
+        }
+        ResultOutcome::Late { current } => {
+            span.fail("already settled");
+            Err(ApiError::new(
+                ErrorCode::AlreadySettled,
+                format!(
+                    "execution {id:?} is already {}; the posted result is kept as late_result",
+                    current.as_str()
+                ),
+            ))
+        }
         outcome @ (ResultOutcome::Settled | ResultOutcome::AlreadyThis) => {
             let row = app
                 .store
